@@ -1,0 +1,641 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * dupcache kernel side: page-cache insert/remove, folio dirtying and extent-sharing syscalls,
+ * streamed to user space through one ring buffer. Shared layout: dupcache_abi.h.
+ *
+ * Three interchangeable sets of page-cache hooks; user space enables exactly one with
+ * bpf_program__set_autoload() (src/trace/tracer.cpp probes them in this order):
+ *   1. fentry/fexit on the page-cache functions — cheapest, but refused (EPERM) on some kernels
+ *   2. tp_btf on filemap:mm_filemap_{add_to,delete_from}_page_cache — BTF-typed tracepoints
+ *   3. raw_tp on the same tracepoints — oldest interface, untyped arguments
+ * All of them funnel into emit_folio_event(), which reads through CO-RE (BPF_CORE_READ) so the
+ * same code is valid whatever the program type.
+ */
+#include "vmlinux.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "dupcache_abi.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Settings, fixed between open and load (see tracer.cpp). */
+const volatile __u32 abi_version = DUPCACHE_BPF_ABI_VERSION;
+const volatile bool filter_devs = false; /* only report filesystems listed in watched_devs */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	/* Placeholder: user space sets the real size with bpf_map__set_max_entries(). */
+	__uint(max_entries, 256 * 1024);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, DUPCACHE_MAX_WATCHED_DEVS);
+	__type(key, __u32);  /* s_dev, kernel encoding */
+	__type(value, __u8); /* unused */
+} watched_devs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dupcache_counters);
+} counters SEC(".maps");
+
+/* Not in BTF: macros and uapi values. */
+#define BTRFS_SUPER_MAGIC 0x9123683EUL
+#define S_IFMT 00170000
+#define S_IFREG 0100000
+#define DC_ISREG(m) (((m) & S_IFMT) == S_IFREG)
+
+/* ioctl numbers from include/uapi/linux/fs.h (_IOW/_IOWR encodings, identical on all archs
+ * that use the generic ioctl layout, x86 included). tests/bpf checks them against <linux/fs.h>
+ * indirectly by issuing each ioctl and expecting its event. */
+#define DC_FICLONE 0x40049409u       /* _IOW(0x94, 9, int) */
+#define DC_FICLONERANGE 0x4020940du  /* _IOW(0x94, 13, struct file_clone_range) */
+#define DC_FIDEDUPERANGE 0xc0189436u /* _IOWR(0x94, 54, struct file_dedupe_range) */
+#define DC_FS_IOC_FIEMAP 0xc020660bu /* _IOWR('f', 11, struct fiemap) */
+
+/* memcg_data low bits (enum memcg_data_flags, include/linux/memcontrol.h). Their values have
+ * not changed since v5.11; only the name of bit 0 did (MEMCG_DATA_OBJCGS became
+ * MEMCG_DATA_OBJEXTS in v6.10). */
+#define DC_MEMCG_DATA_OBJEXTS 1UL /* slab object-extension vector, never a page-cache folio */
+#define DC_MEMCG_DATA_KMEM 2UL    /* points to a struct obj_cgroup, not a mem_cgroup */
+#define DC_MEMCG_DATA_FLAGS_MASK 3UL
+
+/* Uapi argument structs read from user memory; fixed ABI, so no CO-RE needed. */
+struct dc_file_clone_range {
+	__s64 src_fd;
+	__u64 src_offset;
+	__u64 src_length;
+	__u64 dest_offset;
+};
+
+struct dc_file_dedupe_range_head {
+	__u64 src_offset;
+	__u64 src_length;
+	__u16 dest_count;
+	__u16 reserved1;
+	__u32 reserved2;
+};
+
+struct dc_file_dedupe_range_info {
+	__s64 dest_fd;
+	__u64 dest_offset;
+	__u64 bytes_deduped;
+	__s32 status;
+	__u32 reserved;
+};
+
+struct dc_fiemap_head {
+	__u64 fm_start;
+	__u64 fm_length;
+	__u32 fm_flags;
+	__u32 fm_mapped_extents;
+	__u32 fm_extent_count;
+	__u32 fm_reserved;
+};
+
+/*
+ * ___flavor types: field layouts of older kernels. libbpf matches them to the running kernel's
+ * types by the name before "___"; a bpf_core_*_exists() check picks the branch and the other
+ * branch's relocations are never executed.
+ */
+
+/* v6.18 "mm: introduce memdesc_flags_t": page/folio ->flags became a struct wrapping the
+ * unsigned long. Before that, ->flags was the unsigned long itself. */
+struct folio___ulong_flags {
+	unsigned long flags;
+} __attribute__((preserve_access_index));
+
+/* Before v6.15 (David Hildenbrand's folio mapcount rework, NR_PAGES_IN_LARGE_FOLIO) the page
+ * count of a large folio lived in the first tail page as _folio_nr_pages (64-bit only); before
+ * v6.6 ("mm: free up a word in the first tail page") the order also had its own byte,
+ * _folio_order, instead of the low byte of _flags_1. */
+struct folio___old_tail {
+	unsigned int _folio_nr_pages;
+	unsigned char _folio_order;
+} __attribute__((preserve_access_index));
+
+/* Before v5.5 ("kernfs: convert kernfs_node->id from union kernfs_node_id to u64") the cgroup
+ * id was a union whose .id member held the same 64-bit value. */
+union kernfs_node_id___old {
+	struct {
+		__u32 ino;
+		__u32 generation;
+	};
+	__u64 id;
+} __attribute__((preserve_access_index));
+
+struct kernfs_node___old {
+	union kernfs_node_id___old id;
+} __attribute__((preserve_access_index));
+
+static __always_inline struct dupcache_counters *counters_slot(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&counters, &zero);
+}
+
+static __always_inline bool dev_watched(__u32 dev)
+{
+	if (!filter_devs)
+		return true;
+	return bpf_map_lookup_elem(&watched_devs, &dev) != NULL;
+}
+
+static __always_inline unsigned long folio_flags_word(struct folio *folio)
+{
+	if (bpf_core_type_exists(memdesc_flags_t))
+		return BPF_CORE_READ(folio, flags.f);
+	return BPF_CORE_READ((struct folio___ulong_flags *)folio, flags);
+}
+
+/* folio_nr_pages() */
+static __always_inline __u32 folio_pages(struct folio *folio)
+{
+	struct folio___old_tail *old = (void *)folio;
+	unsigned long head = 1UL << bpf_core_enum_value(enum pageflags, PG_head);
+	__u32 order;
+
+	if (!(folio_flags_word(folio) & head))
+		return 1;
+	if (bpf_core_field_exists(folio->_nr_pages))
+		return BPF_CORE_READ(folio, _nr_pages);
+	if (bpf_core_field_exists(old->_folio_nr_pages))
+		return BPF_CORE_READ(old, _folio_nr_pages);
+	if (bpf_core_field_exists(old->_folio_order))
+		order = BPF_CORE_READ(old, _folio_order);
+	else
+		order = BPF_CORE_READ(folio, _flags_1) & 0xff;
+	/* MAX_PAGE_ORDER is far below 31; the bound keeps the shift defined for the verifier. */
+	return order < 31 ? 1U << order : 0;
+}
+
+static __always_inline __u64 kernfs_id(struct kernfs_node *kn)
+{
+	if (!kn)
+		return 0;
+	if (bpf_core_type_exists(union kernfs_node_id___old))
+		return BPF_CORE_READ((struct kernfs_node___old *)kn, id.id);
+	return BPF_CORE_READ(kn, id);
+}
+
+/* memcg the folio is charged to -> its cgroup id (the id cgroup v2 shows as the directory's
+ * inode number and name_to_handle_at() returns). */
+static __always_inline __u64 folio_cgroup_id(struct folio *folio)
+{
+	struct mem_cgroup *memcg;
+	unsigned long data;
+
+	if (!bpf_core_field_exists(folio->memcg_data)) /* CONFIG_MEMCG=n */
+		return 0;
+	data = BPF_CORE_READ(folio, memcg_data);
+	if (!data || (data & DC_MEMCG_DATA_OBJEXTS))
+		return 0;
+	if (data & DC_MEMCG_DATA_KMEM) {
+		struct obj_cgroup *objcg = (void *)(data & ~DC_MEMCG_DATA_FLAGS_MASK);
+
+		memcg = BPF_CORE_READ(objcg, memcg);
+	} else {
+		memcg = (void *)(data & ~DC_MEMCG_DATA_FLAGS_MASK);
+	}
+	if (!memcg)
+		return 0;
+	return kernfs_id(BPF_CORE_READ(memcg, css.cgroup, kn));
+}
+
+/*
+ * Subvolume of a btrfs inode: BTRFS_I(inode)->root->root_key.objectid (what the kernel's
+ * btrfs_root_id() returns). struct btrfs_inode embeds the VFS inode as ->vfs_inode, so
+ * container_of with the relocated offset of that member. This path has been stable since
+ * btrfs was merged; the existence checks cover kernels whose BTF lacks btrfs types (btrfs
+ * not built, or a module without BTF), where the subvolume is reported unknown.
+ */
+static __always_inline int btrfs_subvol(struct inode *inode, __u64 *subvol)
+{
+	struct btrfs_inode *bi;
+	struct btrfs_root *root;
+
+	if (!bpf_core_type_exists(struct btrfs_inode) ||
+	    !bpf_core_field_exists(struct btrfs_inode, vfs_inode) ||
+	    !bpf_core_field_exists(struct btrfs_inode, root) ||
+	    !bpf_core_field_exists(struct btrfs_root, root_key))
+		return -1;
+	bi = (void *)((char *)inode - bpf_core_field_offset(struct btrfs_inode, vfs_inode));
+	root = BPF_CORE_READ(bi, root);
+	if (!root)
+		return -1;
+	*subvol = BPF_CORE_READ(root, root_key.objectid);
+	return 0;
+}
+
+struct inode_ident {
+	__u64 ino;
+	__u64 subvol_id;
+	__u32 dev;
+	__u32 generation;
+	__u8 flags;
+};
+
+enum ident_result {
+	IDENT_OK = 0,
+	IDENT_NOT_REGULAR,
+	IDENT_NOT_WATCHED,
+};
+
+static __always_inline enum ident_result inode_identity(struct inode *inode, struct inode_ident *id)
+{
+	struct super_block *sb;
+	umode_t mode;
+
+	mode = BPF_CORE_READ(inode, i_mode);
+	if (!DC_ISREG(mode))
+		return IDENT_NOT_REGULAR;
+	sb = BPF_CORE_READ(inode, i_sb);
+	id->dev = BPF_CORE_READ(sb, s_dev);
+	if (!dev_watched(id->dev))
+		return IDENT_NOT_WATCHED;
+	id->ino = BPF_CORE_READ(inode, i_ino);
+	id->generation = BPF_CORE_READ(inode, i_generation);
+	id->subvol_id = 0;
+	id->flags = DUPCACHE_EVF_IDENTITY;
+	if (BPF_CORE_READ(sb, s_magic) == BTRFS_SUPER_MAGIC && btrfs_subvol(inode, &id->subvol_id))
+		id->flags |= DUPCACHE_EVF_SUBVOL_UNKNOWN;
+	return IDENT_OK;
+}
+
+static __always_inline void fill_task(struct dupcache_event *e)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+}
+
+static __always_inline void count_skip(struct dupcache_counters *c, enum ident_result r)
+{
+	if (r == IDENT_NOT_REGULAR)
+		c->filtered_nonreg++;
+	else if (r == IDENT_NOT_WATCHED)
+		c->filtered_dev++;
+}
+
+/* mapping: pass it when the hook has it; NULL reads folio->mapping, which the page-cache
+ * tracepoints guarantee is set (add: after insertion; delete: before page_cache_delete()
+ * clears it). */
+static __always_inline int emit_folio_event(__u8 kind, struct folio *folio,
+					    struct address_space *mapping)
+{
+	struct dupcache_counters *c = counters_slot();
+	struct dupcache_event *e;
+	struct inode_ident id;
+	struct inode *host;
+	enum ident_result r;
+
+	if (!c)
+		return 0;
+	if (!mapping)
+		mapping = BPF_CORE_READ(folio, mapping);
+	host = mapping ? BPF_CORE_READ(mapping, host) : NULL;
+	if (!host) {
+		c->no_host++;
+		return 0;
+	}
+	r = inode_identity(host, &id);
+	if (r != IDENT_OK) {
+		count_skip(c, r);
+		return 0;
+	}
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		c->drops[kind]++;
+		return 0;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts_ns = bpf_ktime_get_ns();
+	e->kind = kind;
+	e->flags = id.flags;
+	e->dev = id.dev;
+	e->ino = id.ino;
+	e->generation = id.generation;
+	e->subvol_id = id.subvol_id;
+	e->index = BPF_CORE_READ(folio, index);
+	e->nr_pages = folio_pages(folio);
+	e->cgroup_id = folio_cgroup_id(folio);
+	e->fd = DUPCACHE_FD_NONE;
+	e->fd2 = DUPCACHE_FD_NONE;
+	fill_task(e);
+	bpf_ringbuf_submit(e, 0);
+	c->emitted[kind]++;
+	return 0;
+}
+
+/* ---- path 1: fentry/fexit ---------------------------------------------------------------- */
+
+/* fexit, not fentry: at entry the folio is not in the mapping yet (->mapping and ->index are
+ * set inside __filemap_add_folio) and the insertion can still fail (-EEXIST on a race, memcg
+ * charge failure). Only ret == 0 is a page-cache insertion. */
+SEC("fexit/filemap_add_folio")
+int BPF_PROG(dc_add_fexit, struct address_space *mapping, struct folio *folio, unsigned long index,
+	     gfp_t gfp, int ret)
+{
+	if (ret)
+		return 0;
+	return emit_folio_event(DUPCACHE_EV_CACHE_ADD, folio, mapping);
+}
+
+/* Single-folio removal: reclaim (__remove_mapping), invalidation, filemap_remove_folio. */
+SEC("fentry/__filemap_remove_folio")
+int BPF_PROG(dc_delete_fentry, struct folio *folio, void *shadow)
+{
+	return emit_folio_event(DUPCACHE_EV_CACHE_DELETE, folio, NULL);
+}
+
+/* Truncation removes folios in batches through delete_from_page_cache_batch(), which never
+ * calls __filemap_remove_folio (the tracepoint fires in both). Without this hook the fentry path
+ * would miss every truncate. */
+#define DC_FOLIO_BATCH_MAX 31 /* PAGEVEC_SIZE */
+
+SEC("fentry/delete_from_page_cache_batch")
+int BPF_PROG(dc_delete_batch_fentry, struct address_space *mapping, struct folio_batch *fbatch)
+{
+	unsigned int nr = BPF_CORE_READ(fbatch, nr);
+
+	for (unsigned int i = 0; i < DC_FOLIO_BATCH_MAX; i++) {
+		struct folio *folio = NULL;
+
+		if (i >= nr)
+			break;
+		bpf_probe_read_kernel(&folio, sizeof(folio), &fbatch->folios[i]);
+		if (folio)
+			emit_folio_event(DUPCACHE_EV_CACHE_DELETE, folio, mapping);
+	}
+	return 0;
+}
+
+/* ---- path 2: tp_btf ---------------------------------------------------------------------- */
+
+/* TP_PROTO(struct folio *folio) for both (btf_trace_mm_filemap_*_page_cache). */
+SEC("tp_btf/mm_filemap_add_to_page_cache")
+int BPF_PROG(dc_add_btf, struct folio *folio)
+{
+	return emit_folio_event(DUPCACHE_EV_CACHE_ADD, folio, NULL);
+}
+
+SEC("tp_btf/mm_filemap_delete_from_page_cache")
+int BPF_PROG(dc_delete_btf, struct folio *folio)
+{
+	return emit_folio_event(DUPCACHE_EV_CACHE_DELETE, folio, NULL);
+}
+
+/* TP_PROTO(struct folio *folio, struct address_space *mapping); fires from
+ * folio_account_dirtied() only on the clean -> dirty transition. */
+SEC("tp_btf/writeback_dirty_folio")
+int BPF_PROG(dc_dirty_btf, struct folio *folio, struct address_space *mapping)
+{
+	return emit_folio_event(DUPCACHE_EV_FOLIO_DIRTY, folio, mapping);
+}
+
+/* ---- path 3: raw_tp (same arguments, untyped) -------------------------------------------- */
+
+SEC("raw_tp/mm_filemap_add_to_page_cache")
+int BPF_PROG(dc_add_raw, struct folio *folio)
+{
+	return emit_folio_event(DUPCACHE_EV_CACHE_ADD, folio, NULL);
+}
+
+SEC("raw_tp/mm_filemap_delete_from_page_cache")
+int BPF_PROG(dc_delete_raw, struct folio *folio)
+{
+	return emit_folio_event(DUPCACHE_EV_CACHE_DELETE, folio, NULL);
+}
+
+SEC("raw_tp/writeback_dirty_folio")
+int BPF_PROG(dc_dirty_raw, struct folio *folio, struct address_space *mapping)
+{
+	return emit_folio_event(DUPCACHE_EV_FOLIO_DIRTY, folio, mapping);
+}
+
+/* ---- sharing changes: syscall entry tracepoints ------------------------------------------ */
+
+/* current->files->fdt->fd[fd], read without the RCU lock like every tracer does: at syscall
+ * entry the table belongs to the calling task, and a racing close() only costs identity. */
+static __always_inline struct file *fd_file(__u32 fd)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct files_struct *files;
+	struct fdtable *fdt;
+	struct file **fds;
+	struct file *file = NULL;
+
+	files = BPF_CORE_READ(task, files);
+	if (!files)
+		return NULL;
+	fdt = BPF_CORE_READ(files, fdt);
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (!fds)
+		return NULL;
+	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+	return file;
+}
+
+struct share_args {
+	__u64 off;
+	__u64 off2;
+	__u64 len;
+	__u32 fd;
+	__u32 fd2;
+	__u32 aux;
+	__u8 flags;
+};
+
+/* Sharing events keep going when the fd does not resolve (no identity): user space then knows
+ * *that* something changed sharing and who did it. Resolved files on unwatched filesystems and
+ * non-regular files are dropped like page-cache events. */
+static __always_inline int emit_share_event(__u8 kind, struct file *file, struct share_args *a)
+{
+	struct dupcache_counters *c = counters_slot();
+	struct inode_ident id = {};
+	struct dupcache_event *e;
+	struct inode *inode;
+	enum ident_result r;
+
+	if (!c)
+		return 0;
+	inode = file ? BPF_CORE_READ(file, f_inode) : NULL;
+	if (inode) {
+		r = inode_identity(inode, &id);
+		if (r != IDENT_OK) {
+			count_skip(c, r);
+			return 0;
+		}
+	} else if (a->fd != DUPCACHE_FD_NONE) {
+		c->fd_unresolved++;
+	}
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		c->drops[kind]++;
+		return 0;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts_ns = bpf_ktime_get_ns();
+	e->kind = kind;
+	e->flags = id.flags | a->flags;
+	e->dev = id.dev;
+	e->ino = id.ino;
+	e->generation = id.generation;
+	e->subvol_id = id.subvol_id;
+	e->fd = a->fd;
+	e->fd2 = a->fd2;
+	e->off = a->off;
+	e->off2 = a->off2;
+	e->len = a->len;
+	e->aux = a->aux;
+	fill_task(e);
+	bpf_ringbuf_submit(e, 0);
+	c->emitted[kind]++;
+	return 0;
+}
+
+/* sys_enter_ioctl format: fd @16, cmd @24, arg @32 (args[0..2]). */
+SEC("tp/syscalls/sys_enter_ioctl")
+int dc_sys_ioctl(struct trace_event_raw_sys_enter *ctx)
+{
+	__u32 fd = (__u32)ctx->args[0];
+	__u32 cmd = (__u32)ctx->args[1];
+	const void *uarg = (const void *)ctx->args[2];
+	struct share_args a = { .fd = fd, .fd2 = DUPCACHE_FD_NONE };
+	__u8 kind;
+
+	switch (cmd) {
+	case DC_FICLONE:
+		kind = DUPCACHE_EV_SHARE_CLONE;
+		a.fd2 = (__u32)ctx->args[2];
+		break;
+	case DC_FICLONERANGE: {
+		struct dc_file_clone_range r;
+
+		kind = DUPCACHE_EV_SHARE_CLONE_RANGE;
+		if (bpf_probe_read_user(&r, sizeof(r), uarg)) {
+			a.flags |= DUPCACHE_EVF_ARGS_UNREAD;
+			break;
+		}
+		a.fd2 = (__u32)r.src_fd;
+		a.off = r.dest_offset;
+		a.off2 = r.src_offset;
+		a.len = r.src_length;
+		break;
+	}
+	case DC_FIDEDUPERANGE: {
+		struct dc_file_dedupe_range_head h;
+		struct dc_file_dedupe_range_info info;
+
+		kind = DUPCACHE_EV_SHARE_DEDUPE;
+		if (bpf_probe_read_user(&h, sizeof(h), uarg)) {
+			a.flags |= DUPCACHE_EVF_ARGS_UNREAD;
+			break;
+		}
+		a.off = h.src_offset;
+		a.len = h.src_length;
+		a.aux = h.dest_count;
+		if (!h.dest_count)
+			break;
+		if (bpf_probe_read_user(&info, sizeof(info), (const char *)uarg + sizeof(h))) {
+			a.flags |= DUPCACHE_EVF_ARGS_UNREAD;
+			break;
+		}
+		a.fd2 = (__u32)info.dest_fd;
+		a.off2 = info.dest_offset;
+		break;
+	}
+	case DC_FS_IOC_FIEMAP: {
+		struct dc_fiemap_head fm;
+
+		kind = DUPCACHE_EV_SHARE_FIEMAP;
+		if (bpf_probe_read_user(&fm, sizeof(fm), uarg)) {
+			a.flags |= DUPCACHE_EVF_ARGS_UNREAD;
+			break;
+		}
+		a.off = fm.fm_start;
+		a.len = fm.fm_length;
+		a.aux = fm.fm_flags;
+		break;
+	}
+	default:
+		return 0;
+	}
+	return emit_share_event(kind, fd_file(fd), &a);
+}
+
+/* sys_enter_copy_file_range format: fd_in @16, off_in @24, fd_out @32, off_out @40, len @48,
+ * flags @56 (args[0..5]). */
+SEC("tp/syscalls/sys_enter_copy_file_range")
+int dc_sys_copy_file_range(struct trace_event_raw_sys_enter *ctx)
+{
+	const __s64 *off_in = (const __s64 *)ctx->args[1];
+	const __s64 *off_out = (const __s64 *)ctx->args[3];
+	struct share_args a = {
+		.fd = (__u32)ctx->args[2],
+		.fd2 = (__u32)ctx->args[0],
+		.len = ctx->args[4],
+		.aux = (__u32)ctx->args[5],
+	};
+	struct file *out = fd_file(a.fd);
+	__s64 v;
+
+	if (off_out) {
+		if (bpf_probe_read_user(&v, sizeof(v), off_out))
+			a.flags |= DUPCACHE_EVF_ARGS_UNREAD;
+		else
+			a.off = v;
+	} else {
+		a.flags |= DUPCACHE_EVF_OFF_IS_FPOS;
+		if (out)
+			a.off = BPF_CORE_READ(out, f_pos);
+	}
+	if (off_in) {
+		if (bpf_probe_read_user(&v, sizeof(v), off_in))
+			a.flags |= DUPCACHE_EVF_ARGS_UNREAD;
+		else
+			a.off2 = v;
+	} else {
+		a.flags |= DUPCACHE_EVF_OFF2_IS_FPOS;
+	}
+	return emit_share_event(DUPCACHE_EV_SHARE_COPY_RANGE, out, &a);
+}
+
+/* sys_enter_ftruncate format: fd @16, length @24. */
+SEC("tp/syscalls/sys_enter_ftruncate")
+int dc_sys_ftruncate(struct trace_event_raw_sys_enter *ctx)
+{
+	struct share_args a = {
+		.fd = (__u32)ctx->args[0],
+		.fd2 = DUPCACHE_FD_NONE,
+		.off = ctx->args[1],
+	};
+
+	return emit_share_event(DUPCACHE_EV_SHARE_TRUNCATE, fd_file(a.fd), &a);
+}
+
+/* sys_enter_truncate format: path @16, length @24. The path is not resolved here. */
+SEC("tp/syscalls/sys_enter_truncate")
+int dc_sys_truncate(struct trace_event_raw_sys_enter *ctx)
+{
+	struct share_args a = {
+		.fd = DUPCACHE_FD_NONE,
+		.fd2 = DUPCACHE_FD_NONE,
+		.off = ctx->args[1],
+	};
+
+	return emit_share_event(DUPCACHE_EV_SHARE_TRUNCATE, NULL, &a);
+}

@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "report/report.hpp"
+#include "scan/scanner.hpp"
+#include "util/text.hpp"
+
+namespace dupcache {
+
+void register_report(CLI::App& app, report_args& a) {
+  auto* cmd = app.add_subcommand("report", "One-shot report of duplicated page cache");
+  cmd->footer(
+      "With no PATH, every mounted filesystem that can share extents (btrfs, XFS with reflink, "
+      "bcachefs, ...) is scanned.\nExit status: 0 ok, 1 a PATH could not be scanned or the scan failed, "
+      "2 usage error.");
+  cmd->add_option("PATH", a.paths, "Files or directories to scan");
+  cmd->add_flag("--json", a.json, "Print the JSON document described in dupcache-report(8)");
+  cmd->add_option("--by", a.by, "Tables to print: file, group, fs (comma separated; default file,group)")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"file", "group", "fs"}));
+  cmd->add_option("--top", a.top, "Rows per table (default 20; JSON lists every row unless given)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--bytes", a.bytes, "Print sizes in bytes instead of KiB/MiB/GiB");
+  cmd->add_option("-j,--jobs", a.jobs, "Walker threads (default: twice the CPUs, 2..16)")
+      ->check(CLI::Range(1u, 256u));
+  cmd->add_flag("--cross-mounts", a.cross_mounts,
+                "Descend into other mounts below a PATH (pseudo filesystems never)");
+  cmd->add_flag("--all-extents", a.all_extents,
+                "Index every placed extent, not only those the filesystem flags shared (slower)");
+  cmd->add_option("--residency", a.residency, "How residency is read: auto, cachestat, mincore")
+      ->check(CLI::IsMember({"auto", "cachestat", "mincore"}));
+}
+
+int run_report(const report_args& a) {
+  scan_options so;
+  so.paths = a.paths;
+  so.jobs = a.jobs;
+  so.cross_mounts = a.cross_mounts;
+  so.shared_hint = !a.all_extents;
+  so.residency = a.residency == "cachestat" ? residency_mode::cachestat
+                 : a.residency == "mincore" ? residency_mode::mincore
+                                            : residency_mode::automatic;
+  auto scanned = scan(so);
+  if (!scanned) {
+    fmt::print(stderr, "dupcache: report: {}\n", scanned.err().message());
+    return exit_failure;
+  }
+  const auto model = build_report(*scanned);
+
+  report_options ro;
+  if (!a.by.empty()) {
+    ro.views.clear();
+    for (const auto& b : a.by) {
+      ro.views.push_back(b == "file" ? report_view::file : b == "group" ? report_view::group : report_view::fs);
+    }
+  }
+  if (a.top > 0) ro.top = a.top;
+  ro.exact_bytes = a.bytes;
+
+  if (a.json) {
+    std::cout << report_json(model, ro).dump(2) << '\n';
+  } else {
+    for (const auto& e : model.errors) {
+      fmt::print(stderr, "dupcache: {}: {}\n", terminal_safe(e.path), terminal_safe(e.message));
+    }
+    std::cout << report_text(model, ro);
+  }
+  std::cout.flush();
+  if (!std::cout) return exit_failure;
+  return scanned->named_path_failed ? exit_failure : exit_ok;
+}
+
+}  // namespace dupcache

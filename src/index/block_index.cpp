@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "index/block_index.hpp"
+
+#include <algorithm>
+#include <cassert>
+#include <functional>
+
+namespace dupcache {
+
+std::size_t copy_key_hash::operator()(const copy_key& k) const noexcept {
+  std::size_t h = std::hash<std::string>{}(k.fs);
+  h ^= std::hash<std::uint64_t>{}(k.subvol) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+  h ^= std::hash<std::uint64_t>{}(k.ino) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+  return h;
+}
+
+copy_id block_index::intern_copy(const copy_key& key) {
+  auto [it, inserted] = copy_ids_.try_emplace(key, static_cast<copy_id>(copies_.size()));
+  if (inserted) copies_.push_back(key);
+  return it->second;
+}
+
+domain_id block_index::intern_domain(const std::string& name) {
+  auto [it, inserted] = domain_ids_.try_emplace(name, static_cast<domain_id>(domain_names_.size()));
+  if (inserted) {
+    domain_names_.push_back(name);
+    domains_.emplace_back();
+  }
+  return it->second;
+}
+
+block_index::segment_map::iterator block_index::split_at(segment_map& m, std::uint64_t at) {
+  auto it = m.upper_bound(at);
+  if (it == m.begin()) return it;
+  auto prev = std::prev(it);
+  if (prev->first == at) return prev;
+  if (prev->second.end <= at) return it;
+  segment tail{prev->second.end, prev->second.copies};
+  prev->second.end = at;
+  return m.emplace_hint(it, at, std::move(tail));
+}
+
+template <typename Fn>
+void block_index::update_range(domain_id domain, std::uint64_t phys, std::uint64_t len,
+                               bool create_gaps, Fn&& change) {
+  if (len == 0) return;
+  assert(phys % page_size_ == 0 && len % page_size_ == 0);
+  auto& m = domains_.at(domain);
+  const std::uint64_t end = phys + len;
+  split_at(m, phys);
+  split_at(m, end);
+
+  std::uint64_t pos = phys;
+  auto it = m.lower_bound(phys);
+  while (pos < end) {
+    if (it == m.end() || it->first > pos) {
+      const std::uint64_t gap_end = (it == m.end()) ? end : std::min(end, it->first);
+      if (!create_gaps) {
+        pos = gap_end;
+        continue;
+      }
+      it = m.emplace_hint(it, pos, segment{gap_end, {}});
+    }
+    segment& seg = it->second;
+    const std::uint64_t seg_len = seg.end - it->first;
+    const std::size_t old_k = seg.copies.size();
+    change(seg.copies);
+    const std::size_t new_k = seg.copies.size();
+    if (new_k > old_k) indexed_bytes_ += (new_k - old_k) * seg_len;
+    else indexed_bytes_ -= (old_k - new_k) * seg_len;
+    if (old_k == 0 && new_k > 0) unique_bytes_ += seg_len;
+    if (old_k > 0 && new_k == 0) unique_bytes_ -= seg_len;
+    pos = seg.end;
+    if (seg.copies.empty()) it = m.erase(it);
+    else ++it;
+  }
+
+  // Merge neighbours whose copy sets became equal, from just before phys to just after end.
+  auto first = m.lower_bound(phys);
+  if (first != m.begin()) first = std::prev(first);
+  while (first != m.end() && first->first <= end) {
+    auto next = std::next(first);
+    if (next == m.end() || next->first > end) break;
+    if (first->second.end == next->first && first->second.copies == next->second.copies) {
+      first->second.end = next->second.end;
+      m.erase(next);
+    } else {
+      first = next;
+    }
+  }
+}
+
+void block_index::add(copy_id copy, domain_id domain, std::uint64_t phys, std::uint64_t len) {
+  update_range(domain, phys, len, true, [copy](std::vector<copy_id>& c) {
+    auto pos = std::lower_bound(c.begin(), c.end(), copy);
+    if (pos == c.end() || *pos != copy) c.insert(pos, copy);
+  });
+}
+
+void block_index::remove(copy_id copy, domain_id domain, std::uint64_t phys, std::uint64_t len) {
+  update_range(domain, phys, len, false, [copy](std::vector<copy_id>& c) {
+    auto pos = std::lower_bound(c.begin(), c.end(), copy);
+    if (pos != c.end() && *pos == copy) c.erase(pos);
+  });
+}
+
+std::size_t block_index::segment_count() const {
+  std::size_t n = 0;
+  for (const auto& m : domains_) n += m.size();
+  return n;
+}
+
+std::size_t block_index::memory_bytes() const {
+  // A red-black tree node holds three pointers and a colour before the value.
+  constexpr std::size_t node_overhead = 4 * sizeof(void*);
+  std::size_t bytes = 0;
+  for (const auto& m : domains_) {
+    for (const auto& [start, seg] : m) {
+      bytes += node_overhead + sizeof(start) + sizeof(seg) + seg.copies.capacity() * sizeof(copy_id);
+    }
+  }
+  for (const auto& k : copies_) bytes += sizeof(k) + k.fs.capacity() + 2 * sizeof(void*);
+  return bytes;
+}
+
+std::uint64_t block_index::covered_bytes(domain_id domain, std::uint64_t phys, std::uint64_t len,
+                                         std::size_t min_copies) const {
+  if (domain >= domains_.size()) return 0;
+  const auto& m = domains_[domain];
+  const std::uint64_t end = phys + len;
+  std::uint64_t n = 0;
+  auto it = m.upper_bound(phys);
+  if (it != m.begin()) --it;
+  for (; it != m.end() && it->first < end; ++it) {
+    if (it->second.copies.size() < min_copies) continue;
+    const std::uint64_t lo = std::max(phys, it->first);
+    const std::uint64_t hi = std::min(end, it->second.end);
+    if (hi > lo) n += hi - lo;
+  }
+  return n;
+}
+
+std::vector<copy_group> block_index::groups() const {
+  std::map<std::vector<copy_id>, std::uint64_t> by_set;
+  for (const auto& m : domains_) {
+    for (const auto& [start, seg] : m) {
+      if (seg.copies.size() >= 2) by_set[seg.copies] += seg.end - start;
+    }
+  }
+  std::vector<copy_group> out;
+  out.reserve(by_set.size());
+  for (auto& [set, bytes] : by_set) {
+    copy_group g{set, bytes};
+    std::sort(g.copies.begin(), g.copies.end(),
+              [this](copy_id a, copy_id b) { return copies_[a] < copies_[b]; });
+    out.push_back(std::move(g));
+  }
+  std::sort(out.begin(), out.end(), [this](const copy_group& a, const copy_group& b) {
+    if (auto c = b.wasted_bytes() <=> a.wasted_bytes(); c != 0) return c < 0;
+    if (auto c = b.bytes <=> a.bytes; c != 0) return c < 0;
+    return copies_[a.copies.front()] < copies_[b.copies.front()];
+  });
+  return out;
+}
+
+std::unordered_map<copy_id, copy_share> block_index::split_waste() const {
+  std::unordered_map<copy_id, copy_share> out;
+  for (const auto& g : groups()) {
+    const std::uint64_t k = g.copies.size();
+    const std::uint64_t wasted_pages = (k - 1) * (g.bytes / page_size_);
+    const std::uint64_t base = wasted_pages / k;
+    const std::uint64_t extra = wasted_pages % k;
+    for (std::uint64_t i = 0; i < k; ++i) {
+      auto& s = out[g.copies[i]];
+      s.shared_bytes += g.bytes;
+      s.wasted_bytes += (base + (i < extra ? 1 : 0)) * page_size_;
+    }
+  }
+  return out;
+}
+
+}  // namespace dupcache

@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#pragma once
+
+// The physical-block index: which cached copies (inodes) hold each physical page.
+//
+// It knows nothing of where its feeds come from (the scanner or the live tracer): feeds name a
+// copy and a physical range that copy has cached, clean, and the index keeps, per physical
+// domain, a map of disjoint segments, each with the exact set of copies caching all of it.
+// Segments are extents, never pages, so memory follows the number of distinct extents cached.
+
+#include <compare>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace dupcache {
+
+using copy_id = std::uint32_t;
+using domain_id = std::uint32_t;
+
+// A cached copy is an inode: (filesystem, subvolume, inode number). Never a path: hardlinks and
+// bind mounts reach one inode and one page cache.
+struct copy_key {
+  std::string fs;            // filesystem identity (UUID/fsid), never st_dev
+  std::uint64_t subvol = 0;  // btrfs subvolume root id; 0 elsewhere
+  std::uint64_t ino = 0;
+  auto operator<=>(const copy_key&) const = default;
+  bool operator==(const copy_key&) const = default;
+};
+
+struct copy_key_hash {
+  std::size_t operator()(const copy_key& k) const noexcept;
+};
+
+// A group: the physical bytes cached by exactly this set of copies (k >= 2).
+struct copy_group {
+  std::vector<copy_id> copies;  // sorted by copy_key
+  std::uint64_t bytes = 0;      // physical bytes cached by every one of the copies
+  std::uint64_t wasted_bytes() const { return bytes * (copies.size() - 1); }
+};
+
+struct copy_share {
+  std::uint64_t shared_bytes = 0;  // cached bytes whose physical pages another copy caches too
+  std::uint64_t wasted_bytes = 0;  // this copy's part of the waste (see split_waste)
+};
+
+class block_index {
+ public:
+  explicit block_index(std::uint64_t page_size) : page_size_(page_size) {}
+
+  std::uint64_t page_size() const { return page_size_; }
+
+  copy_id intern_copy(const copy_key& key);
+  const copy_key& key_of(copy_id id) const { return copies_[id]; }
+  std::size_t copy_count() const { return copies_.size(); }
+
+  // A physical namespace in which equal addresses mean the same bytes on disk: a filesystem's
+  // data device, an XFS realtime device, one btrfs compressed extent, ...
+  domain_id intern_domain(const std::string& name);
+  const std::string& domain_name(domain_id id) const { return domain_names_[id]; }
+
+  // Record that `copy` has [phys, phys + len) cached. Adding a range the copy already holds is a
+  // no-op, so a file that maps one extent twice counts once. Ranges must be page aligned.
+  void add(copy_id copy, domain_id domain, std::uint64_t phys, std::uint64_t len);
+  // Forget that `copy` caches [phys, phys + len) (pages evicted or the mapping changed).
+  void remove(copy_id copy, domain_id domain, std::uint64_t phys, std::uint64_t len);
+
+  // Exact totals, maintained on every change.
+  std::uint64_t indexed_bytes() const { return indexed_bytes_; }  // Σ over copies of their bytes
+  std::uint64_t unique_bytes() const { return unique_bytes_; }    // distinct physical bytes
+  std::uint64_t wasted_bytes() const { return indexed_bytes_ - unique_bytes_; }
+  std::size_t segment_count() const;
+  std::size_t memory_bytes() const;  // estimate of heap use, for the benchmarks
+
+  // Bytes of `domain`'s [phys, phys+len) that are cached by at least `min_copies` copies.
+  std::uint64_t covered_bytes(domain_id domain, std::uint64_t phys, std::uint64_t len,
+                              std::size_t min_copies = 1) const;
+
+  // All groups with at least two copies, largest waste first.
+  std::vector<copy_group> groups() const;
+
+  // Per copy: shared bytes and its part of the waste. The waste of a group of k copies holding
+  // P pages is (k-1)·P pages, split evenly: each copy pays floor((k-1)·P/k) pages and the
+  // remaining pages go one each to the first copies in copy_key order, so the parts add up to
+  // the total exactly and do not depend on scan order.
+  std::unordered_map<copy_id, copy_share> split_waste() const;
+
+ private:
+  struct segment {
+    std::uint64_t end = 0;
+    std::vector<copy_id> copies;  // sorted by id
+  };
+  using segment_map = std::map<std::uint64_t, segment>;  // start -> segment, disjoint
+
+  segment_map::iterator split_at(segment_map& m, std::uint64_t at);
+  template <typename Fn>
+  void update_range(domain_id domain, std::uint64_t phys, std::uint64_t len, bool create_gaps,
+                    Fn&& change);
+
+  std::uint64_t page_size_;
+  std::vector<copy_key> copies_;
+  std::unordered_map<copy_key, copy_id, copy_key_hash> copy_ids_;
+  std::vector<std::string> domain_names_;
+  std::unordered_map<std::string, domain_id> domain_ids_;
+  std::vector<segment_map> domains_;
+  std::uint64_t indexed_bytes_ = 0;
+  std::uint64_t unique_bytes_ = 0;
+};
+
+}  // namespace dupcache

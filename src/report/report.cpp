@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "report/report.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+
+#include "util/text.hpp"
+
+namespace dupcache {
+namespace {
+
+nlohmann::ordered_json& path_json(nlohmann::ordered_json& obj, const char* key, const std::string& path) {
+  auto p = to_json_path(path);
+  obj[key] = p.text;
+  if (p.raw_base64) obj[std::string(key) + "_base64"] = *p.raw_base64;
+  return obj;
+}
+
+std::size_t rows_for(const report_options& o, std::size_t fallback) { return o.top.value_or(fallback); }
+
+}  // namespace
+
+report_model build_report(const scan_result& scan) {
+  report_model m;
+  const auto& index = scan.index;
+  m.page_size = index.page_size();
+  m.wasted_bytes = index.wasted_bytes();
+  m.files_scanned = scan.stats.files_scanned;
+  m.files_cached = scan.stats.files_cached;
+  m.errors = scan.errors;
+  m.stats = scan.stats;
+  m.residency_method = scan.residency_method;
+  m.dirty_known = scan.dirty_known;
+
+  const auto shares = index.split_waste();
+  for (copy_id id = 0; id < scan.files.size(); ++id) {
+    const auto& f = scan.files[id];
+    if (f.path.empty()) continue;
+    report_model::file_row row;
+    row.path = f.path;
+    row.fs = f.fs_id;
+    row.subvol = index.key_of(id).subvol;
+    row.ino = index.key_of(id).ino;
+    row.cached_bytes = f.cached_bytes;
+    row.dirty_bytes = f.dirty_bytes;
+    if (auto it = shares.find(id); it != shares.end()) {
+      row.shared_cached_bytes = it->second.shared_bytes;
+      row.wasted_bytes = it->second.wasted_bytes;
+    }
+    m.cached_bytes += f.cached_bytes;
+    m.files.push_back(std::move(row));
+  }
+  std::sort(m.files.begin(), m.files.end(), [](const auto& a, const auto& b) {
+    if (auto c = b.wasted_bytes <=> a.wasted_bytes; c != 0) return c < 0;
+    if (auto c = b.shared_cached_bytes <=> a.shared_cached_bytes; c != 0) return c < 0;
+    if (auto c = b.cached_bytes <=> a.cached_bytes; c != 0) return c < 0;
+    return a.path < b.path;
+  });
+
+  std::map<std::string, std::uint64_t> wasted_by_fs;
+  for (const auto& g : index.groups()) {
+    report_model::group_row row;
+    for (copy_id id : g.copies) row.paths.push_back(scan.files[id].path);
+    row.bytes_per_copy = g.bytes;
+    row.wasted_bytes = g.wasted_bytes();
+    wasted_by_fs[index.key_of(g.copies.front()).fs] += row.wasted_bytes;
+    m.groups.push_back(std::move(row));
+  }
+  for (const auto& [id, fs] : scan.filesystems) {
+    m.filesystems.push_back({id, fs.type, fs.where, fs.files_scanned, fs.files_cached, fs.cached_bytes,
+                             wasted_by_fs[id]});
+  }
+  std::sort(m.filesystems.begin(), m.filesystems.end(), [](const auto& a, const auto& b) {
+    if (auto c = b.wasted_bytes <=> a.wasted_bytes; c != 0) return c < 0;
+    if (auto c = b.cached_bytes <=> a.cached_bytes; c != 0) return c < 0;
+    return a.id < b.id;
+  });
+  return m;
+}
+
+nlohmann::ordered_json report_json(const report_model& m, const report_options& opts) {
+  using json = nlohmann::ordered_json;
+  json j;
+  j["schema"] = 1;
+  j["page_size"] = m.page_size;
+  j["totals"] = {{"cached_bytes", m.cached_bytes},
+                 {"wasted_bytes", m.wasted_bytes},
+                 {"files_scanned", m.files_scanned},
+                 {"files_cached", m.files_cached}};
+  j["files"] = json::array();
+  const std::size_t nfiles = rows_for(opts, m.files.size());
+  for (std::size_t i = 0; i < m.files.size() && i < nfiles; ++i) {
+    const auto& f = m.files[i];
+    json row = json::object();
+    path_json(row, "path", f.path);
+    row["cached_bytes"] = f.cached_bytes;
+    row["shared_cached_bytes"] = f.shared_cached_bytes;
+    row["wasted_bytes"] = f.wasted_bytes;
+    row["dirty_bytes"] = f.dirty_bytes;
+    row["fs"] = f.fs;
+    row["subvol"] = f.subvol;
+    row["ino"] = f.ino;
+    j["files"].push_back(std::move(row));
+  }
+  j["groups"] = json::array();
+  const std::size_t ngroups = rows_for(opts, m.groups.size());
+  for (std::size_t i = 0; i < m.groups.size() && i < ngroups; ++i) {
+    const auto& g = m.groups[i];
+    json row = {{"copies", g.paths.size()}, {"bytes_per_copy", g.bytes_per_copy}, {"wasted_bytes", g.wasted_bytes}};
+    row["files"] = json::array();
+    for (const auto& p : g.paths) {
+      json f = json::object();
+      path_json(f, "path", p);
+      row["files"].push_back(std::move(f));
+    }
+    j["groups"].push_back(std::move(row));
+  }
+  j["filesystems"] = json::array();
+  for (const auto& fs : m.filesystems) {
+    json row = {{"id", fs.id},           {"type", fs.type},
+                {"cached_bytes", fs.cached_bytes}, {"wasted_bytes", fs.wasted_bytes},
+                {"files_scanned", fs.files_scanned}, {"files_cached", fs.files_cached}};
+    path_json(row, "path", fs.where);
+    j["filesystems"].push_back(std::move(row));
+  }
+  j["containers"] = json::array();
+  j["errors"] = json::array();
+  for (const auto& e : m.errors) {
+    json row = json::object();
+    path_json(row, "path", e.path);
+    row["error"] = e.message;
+    j["errors"].push_back(std::move(row));
+  }
+  j["residency"] = m.residency_method;
+  j["skipped"] = {{"repeated_inodes", m.stats.repeated_inodes},
+                  {"special_files", m.stats.special_skipped},
+                  {"vanished", m.stats.vanished},
+                  {"mounts_not_crossed", m.stats.mounts_not_crossed}};
+  return j;
+}
+
+std::string report_text(const report_model& m, const report_options& opts) {
+  auto size = [&](std::uint64_t b) { return opts.exact_bytes ? fmt::format("{}", b) : human_bytes(b); };
+  const int w = opts.exact_bytes ? 13 : 9;
+  std::string out;
+  out += fmt::format("cached {}  wasted {} ({})  files scanned {}, cached {}, filesystems {}\n",
+                     size(m.cached_bytes), size(m.wasted_bytes), percent(m.wasted_bytes, m.cached_bytes),
+                     m.files_scanned, m.files_cached, m.filesystems.size());
+  for (auto view : opts.views) {
+    if (view == report_view::file) {
+      const std::size_t n = std::min(rows_for(opts, 20), m.files.size());
+      out += fmt::format("\nFILES ({} of {}, by wasted)\n", n, m.files.size());
+      out += fmt::format("{:>{}} {:>{}} {:>{}}  {}\n", "WASTED", w, "SHARED", w, "CACHED", w, "PATH");
+      for (std::size_t i = 0; i < n; ++i) {
+        const auto& f = m.files[i];
+        out += fmt::format("{:>{}} {:>{}} {:>{}}  {}\n", size(f.wasted_bytes), w, size(f.shared_cached_bytes), w,
+                           size(f.cached_bytes), w, terminal_safe(f.path));
+      }
+    } else if (view == report_view::group) {
+      const std::size_t n = std::min(rows_for(opts, 20), m.groups.size());
+      out += fmt::format("\nGROUPS OF COPIES ({} of {}, by wasted)\n", n, m.groups.size());
+      out += fmt::format("{:>6} {:>{}} {:>{}}  {}\n", "COPIES", "PER COPY", w, "WASTED", w, "FILES");
+      for (std::size_t i = 0; i < n; ++i) {
+        const auto& g = m.groups[i];
+        for (std::size_t k = 0; k < g.paths.size(); ++k) {
+          if (k == 0) {
+            out += fmt::format("{:>6} {:>{}} {:>{}}  {}\n", g.paths.size(), size(g.bytes_per_copy), w,
+                               size(g.wasted_bytes), w, terminal_safe(g.paths[k]));
+          } else {
+            out += fmt::format("{:>6} {:>{}} {:>{}}  {}\n", "", "", w, "", w, terminal_safe(g.paths[k]));
+          }
+        }
+      }
+    } else if (view == report_view::fs) {
+      out += fmt::format("\nFILESYSTEMS ({})\n", m.filesystems.size());
+      out += fmt::format("{:>{}} {:>{}} {:>8}  {:<8} {}\n", "WASTED", w, "CACHED", w, "FILES", "TYPE", "FILESYSTEM");
+      const std::size_t n = std::min(rows_for(opts, 20), m.filesystems.size());
+      for (std::size_t i = 0; i < n; ++i) {
+        const auto& fs = m.filesystems[i];
+        out += fmt::format("{:>{}} {:>{}} {:>8}  {:<8} {} ({})\n", size(fs.wasted_bytes), w, size(fs.cached_bytes), w,
+                           fs.files_cached, fs.type, terminal_safe(fs.id), terminal_safe(fs.where));
+      }
+    }
+  }
+  if (!m.dirty_known) {
+    out += "\nnote: residency came from mincore (no cachestat): dirty pages could not be told apart\n";
+  }
+  if (!m.errors.empty()) out += fmt::format("\n{} error(s), listed on standard error\n", m.errors.size());
+  return out;
+}
+
+}  // namespace dupcache

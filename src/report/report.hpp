@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "scan/scanner.hpp"
+
+namespace dupcache {
+
+enum class report_view { file, group, fs };
+
+struct report_options {
+  std::vector<report_view> views{report_view::file, report_view::group};
+  std::optional<std::size_t> top;  // rows per table; unset: 20 in text, all in JSON
+  bool exact_bytes = false;        // --bytes
+};
+
+// What a report says, computed once from a scan; the text and JSON forms only format it.
+struct report_model {
+  struct file_row {
+    std::string path;
+    std::string fs;
+    std::uint64_t subvol = 0;
+    std::uint64_t ino = 0;
+    std::uint64_t cached_bytes = 0;
+    std::uint64_t shared_cached_bytes = 0;
+    std::uint64_t wasted_bytes = 0;  // this file's part of the waste (the even split)
+    std::uint64_t dirty_bytes = 0;
+  };
+  struct group_row {
+    std::vector<std::string> paths;
+    std::uint64_t bytes_per_copy = 0;
+    std::uint64_t wasted_bytes = 0;
+  };
+  struct fs_row {
+    std::string id;
+    std::string type;
+    std::string where;
+    std::uint64_t files_scanned = 0;
+    std::uint64_t files_cached = 0;
+    std::uint64_t cached_bytes = 0;
+    std::uint64_t wasted_bytes = 0;
+  };
+
+  std::uint64_t page_size = 0;
+  std::uint64_t cached_bytes = 0;
+  std::uint64_t wasted_bytes = 0;
+  std::uint64_t files_scanned = 0;
+  std::uint64_t files_cached = 0;
+  std::vector<file_row> files;    // largest waste first
+  std::vector<group_row> groups;  // largest waste first
+  std::vector<fs_row> filesystems;
+  std::vector<scan_error> errors;
+  scan_stats stats;
+  std::string residency_method;
+  bool dirty_known = true;
+};
+
+report_model build_report(const scan_result& scan);
+nlohmann::ordered_json report_json(const report_model& m, const report_options& opts);
+std::string report_text(const report_model& m, const report_options& opts);
+
+}  // namespace dupcache

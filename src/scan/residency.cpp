@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "scan/residency.hpp"
+
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "util/fd.hpp"
+
+namespace dupcache {
+namespace {
+
+// Debian 12's UAPI headers predate cachestat (Linux 6.5); the ABI is stable, so spell it out.
+#ifndef __NR_cachestat
+constexpr long nr_cachestat = 451;  // the same number on every architecture
+#else
+constexpr long nr_cachestat = __NR_cachestat;
+#endif
+
+struct cachestat_range_arg {
+  std::uint64_t off;
+  std::uint64_t len;
+};
+struct cachestat_out {
+  std::uint64_t nr_cache;
+  std::uint64_t nr_dirty;
+  std::uint64_t nr_writeback;
+  std::uint64_t nr_evicted;
+  std::uint64_t nr_recently_evicted;
+};
+
+void append_run(std::vector<page_run>& runs, std::uint64_t first, std::uint64_t pages) {
+  if (!runs.empty() && runs.back().first + runs.back().pages == first) runs.back().pages += pages;
+  else runs.push_back({first, pages});
+}
+
+result<void> bisect(const range_query& query, std::uint64_t first, std::uint64_t pages,
+                    std::vector<page_run>& runs) {
+  if (pages == 0) return {};
+  auto c = query(first, pages);
+  if (!c) return c.err();
+  if (c->cached == 0) return {};
+  if (c->cached >= pages && c->dirty == 0 && c->writeback == 0) {
+    append_run(runs, first, pages);
+    return {};
+  }
+  if (pages == 1) return {};  // cached but dirty or under writeback
+  const std::uint64_t half = pages / 2;
+  if (auto r = bisect(query, first, half, runs); !r) return r;
+  return bisect(query, first + half, pages - half, runs);
+}
+
+}  // namespace
+
+result<page_counts> cachestat_range(int fd, std::uint64_t offset, std::uint64_t length) {
+  cachestat_range_arg range{offset, length};
+  cachestat_out cs{};
+  if (syscall(nr_cachestat, fd, &range, &cs, 0) < 0) return errno_error("read residency (cachestat)");
+  return page_counts{cs.nr_cache, cs.nr_dirty, cs.nr_writeback};
+}
+
+result<std::vector<page_run>> clean_cached_runs(const range_query& query, std::uint64_t first,
+                                                std::uint64_t pages) {
+  std::vector<page_run> runs;
+  if (auto r = bisect(query, first, pages, runs); !r) return r.err();
+  return runs;
+}
+
+result<page_counts> cachestat_reader::totals(int fd, std::uint64_t) {
+  return cachestat_range(fd, 0, 0);  // length 0: to the end of the file
+}
+
+result<std::vector<page_run>> cachestat_reader::clean_runs(int fd, std::uint64_t first,
+                                                           std::uint64_t pages) {
+  const std::uint64_t ps = page_size_;
+  return clean_cached_runs(
+      [fd, ps](std::uint64_t f, std::uint64_t n) { return cachestat_range(fd, f * ps, n * ps); },
+      first, pages);
+}
+
+result<void> mincore_reader::for_each_window(
+    int fd, std::uint64_t first, std::uint64_t pages,
+    const std::function<void(std::uint64_t, const unsigned char*, std::uint64_t)>& fn) {
+  // 64 Ki pages (256 MiB of address space, 64 KiB of vector) per mapping.
+  constexpr std::uint64_t window = 64 * 1024;
+  std::vector<unsigned char> vec(std::min(window, std::max<std::uint64_t>(pages, 1)));
+  for (std::uint64_t done = 0; done < pages;) {
+    const std::uint64_t n = std::min(window, pages - done);
+    const std::uint64_t len = n * page_size_;
+    void* addr = mmap(nullptr, len, PROT_READ, MAP_SHARED, fd,
+                      static_cast<off_t>((first + done) * page_size_));
+    if (addr == MAP_FAILED) return errno_error("map file to read residency (mmap)");
+    const int rc = mincore(addr, len, vec.data());
+    const int saved = errno;
+    munmap(addr, len);
+    if (rc < 0) return errno_error("read residency (mincore)", saved);
+    fn(first + done, vec.data(), n);
+    done += n;
+  }
+  return {};
+}
+
+result<page_counts> mincore_reader::totals(int fd, std::uint64_t file_size) {
+  page_counts c;
+  const std::uint64_t pages = (file_size + page_size_ - 1) / page_size_;
+  auto r = for_each_window(fd, 0, pages, [&c](std::uint64_t, const unsigned char* v, std::uint64_t n) {
+    for (std::uint64_t i = 0; i < n; ++i) c.cached += v[i] & 1;
+  });
+  if (!r) return r.err();
+  return c;
+}
+
+result<std::vector<page_run>> mincore_reader::clean_runs(int fd, std::uint64_t first,
+                                                         std::uint64_t pages) {
+  std::vector<page_run> runs;
+  auto r = for_each_window(fd, first, pages, [&runs](std::uint64_t base, const unsigned char* v, std::uint64_t n) {
+    for (std::uint64_t i = 0; i < n; ++i) {
+      if (v[i] & 1) append_run(runs, base + i, 1);
+    }
+  });
+  if (!r) return r.err();
+  return runs;
+}
+
+result<std::unique_ptr<residency_reader>> make_residency_reader(residency_mode mode,
+                                                                std::uint64_t page_size) {
+  if (mode == residency_mode::mincore) return std::unique_ptr<residency_reader>(new mincore_reader(page_size));
+  unique_fd probe(memfd_create("dupcache-probe", MFD_CLOEXEC));
+  if (!probe) return errno_error("probe cachestat (memfd_create)");
+  auto c = cachestat_range(probe.get(), 0, 0);
+  if (c) return std::unique_ptr<residency_reader>(new cachestat_reader(page_size));
+  if (mode == residency_mode::cachestat) return c.err();
+  // ENOSYS before Linux 6.5; EPERM where a seccomp filter refuses it.
+  return std::unique_ptr<residency_reader>(new mincore_reader(page_size));
+}
+
+}  // namespace dupcache

@@ -1,0 +1,388 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "scan/scanner.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <unordered_set>
+
+#include "scan/fiemap.hpp"
+#include "scan/fs_identity.hpp"
+#include "scan/mounts.hpp"
+#include "util/fd.hpp"
+
+namespace dupcache {
+namespace {
+
+struct dir_closer {
+  void operator()(DIR* d) const { closedir(d); }
+};
+using unique_dir = std::unique_ptr<DIR, dir_closer>;
+
+std::string file_type_name(mode_t mode) {
+  switch (mode & S_IFMT) {
+    case S_IFIFO: return "a FIFO";
+    case S_IFSOCK: return "a socket";
+    case S_IFCHR: return "a character device";
+    case S_IFBLK: return "a block device";
+    case S_IFLNK: return "a symbolic link";
+    default: return "not a regular file or directory";
+  }
+}
+
+std::string join_path(const std::string& dir, const char* name) {
+  if (!dir.empty() && dir.back() == '/') return dir + name;
+  return dir + "/" + name;
+}
+
+result<std::uint64_t> mount_id_of(int fd) {
+  struct statx stx {};
+  if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_MNT_ID, &stx) < 0) {
+    return errno_error("identify mount (statx)");
+  }
+  if (!(stx.stx_mask & STATX_MNT_ID)) return plain_error("identify mount (statx)", "the kernel reports no mount id");
+  return static_cast<std::uint64_t>(stx.stx_mnt_id);
+}
+
+struct dir_task {
+  std::string path;
+  std::uint64_t mount_id = 0;
+  std::string root;  // the PATH or mount point this walk started from
+};
+
+// Identity of a copy before it is admitted to the index: hardlinks and second paths to one
+// inode stop here.
+struct claim_set {
+  std::mutex mu;
+  std::unordered_set<copy_key, copy_key_hash> seen;
+  bool claim(const copy_key& k) {
+    std::lock_guard lock(mu);
+    return seen.insert(k).second;
+  }
+};
+
+class scan_job {
+ public:
+  scan_job(const scan_options& opts, std::uint64_t page_size, std::unique_ptr<residency_reader> reader)
+      : opts_(opts), ps_(page_size), reader_(std::move(reader)), out_(page_size) {
+    out_.residency_method = reader_->name();
+    out_.dirty_known = reader_->knows_dirty();
+  }
+
+  scan_result run(std::vector<dir_task> roots, std::vector<std::pair<std::string, std::string>> named_files) {
+    for (auto& [path, _] : named_files) process_named_file(path);
+    for (auto& r : roots) push(std::move(r));
+    unsigned jobs = opts_.jobs;
+    if (jobs == 0) jobs = std::clamp(2 * std::thread::hardware_concurrency(), 2u, 16u);
+    {
+      std::vector<std::jthread> workers;
+      for (unsigned i = 0; i < jobs; ++i) workers.emplace_back([this] { worker(); });
+    }
+    std::sort(out_.errors.begin(), out_.errors.end(),
+              [](const scan_error& a, const scan_error& b) { return a.path < b.path; });
+    return std::move(out_);
+  }
+
+  void add_error(const std::string& path, const std::string& message, bool named = false) {
+    std::lock_guard lock(out_mu_);
+    out_.errors.push_back({path, message});
+    if (named) out_.named_path_failed = true;
+  }
+  void count(std::uint64_t scan_stats::*field) {
+    std::lock_guard lock(out_mu_);
+    ++(out_.stats.*field);
+  }
+  void note_fs(const fs_info& fs, const std::string& where) {
+    std::lock_guard lock(out_mu_);
+    auto [it, inserted] = out_.filesystems.try_emplace(fs.id);
+    if (inserted) {
+      it->second.id = fs.id;
+      it->second.type = fs.type;
+      it->second.where = where;
+    }
+  }
+
+ private:
+  void push(dir_task t) {
+    {
+      std::lock_guard lock(q_mu_);
+      queue_.push_back(std::move(t));
+      ++pending_;
+    }
+    q_cv_.notify_one();
+  }
+
+  void worker() {
+    for (;;) {
+      dir_task t;
+      {
+        std::unique_lock lock(q_mu_);
+        q_cv_.wait(lock, [this] { return !queue_.empty() || pending_ == 0; });
+        if (queue_.empty()) return;
+        t = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      walk_dir(t);
+      {
+        std::lock_guard lock(q_mu_);
+        if (--pending_ == 0) q_cv_.notify_all();
+      }
+    }
+  }
+
+  void walk_dir(const dir_task& t) {
+    unique_fd dfd(open(t.path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+    if (!dfd) {
+      if (errno == ENOENT || errno == ENOTDIR) return count(&scan_stats::vanished);
+      return add_error(t.path, errno_error("open directory").message());
+    }
+    struct stat st {};
+    if (fstat(dfd.get(), &st) < 0) return add_error(t.path, errno_error("stat directory").message());
+    {
+      std::lock_guard lock(visited_mu_);
+      if (!visited_.insert({st.st_dev, st.st_ino}).second) return;  // bind-mount loops, overlapping PATHs
+    }
+    std::uint64_t mnt = t.mount_id;
+    if (auto id = mount_id_of(dfd.get()); id && *id != t.mount_id) {
+      struct statfs sfs {};
+      const bool pseudo = fstatfs(dfd.get(), &sfs) == 0 && is_pseudo_fs(fs_type_name(static_cast<std::uint64_t>(sfs.f_type)));
+      if (!opts_.cross_mounts || pseudo || sfs.f_type == 0x9fa0 /* proc */ || sfs.f_type == 0x62656572 /* sysfs */) {
+        return count(&scan_stats::mounts_not_crossed);
+      }
+      mnt = *id;
+    }
+    count(&scan_stats::directories);
+
+    const int raw = dfd.get();
+    unique_dir dir(fdopendir(dfd.release()));
+    if (!dir) {
+      close(raw);
+      return add_error(t.path, errno_error("read directory").message());
+    }
+    for (;;) {
+      errno = 0;
+      struct dirent* de = readdir(dir.get());
+      if (!de) {
+        if (errno != 0) add_error(t.path, errno_error("read directory").message());
+        break;
+      }
+      const char* name = de->d_name;
+      if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) continue;
+      unsigned char type = de->d_type;
+      if (type == DT_UNKNOWN) {
+        struct stat cst {};
+        if (fstatat(dirfd(dir.get()), name, &cst, AT_SYMLINK_NOFOLLOW) < 0) {
+          if (errno == ENOENT) count(&scan_stats::vanished);
+          else add_error(join_path(t.path, name), errno_error("stat").message());
+          continue;
+        }
+        type = S_ISDIR(cst.st_mode) ? DT_DIR : S_ISREG(cst.st_mode) ? DT_REG : DT_FIFO;
+      }
+      if (type == DT_DIR) push({join_path(t.path, name), mnt, t.root});
+      else if (type == DT_REG) process_entry(dirfd(dir.get()), name, join_path(t.path, name), t.root);
+      else count(&scan_stats::special_skipped);  // symlinks are not followed inside a walk
+    }
+  }
+
+  // Opens a directory entry that claimed to be a regular file without ever opening anything
+  // else: O_PATH first (no open side effects, cannot block), check the type, then reopen the
+  // very same inode for reading through /proc/self/fd.
+  void process_entry(int dir_fd, const char* name, const std::string& path, const std::string& root) {
+    unique_fd pfd(openat(dir_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (!pfd) {
+      if (errno == ENOENT) return count(&scan_stats::vanished);
+      return add_error(path, errno_error("open").message());
+    }
+    open_checked(std::move(pfd), path, root, false);
+  }
+
+  void process_named_file(const std::string& path) {
+    unique_fd pfd(open(path.c_str(), O_PATH | O_CLOEXEC));
+    if (!pfd) return add_error(path, errno_error("open").message(), true);
+    open_checked(std::move(pfd), path, path, true);
+  }
+
+  void open_checked(unique_fd pfd, const std::string& path, const std::string& root, bool named) {
+    struct stat st {};
+    if (fstat(pfd.get(), &st) < 0) return add_error(path, errno_error("stat").message(), named);
+    if (!S_ISREG(st.st_mode)) {
+      if (named) return add_error(path, plain_error("scan", "it is " + file_type_name(st.st_mode)).message(), true);
+      return count(&scan_stats::special_skipped);
+    }
+    const std::string proc = fmt::format("/proc/self/fd/{}", pfd.get());
+    unique_fd fd(open(proc.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+    if (!fd) {
+      if (errno == ENOENT) return count(&scan_stats::vanished);
+      return add_error(path, errno_error("open for reading").message(), named);
+    }
+    process_file(fd.get(), st, path, root, named);
+  }
+
+  void process_file(int fd, const struct stat& st, const std::string& path, const std::string& root, bool named) {
+    auto fs = registry_.lookup(fd, st);
+    if (!fs) return add_error(path, fs.err().message(), named);
+    note_fs(*fs, root);
+    const copy_key key{fs->id, fs->subvol, static_cast<std::uint64_t>(st.st_ino)};
+    if (!claims_.claim(key)) return count(&scan_stats::repeated_inodes);
+
+    auto counts = reader_->totals(fd, static_cast<std::uint64_t>(st.st_size));
+    if (!counts) return add_error(path, counts.err().message(), named);
+    {
+      std::lock_guard lock(out_mu_);
+      ++out_.stats.files_scanned;
+      ++out_.filesystems[fs->id].files_scanned;
+    }
+    if (counts->cached == 0) return;
+
+    std::vector<std::pair<std::string, std::pair<std::uint64_t, std::uint64_t>>> pieces;
+    std::size_t n_extents = 0;
+    if (auto extents = read_extent_map(fd); !extents) {
+      fiemap_failed(*fs, path, extents.err());
+    } else {
+      n_extents = extents->size();
+      std::string domain = fs->id;
+      if (fs->has_realtime && xfs_is_realtime(fd)) domain += ":rt";
+      for (const auto& run : placed_runs(*extents, ps_)) {
+        if (opts_.shared_hint && !run.shared) continue;
+        auto clean = reader_->clean_runs(fd, run.first_page, run.pages);
+        if (!clean) {
+          add_error(path, clean.err().message());
+          break;
+        }
+        // Pages share bytes only when their addresses are equal, so addresses that are not page
+        // aligned (file systems with blocks smaller than a page) get a space of their own per
+        // alignment, where the index's page-aligned arithmetic stays exact.
+        const std::uint64_t misalign = run.physical % ps_;
+        const std::string dom = misalign ? fmt::format("{}:+{}", domain, misalign) : domain;
+        for (const auto& c : *clean) {
+          const std::uint64_t phys = run.physical - misalign + (c.first - run.first_page) * ps_;
+          pieces.push_back({dom, {phys, c.pages * ps_}});
+        }
+      }
+    }
+
+    std::lock_guard lock(out_mu_);
+    const copy_id id = out_.index.intern_copy(key);
+    if (id >= out_.files.size()) out_.files.resize(id + 1);
+    out_.files[id] = file_entry{path, fs->id, static_cast<std::uint64_t>(st.st_size), counts->cached * ps_,
+                                (counts->dirty + counts->writeback) * ps_};
+    for (const auto& [dom, range] : pieces) {
+      out_.index.add(id, out_.index.intern_domain(dom), range.first, range.second);
+    }
+    ++out_.stats.files_cached;
+    out_.stats.extents += n_extents;
+    auto& fse = out_.filesystems[fs->id];
+    ++fse.files_cached;
+    fse.cached_bytes += counts->cached * ps_;
+  }
+
+  void fiemap_failed(const fs_info& fs, const std::string& path, const error& e) {
+    if (e.err == EOPNOTSUPP || e.err == ENOTTY) {
+      // Said once per filesystem: its files still count as cached, none as shared.
+      std::lock_guard lock(out_mu_);
+      if (!fiemap_unsupported_.insert(fs.id).second) return;
+      out_.errors.push_back({path, fmt::format("{} (filesystem {} cannot report extents; its cached pages are "
+                                               "counted, none as shared)", e.message(), fs.id)});
+      return;
+    }
+    if (e.err == ENOENT) return count(&scan_stats::vanished);
+    add_error(path, e.message());
+  }
+
+  const scan_options& opts_;
+  std::uint64_t ps_;
+  std::unique_ptr<residency_reader> reader_;
+  fs_registry registry_;
+  claim_set claims_;
+
+  std::mutex q_mu_;
+  std::condition_variable q_cv_;
+  std::deque<dir_task> queue_;
+  std::size_t pending_ = 0;
+
+  std::mutex visited_mu_;
+  std::set<std::pair<dev_t, ino_t>> visited_;
+
+  std::mutex out_mu_;
+  scan_result out_;
+  std::set<std::string> fiemap_unsupported_;
+};
+
+}  // namespace
+
+result<scan_result> scan(const scan_options& options) {
+  const auto ps = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+  auto reader = make_residency_reader(options.residency, ps);
+  if (!reader) return reader.err();
+
+  std::vector<dir_task> roots;
+  std::vector<std::pair<std::string, std::string>> named_files;
+  std::vector<scan_error> early_errors;
+  bool named_failed = false;
+
+  if (options.paths.empty()) {
+    auto mounts = read_mountinfo();
+    if (!mounts) return mounts.err();
+    auto chosen = default_scan_mounts(*mounts, [](const mount_entry& m) {
+      unique_fd fd(open(m.mount_point.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK));
+      return fd && fs_can_share(fd.get(), m.fstype);
+    });
+    for (const auto& m : chosen) {
+      unique_fd fd(open(m.mount_point.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK));
+      if (!fd) {
+        early_errors.push_back({m.mount_point, errno_error("open mount point").message()});
+        continue;
+      }
+      auto id = mount_id_of(fd.get());
+      if (!id) {
+        early_errors.push_back({m.mount_point, id.err().message()});
+        continue;
+      }
+      roots.push_back({m.mount_point, *id, m.mount_point});
+    }
+  } else {
+    for (const auto& p : options.paths) {
+      struct stat st {};
+      if (stat(p.c_str(), &st) < 0) {
+        early_errors.push_back({p, errno_error("stat").message()});
+        named_failed = true;
+        continue;
+      }
+      if (S_ISDIR(st.st_mode)) {
+        unique_fd fd(open(p.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK));
+        if (!fd) {
+          early_errors.push_back({p, errno_error("open directory").message()});
+          named_failed = true;
+          continue;
+        }
+        auto id = mount_id_of(fd.get());
+        if (!id) {
+          early_errors.push_back({p, id.err().message()});
+          named_failed = true;
+          continue;
+        }
+        roots.push_back({p, *id, p});
+      } else {
+        named_files.push_back({p, p});
+      }
+    }
+  }
+
+  scan_job job(options, ps, std::move(reader.value()));
+  for (auto& e : early_errors) job.add_error(e.path, e.message, named_failed);
+  auto out = job.run(std::move(roots), std::move(named_files));
+  out.named_path_failed = out.named_path_failed || named_failed;
+  return out;
+}
+
+}  // namespace dupcache

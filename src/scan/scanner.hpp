@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#pragma once
+
+// The scanner: the ground truth. It walks trees, reads each regular file's residency and, for
+// files with cached pages, its extent map, and feeds the index. It never reads file data, never
+// starts writeback and never faults a page in.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "index/block_index.hpp"
+#include "scan/residency.hpp"
+#include "util/result.hpp"
+
+namespace dupcache {
+
+struct scan_options {
+  std::vector<std::string> paths;  // empty: every mounted filesystem that can share extents
+  bool cross_mounts = false;       // descend into other mounts below a PATH (never pseudo fs)
+  unsigned jobs = 0;               // walker threads; 0 picks from the CPU count
+  // Only look up residency inside extents the filesystem flags SHARED: an extent nobody else
+  // references cannot be a duplicate. Off, every placed extent is indexed (slower; tests use it
+  // to cross-check the flag).
+  bool shared_hint = true;
+  residency_mode residency = residency_mode::automatic;
+};
+
+struct file_entry {
+  std::string path;  // the first path the walk reached the inode by
+  std::string fs_id;
+  std::uint64_t size = 0;
+  std::uint64_t cached_bytes = 0;
+  std::uint64_t dirty_bytes = 0;  // dirty or under writeback: never counted as shared
+};
+
+struct fs_entry {
+  std::string id;
+  std::string type;
+  std::string where;  // the mount point or PATH it was first reached through
+  std::uint64_t files_scanned = 0;
+  std::uint64_t files_cached = 0;
+  std::uint64_t cached_bytes = 0;
+};
+
+struct scan_error {
+  std::string path;
+  std::string message;  // "action failed: reason"
+};
+
+struct scan_stats {
+  std::uint64_t files_scanned = 0;  // distinct inodes whose residency was read
+  std::uint64_t files_cached = 0;
+  std::uint64_t directories = 0;
+  std::uint64_t repeated_inodes = 0;  // hardlinks, bind mounts, PATHs naming the same inode
+  std::uint64_t special_skipped = 0;  // FIFOs, sockets, device nodes and symlinks in a walk
+  std::uint64_t vanished = 0;         // removed between readdir and open
+  std::uint64_t mounts_not_crossed = 0;
+  std::uint64_t extents = 0;
+};
+
+struct scan_result {
+  explicit scan_result(std::uint64_t page_size) : index(page_size) {}
+  block_index index;
+  std::vector<file_entry> files;  // indexed by copy_id: every file with cached pages
+  std::map<std::string, fs_entry> filesystems;
+  std::vector<scan_error> errors;  // sorted by path
+  scan_stats stats;
+  bool named_path_failed = false;  // a PATH on the command line could not be scanned at all
+  std::string residency_method;    // "cachestat" or "mincore"
+  bool dirty_known = true;
+};
+
+result<scan_result> scan(const scan_options& options);
+
+}  // namespace dupcache

@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace dupcache {
+
+bool is_valid_utf8(std::string_view s);
+
+// A name made safe for a terminal: control characters (C0, DEL, C1) become \n, \t, \e or \xHH,
+// bytes that are not valid UTF-8 become \xHH and a backslash becomes \\, so nothing a file name
+// holds can move the cursor or change colours, and distinct names stay distinct.
+std::string terminal_safe(std::string_view s);
+
+// A path for JSON: valid UTF-8 paths pass unchanged. Otherwise `text` has each invalid byte as
+// the four characters \xHH (readable, valid UTF-8) and `raw_base64` carries the exact bytes so the
+// path can be recovered.
+struct json_path {
+  std::string text;
+  std::optional<std::string> raw_base64;
+};
+json_path to_json_path(std::string_view s);
+std::string base64_encode(std::string_view bytes);
+
+// 1536 -> "1.5 KiB"; exact bytes below 1 KiB.
+std::string human_bytes(std::uint64_t bytes);
+// 100 * part / whole with one decimal, "0.0%" when whole is zero.
+std::string percent(std::uint64_t part, std::uint64_t whole);
+
+}  // namespace dupcache
