@@ -148,6 +148,10 @@ std::string report_text(const report_model& m, const report_options& opts) {
   out += fmt::format("cached {}  wasted {} ({})  files scanned {}, cached {}, filesystems {}\n",
                      size(m.cached_bytes), size(m.wasted_bytes), percent(m.wasted_bytes, m.cached_bytes),
                      m.files_scanned, m.files_cached, m.filesystems.size());
+  if (m.wasted_bytes == 0) {
+    out += m.files_cached == 0 ? "no cached files under the scanned paths\n"
+                               : "no duplicated page cache: no physical block is cached by two files\n";
+  }
   for (auto view : opts.views) {
     if (view == report_view::file) {
       const std::size_t n = std::min(rows_for(opts, 20), m.files.size());

@@ -89,11 +89,12 @@ result<fs_info> fs_registry::lookup(int fd, const struct stat& st) {
     xfs_geom_v1 geo{};
     const bool is_xfs = static_cast<std::uint64_t>(sfs.f_type) == xfs_magic;
     const bool have_geo = is_xfs && ioctl(fd, xfs_ioc_fsgeometry_v1, &geo) == 0;
-    if (ioctl(fd, FS_IOC_GETFSUUID, &fu) == 0 && fu.len == 16) {
+    static constexpr unsigned char nil[16] = {};
+    if (ioctl(fd, FS_IOC_GETFSUUID, &fu) == 0 && fu.len == 16 && std::memcmp(fu.uuid, nil, 16) != 0) {
       unsigned char u[16];
       std::memcpy(u, fu.uuid, 16);
       info.id = info.type + ":" + format_uuid(u);
-    } else if (have_geo) {
+    } else if (have_geo && std::memcmp(geo.uuid, nil, 16) != 0) {
       info.id = "xfs:" + format_uuid(geo.uuid);
     } else {
       // No UUID to be had: the device is one filesystem on these types (no subvolumes).

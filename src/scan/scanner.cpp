@@ -236,7 +236,16 @@ class scan_job {
     if (!claims_.claim(key)) return count(&scan_stats::repeated_inodes);
 
     auto counts = reader_->totals(fd, static_cast<std::uint64_t>(st.st_size));
-    if (!counts) return add_error(path, counts.err().message(), named);
+    if (!counts) {
+      if (counts.err().err == EPERM) {
+        // Linux hides the residency of files the caller could not write (cachestat and mincore
+        // alike; mincore would silently answer "not cached"), so say so rather than guess.
+        return add_error(path, counts.err().message() +
+                                   " (the kernel hides the page cache of files you cannot write; run as root)",
+                         named);
+      }
+      return add_error(path, counts.err().message(), named);
+    }
     {
       std::lock_guard lock(out_mu_);
       ++out_.stats.files_scanned;

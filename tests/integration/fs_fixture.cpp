@@ -1,0 +1,288 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "fs_fixture.hpp"
+
+#include <fcntl.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <stdexcept>
+
+#ifndef DUPCACHE_BINARY
+#error "DUPCACHE_BINARY must name the dupcache executable under test"
+#endif
+
+namespace dupcache::testing {
+namespace {
+
+struct fd_guard {
+  int fd;
+  explicit fd_guard(int f) : fd(f) {}
+  ~fd_guard() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+int open_or_throw(const std::string& path, int flags, mode_t mode = 0644) {
+  int fd = open(path.c_str(), flags | O_CLOEXEC, mode);
+  if (fd < 0) throw std::runtime_error("open " + path + ": " + std::strerror(errno));
+  return fd;
+}
+
+bool have_tool(const std::string& tool) {
+  for (const char* dir : {"/usr/sbin/", "/usr/bin/", "/sbin/", "/bin/"}) {
+    if (access((std::string(dir) + tool).c_str(), X_OK) == 0) return true;
+  }
+  return false;
+}
+
+void fill(std::vector<char>& buf, std::uint64_t offset, std::uint32_t seed, bool compressible) {
+  if (compressible) {
+    // Text-like, compresses well but every 4 KiB block differs, so no two blocks are equal.
+    for (std::size_t i = 0; i < buf.size(); ++i) {
+      const std::uint64_t pos = offset + i;
+      buf[i] = static_cast<char>('a' + ((pos / 4096 + seed) % 26));
+      if (pos % 64 == 0) buf[i] = '\n';
+    }
+    return;
+  }
+  std::mt19937_64 rng(seed * 1000003ULL + offset);
+  for (std::size_t i = 0; i + 8 <= buf.size(); i += 8) {
+    const std::uint64_t v = rng();
+    std::memcpy(&buf[i], &v, 8);
+  }
+}
+
+}  // namespace
+
+std::uint64_t page_size() { return static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE)); }
+
+bool under_ci() {
+  const char* ci = std::getenv("CI");
+  return ci && std::string(ci) == "true";
+}
+
+std::optional<std::string> cannot_run(const std::vector<std::string>& tools) {
+  if (geteuid() != 0) return "needs root (loop devices and mount)";
+  if (access("/dev/loop-control", F_OK) != 0) return "needs loop devices (/dev/loop-control missing)";
+  for (const auto& t : tools) {
+    if (!have_tool(t)) return "needs " + t + " (install the package that provides it)";
+  }
+  return std::nullopt;
+}
+
+command_result run(const std::vector<std::string>& argv, int timeout_s) {
+  int out_pipe[2], err_pipe[2];
+  if (pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0) throw std::runtime_error("pipe");
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("fork");
+  if (pid == 0) {
+    dup2(out_pipe[1], 1);
+    dup2(err_pipe[1], 2);
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0) dup2(devnull, 0);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  close(out_pipe[1]);
+  close(err_pipe[1]);
+  command_result r;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  int open_fds = 2;
+  bool killed = false;
+  while (open_fds > 0) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      kill(pid, SIGKILL);
+      killed = true;
+      break;
+    }
+    if (poll(fds, 2, static_cast<int>(left.count())) < 0 && errno != EINTR) break;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
+      char buf[65536];
+      const ssize_t n = read(fds[i].fd, buf, sizeof buf);
+      if (n <= 0) {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+      } else {
+        (i == 0 ? r.out : r.err).append(buf, static_cast<std::size_t>(n));
+      }
+    }
+  }
+  for (auto& f : fds) {
+    if (f.fd >= 0) close(f.fd);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  r.status = (!killed && WIFEXITED(status)) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+void must(const std::vector<std::string>& argv) {
+  auto r = run(argv);
+  if (r.status != 0) {
+    std::string cmd;
+    for (const auto& a : argv) cmd += a + " ";
+    throw std::runtime_error(cmd + "failed (" + std::to_string(r.status) + "): " + r.err);
+  }
+}
+
+scratch_fs::scratch_fs(const std::string& type, const std::string& mount_opts, std::uint64_t size_mib) {
+  char tmpl[] = "/tmp/dupcache-test-XXXXXX";
+  if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp");
+  tmp_ = tmpl;
+  img_ = tmp_ + "/fs.img";
+  mnt_ = tmp_ + "/mnt";
+  mkdir(mnt_.c_str(), 0755);
+  must({"truncate", "-s", std::to_string(size_mib) + "M", img_});
+  if (type == "btrfs") must({"mkfs.btrfs", "-q", "-f", img_});
+  else if (type == "xfs") must({"mkfs.xfs", "-q", "-f", "-m", "reflink=1", img_});
+  else if (type == "ext4") must({"mkfs.ext4", "-q", "-F", img_});
+  else throw std::runtime_error("unknown fs type " + type);
+  std::string opts = "loop";
+  if (!mount_opts.empty()) opts += "," + mount_opts;
+  must({"mount", "-t", type, "-o", opts, img_, mnt_});
+  mounted_ = true;
+}
+
+scratch_fs::~scratch_fs() {
+  if (mounted_) {
+    // Lazy unmount as the last resort keeps a failed test from wedging the next one.
+    if (run({"umount", mnt_}).status != 0) run({"umount", "-l", mnt_});
+  }
+  unlink(img_.c_str());
+  rmdir(mnt_.c_str());
+  rmdir(tmp_.c_str());
+}
+
+void write_file(const std::string& path, std::uint64_t size, std::uint32_t seed, bool compressible) {
+  fd_guard fd(open_or_throw(path, O_WRONLY | O_CREAT | O_TRUNC));
+  std::vector<char> buf(1 * MiB);
+  for (std::uint64_t off = 0; off < size; off += buf.size()) {
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), size - off));
+    fill(buf, off, seed, compressible);
+    if (pwrite(fd.fd, buf.data(), n, static_cast<off_t>(off)) != static_cast<ssize_t>(n)) {
+      throw std::runtime_error("write " + path);
+    }
+  }
+  if (fsync(fd.fd) < 0) throw std::runtime_error("fsync " + path);
+}
+
+void overwrite(const std::string& path, std::uint64_t offset, std::uint64_t len, std::uint32_t seed) {
+  fd_guard fd(open_or_throw(path, O_WRONLY));
+  std::vector<char> buf(static_cast<std::size_t>(len));
+  fill(buf, offset, seed, false);
+  if (pwrite(fd.fd, buf.data(), buf.size(), static_cast<off_t>(offset)) != static_cast<ssize_t>(len)) {
+    throw std::runtime_error("overwrite " + path);
+  }
+}
+
+void reflink(const std::string& src, const std::string& dst) {
+  fd_guard s(open_or_throw(src, O_RDONLY));
+  fd_guard d(open_or_throw(dst, O_WRONLY | O_CREAT | O_TRUNC));
+  if (ioctl(d.fd, FICLONE, s.fd) < 0) throw std::runtime_error("FICLONE " + src + " -> " + dst + ": " + std::strerror(errno));
+}
+
+void clone_range(const std::string& src, std::uint64_t src_off, std::uint64_t len, const std::string& dst,
+                 std::uint64_t dst_off) {
+  fd_guard s(open_or_throw(src, O_RDONLY));
+  fd_guard d(open_or_throw(dst, O_WRONLY | O_CREAT));
+  file_clone_range arg{};
+  arg.src_fd = s.fd;
+  arg.src_offset = src_off;
+  arg.src_length = len;
+  arg.dest_offset = dst_off;
+  if (ioctl(d.fd, FICLONERANGE, &arg) < 0) throw std::runtime_error("FICLONERANGE " + src + ": " + std::strerror(errno));
+}
+
+void evict(const std::string& path) {
+  fd_guard fd(open_or_throw(path, O_RDONLY));
+  fdatasync(fd.fd);
+  posix_fadvise(fd.fd, 0, 0, POSIX_FADV_DONTNEED);
+  if (cached_pages(path) != 0) throw std::runtime_error("could not evict " + path);
+}
+
+void read_range(const std::string& path, std::uint64_t offset, std::uint64_t len) {
+  fd_guard fd(open_or_throw(path, O_RDONLY));
+  // Random access turns readahead off for this file descriptor: exactly the pages asked for.
+  posix_fadvise(fd.fd, 0, 0, POSIX_FADV_RANDOM);
+  std::vector<char> buf(static_cast<std::size_t>(page_size()));
+  for (std::uint64_t off = offset; off < offset + len; off += buf.size()) {
+    if (pread(fd.fd, buf.data(), buf.size(), static_cast<off_t>(off)) < 0) throw std::runtime_error("read " + path);
+  }
+}
+
+void read_all(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) < 0) throw std::runtime_error("stat " + path);
+  read_range(path, 0, static_cast<std::uint64_t>(st.st_size));
+}
+
+std::vector<unsigned char> residency(const std::string& path) {
+  fd_guard fd(open_or_throw(path, O_RDONLY));
+  struct stat st {};
+  fstat(fd.fd, &st);
+  const std::uint64_t pages = (static_cast<std::uint64_t>(st.st_size) + page_size() - 1) / page_size();
+  std::vector<unsigned char> vec(pages);
+  if (pages == 0) return vec;
+  void* p = mmap(nullptr, pages * page_size(), PROT_READ, MAP_SHARED, fd.fd, 0);
+  if (p == MAP_FAILED) throw std::runtime_error("mmap " + path);
+  const int rc = mincore(p, pages * page_size(), vec.data());
+  munmap(p, pages * page_size());
+  if (rc < 0) throw std::runtime_error("mincore " + path);
+  for (auto& v : vec) v &= 1;
+  return vec;
+}
+
+std::uint64_t cached_pages(const std::string& path) {
+  std::uint64_t n = 0;
+  for (auto v : residency(path)) n += v;
+  return n;
+}
+
+std::vector<std::uint32_t> extent_flags(const std::string& path) {
+  fd_guard fd(open_or_throw(path, O_RDONLY));
+  std::vector<char> buf(sizeof(fiemap) + 512 * sizeof(fiemap_extent));
+  auto* fm = reinterpret_cast<fiemap*>(buf.data());
+  fm->fm_start = 0;
+  fm->fm_length = FIEMAP_MAX_OFFSET;
+  fm->fm_extent_count = 512;
+  if (ioctl(fd.fd, FS_IOC_FIEMAP, fm) < 0) throw std::runtime_error("FIEMAP " + path);
+  std::vector<std::uint32_t> flags;
+  for (unsigned i = 0; i < fm->fm_mapped_extents; ++i) flags.push_back(fm->fm_extents[i].fe_flags);
+  return flags;
+}
+
+nlohmann::json report_json(const std::vector<std::string>& args, int* exit_status) {
+  std::vector<std::string> argv{DUPCACHE_BINARY, "report", "--json"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto r = run(argv);
+  if (exit_status) *exit_status = r.status;
+  else if (r.status != 0) throw std::runtime_error("dupcache report failed (" + std::to_string(r.status) + "): " + r.err);
+  return nlohmann::json::parse(r.out);
+}
+
+const nlohmann::json* file_entry(const nlohmann::json& report, const std::string& path) {
+  for (const auto& f : report.at("files")) {
+    if (f.at("path") == path) return &f;
+  }
+  return nullptr;
+}
+
+}  // namespace dupcache::testing
