@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <cmath>
 
 namespace dupcache {
 namespace {
@@ -126,11 +127,13 @@ std::string human_bytes(std::uint64_t bytes) {
   if (bytes < 1024) return fmt::format("{} B", bytes);
   double v = static_cast<double>(bytes) / 1024.0;
   std::size_t u = 0;
-  while (v >= 1024.0 && u + 1 < units.size()) {
+  // Decide on the value as it will be printed, so 1048575 B is "1.0 MiB", not "1024 KiB".
+  auto shown = [](double x) { return x >= 99.95 ? std::round(x) : std::round(x * 10.0) / 10.0; };
+  while (shown(v) >= 1024.0 && u + 1 < units.size()) {
     v /= 1024.0;
     ++u;
   }
-  return v >= 100.0 ? fmt::format("{:.0f} {}", v, units[u]) : fmt::format("{:.1f} {}", v, units[u]);
+  return shown(v) >= 100.0 ? fmt::format("{:.0f} {}", v, units[u]) : fmt::format("{:.1f} {}", v, units[u]);
 }
 
 std::string percent(std::uint64_t part, std::uint64_t whole) {

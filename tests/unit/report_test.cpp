@@ -1,0 +1,298 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The report model built from a hand-made scan, and its JSON and text forms.
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "report/report.hpp"
+#include "util/text.hpp"
+
+namespace dupcache {
+namespace {
+
+constexpr std::uint64_t P = 4096;
+
+const std::string kRed = "/data/\x1b[31mred\nline";
+const std::string kBad = "/data/bad\xff.bin";
+const std::string kBadError = "/data/\xfe";
+
+// Six cached files on one btrfs ("fsA"), interned out of copy_key order (ino a=10 b=11 c=12
+// bad=13 red=14 solo=15). Physical pages in domain "fsA":
+//   a [0,6)  b [0,6)  c [0,4)  bad [100,101)  red [100,101)  solo: nothing shared
+// Segments: [0,4){a,b,c} [4,6){a,b} [100,101){bad,red}.
+//   indexed 6+6+4+1+1 = 18 pages, unique 7, wasted 11 pages = 45056 bytes.
+// Waste split (key order a<b<c<bad<red):
+//   {a,b,c} 4 pages: waste 8, 8/3 = 2 r 2 -> a 3, b 3, c 2
+//   {a,b}   2 pages: waste 2, 2/2 = 1     -> a 1, b 1
+//   {bad,red} 1 page: waste 1, 1/2 = 0 r 1 -> bad 1, red 0
+//   a 4, b 4, c 2, bad 1, red 0, solo 0 pages (sum 11).
+// Shared: a 6, b 6, c 4, bad 1, red 1, solo 0 pages.
+// Cached (file_entry): a 8, b 6, c 4, bad 1, red 3, solo 2 pages = 24 pages = 98304 bytes.
+scan_result make_scan() {
+  scan_result s(P);
+  struct f {
+    std::uint64_t ino;
+    std::string path;
+    std::uint64_t cached_pages;
+    std::uint64_t dirty;
+  };
+  const std::vector<f> files = {{15, "/data/solo", 2, 0}, {14, kRed, 3, P},          {12, "/data/c.bin", 4, 0},
+                                {10, "/data/a.bin", 8, 0}, {13, kBad, 1, 0},          {11, "/data/b.bin", 6, 0}};
+  std::vector<copy_id> id(16);
+  for (const auto& x : files) {
+    id[x.ino] = s.index.intern_copy({"fsA", 0, x.ino});
+    EXPECT_EQ(id[x.ino], s.files.size());
+    s.files.push_back({x.path, "fsA", x.cached_pages * P, x.cached_pages * P, x.dirty});
+  }
+  const domain_id d = s.index.intern_domain("fsA");
+  s.index.add(id[10], d, 0, 6 * P);
+  s.index.add(id[11], d, 0, 6 * P);
+  s.index.add(id[12], d, 0, 4 * P);
+  s.index.add(id[13], d, 100 * P, P);
+  s.index.add(id[14], d, 100 * P, P);
+
+  s.filesystems["fsA"] = {"fsA", "btrfs", "/data", 9, 6, 24 * P};
+  s.filesystems["fsB"] = {"fsB", "xfs", "/mnt/\x1b]0;title\x07x", 3, 0, 0};
+  s.errors = {{"/data/locked", "open failed: Permission denied"},
+              {kBadError, "stat failed: No such file or directory"}};
+  s.stats.files_scanned = 12;
+  s.stats.files_cached = 6;
+  s.residency_method = "cachestat";
+  return s;
+}
+
+TEST(Report, ModelNumbers) {
+  const auto scan = make_scan();
+  ASSERT_EQ(scan.index.wasted_bytes(), 11 * P);
+  const auto m = build_report(scan);
+  EXPECT_EQ(m.page_size, P);
+  EXPECT_EQ(m.cached_bytes, 24 * P);
+  EXPECT_EQ(m.wasted_bytes, 11 * P);
+  EXPECT_EQ(m.files_scanned, 12u);
+  EXPECT_EQ(m.files_cached, 6u);
+
+  // Largest waste first; ties broken by shared, then cached bytes.
+  ASSERT_EQ(m.files.size(), 6u);
+  const std::vector<std::string> order = {"/data/a.bin", "/data/b.bin", "/data/c.bin", kBad, kRed, "/data/solo"};
+  const std::uint64_t wasted[] = {4, 4, 2, 1, 0, 0};
+  const std::uint64_t shared[] = {6, 6, 4, 1, 1, 0};
+  const std::uint64_t cached[] = {8, 6, 4, 1, 3, 2};
+  const std::uint64_t ino[] = {10, 11, 12, 13, 14, 15};
+  for (std::size_t i = 0; i < 6; ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(m.files[i].path, order[i]);
+    EXPECT_EQ(m.files[i].wasted_bytes, wasted[i] * P);
+    EXPECT_EQ(m.files[i].shared_cached_bytes, shared[i] * P);
+    EXPECT_EQ(m.files[i].cached_bytes, cached[i] * P);
+    EXPECT_EQ(m.files[i].ino, ino[i]);
+    EXPECT_EQ(m.files[i].fs, "fsA");
+  }
+  EXPECT_EQ(m.files[4].dirty_bytes, P);
+
+  ASSERT_EQ(m.groups.size(), 3u);
+  EXPECT_EQ(m.groups[0].paths, (std::vector<std::string>{"/data/a.bin", "/data/b.bin", "/data/c.bin"}));
+  EXPECT_EQ(m.groups[0].bytes_per_copy, 4 * P);
+  EXPECT_EQ(m.groups[0].wasted_bytes, 8 * P);
+  EXPECT_EQ(m.groups[1].paths, (std::vector<std::string>{"/data/a.bin", "/data/b.bin"}));
+  EXPECT_EQ(m.groups[1].wasted_bytes, 2 * P);
+  EXPECT_EQ(m.groups[2].paths, (std::vector<std::string>{kBad, kRed}));
+  EXPECT_EQ(m.groups[2].wasted_bytes, P);
+
+  ASSERT_EQ(m.filesystems.size(), 2u);
+  EXPECT_EQ(m.filesystems[0].id, "fsA");
+  EXPECT_EQ(m.filesystems[0].wasted_bytes, 11 * P);
+  EXPECT_EQ(m.filesystems[0].cached_bytes, 24 * P);
+  EXPECT_EQ(m.filesystems[1].id, "fsB");
+  EXPECT_EQ(m.filesystems[1].wasted_bytes, 0u);
+  ASSERT_EQ(m.errors.size(), 2u);
+}
+
+TEST(Report, JsonShape) {
+  const auto m = build_report(make_scan());
+  const auto j = report_json(m, report_options{});
+  EXPECT_EQ(j.at("schema"), 1);
+  EXPECT_EQ(j.at("page_size"), P);
+  const auto& t = j.at("totals");
+  EXPECT_EQ(t.at("cached_bytes"), 24 * P);
+  EXPECT_EQ(t.at("wasted_bytes"), 11 * P);
+  EXPECT_EQ(t.at("files_scanned"), 12u);
+  EXPECT_EQ(t.at("files_cached"), 6u);
+
+  const auto& files = j.at("files");
+  ASSERT_TRUE(files.is_array());
+  ASSERT_EQ(files.size(), 6u);  // JSON lists every file unless --top says otherwise
+  EXPECT_EQ(files[0].at("path"), "/data/a.bin");
+  EXPECT_EQ(files[0].at("cached_bytes"), 8 * P);
+  EXPECT_EQ(files[0].at("shared_cached_bytes"), 6 * P);
+  EXPECT_EQ(files[0].at("wasted_bytes"), 4 * P);
+  EXPECT_EQ(files[0].at("ino"), 10u);
+  EXPECT_FALSE(files[0].contains("path_base64"));
+  EXPECT_EQ(files[2].at("path"), "/data/c.bin");
+  EXPECT_EQ(files[2].at("shared_cached_bytes"), 4 * P);
+  EXPECT_EQ(files[4].at("dirty_bytes"), P);
+  EXPECT_EQ(files[5].at("path"), "/data/solo");
+  EXPECT_EQ(files[5].at("shared_cached_bytes"), 0u);
+
+  ASSERT_TRUE(j.at("containers").is_array());
+  EXPECT_TRUE(j.at("containers").empty());
+
+  const auto& errors = j.at("errors");
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0].at("path"), "/data/locked");
+  EXPECT_EQ(errors[0].at("error"), "open failed: Permission denied");
+  EXPECT_FALSE(errors[0].contains("path_base64"));
+  EXPECT_EQ(errors[1].at("path"), "/data/\\xfe");
+  EXPECT_EQ(errors[1].at("path_base64"), "L2RhdGEv/g==");  // base64 of 2f 64 61 74 61 2f fe
+  EXPECT_EQ(errors[1].at("error"), "stat failed: No such file or directory");
+
+  const auto& groups = j.at("groups");
+  ASSERT_EQ(groups.size(), 3u);
+  EXPECT_EQ(groups[0].at("copies"), 3u);
+  EXPECT_EQ(groups[0].at("bytes_per_copy"), 4 * P);
+  EXPECT_EQ(groups[0].at("wasted_bytes"), 8 * P);
+  EXPECT_EQ(groups[0].at("files")[2].at("path"), "/data/c.bin");
+}
+
+TEST(Report, InvalidUtf8PathStaysValidJson) {
+  const auto m = build_report(make_scan());
+  const auto j = report_json(m, report_options{});
+  std::string text;
+  ASSERT_NO_THROW(text = j.dump());
+  ASSERT_NO_THROW(text = j.dump(2));
+  EXPECT_TRUE(is_valid_utf8(text));
+  const auto back = nlohmann::ordered_json::parse(text);
+  EXPECT_EQ(back, j);
+
+  const auto& bad = back.at("files")[3];
+  EXPECT_EQ(bad.at("path"), "/data/bad\\xff.bin");
+  // 2f 64 61 | 74 61 2f | 62 61 64 | ff 2e 62 | 69 6e -> L2Rh dGEv YmFk /y5i aW4=
+  EXPECT_EQ(bad.at("path_base64"), "L2RhdGEvYmFk/y5iaW4=");
+  // The escape sequence in the red path is a JSON escape, not a raw byte, in the dump.
+  EXPECT_EQ(back.at("files")[4].at("path"), kRed);
+  EXPECT_EQ(text.find('\x1b'), std::string::npos);
+  // Group members and filesystems use the same path rule.
+  EXPECT_EQ(back.at("groups")[2].at("files")[0].at("path_base64"), "L2RhdGEvYmFk/y5iaW4=");
+}
+
+TEST(Report, TopLimitsRows) {
+  const auto m = build_report(make_scan());
+  report_options o;
+  o.top = 2;
+  const auto j = report_json(m, o);
+  ASSERT_EQ(j.at("files").size(), 2u);
+  EXPECT_EQ(j.at("files")[0].at("path"), "/data/a.bin");
+  EXPECT_EQ(j.at("files")[1].at("path"), "/data/b.bin");
+  EXPECT_EQ(j.at("groups").size(), 2u);
+  // Totals are for everything, not the rows shown.
+  EXPECT_EQ(j.at("totals").at("wasted_bytes"), 11 * P);
+
+  const auto text = report_text(m, o);
+  EXPECT_NE(text.find("FILES (2 of 6, by wasted)\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("GROUPS OF COPIES (2 of 3, by wasted)\n"), std::string::npos) << text;
+  const auto files_part = text.substr(text.find("FILES ("), text.find("GROUPS OF COPIES") - text.find("FILES ("));
+  EXPECT_NE(files_part.find("/data/b.bin"), std::string::npos);
+  EXPECT_EQ(files_part.find("/data/c.bin"), std::string::npos);
+
+  o.top = 0;
+  EXPECT_TRUE(report_json(m, o).at("files").empty());
+}
+
+TEST(Report, TextHeaderAndRows) {
+  const auto m = build_report(make_scan());
+  const auto text = report_text(m, report_options{});
+  // 98304 B = 96.0 KiB; 45056 B = 44.0 KiB; 45056 / 98304 = 45.83%.
+  EXPECT_EQ(text.substr(0, text.find('\n') + 1),
+            "cached 96.0 KiB  wasted 44.0 KiB (45.8%)  files scanned 12, cached 6, filesystems 2\n");
+  EXPECT_NE(text.find("FILES (6 of 6, by wasted)\n"), std::string::npos);
+  EXPECT_NE(text.find("\n 16.0 KiB  24.0 KiB  32.0 KiB  /data/a.bin\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\n     3  16.0 KiB  32.0 KiB  /data/a.bin\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\n2 error(s), listed on standard error\n"), std::string::npos);
+
+  // Rows in the file table follow the wasted order.
+  const auto files_part = text.substr(text.find("FILES ("), text.find("GROUPS OF COPIES") - text.find("FILES ("));
+  const std::vector<std::string> order = {"/data/a.bin", "/data/b.bin", "/data/c.bin", "/data/bad\\xff.bin",
+                                          "/data/\\e[31mred\\nline", "/data/solo"};
+  std::size_t last = 0;
+  for (const auto& p : order) {
+    const auto at = files_part.find("  " + p + "\n");
+    ASSERT_NE(at, std::string::npos) << p << " in\n" << files_part;
+    EXPECT_GT(at, last) << p;
+    last = at;
+  }
+}
+
+TEST(Report, TextExactBytes) {
+  const auto m = build_report(make_scan());
+  report_options o;
+  o.exact_bytes = true;
+  const auto text = report_text(m, o);
+  EXPECT_NE(text.find("\n        16384         24576         32768  /data/a.bin\n"), std::string::npos) << text;
+  EXPECT_EQ(text.substr(0, text.find('\n') + 1),
+            "cached 98304  wasted 45056 (45.8%)  files scanned 12, cached 6, filesystems 2\n");
+}
+
+TEST(Report, TextNeverCarriesControlBytes) {
+  const auto m = build_report(make_scan());
+  report_options o;
+  o.views = {report_view::file, report_view::group, report_view::fs};
+  const auto text = report_text(m, o);
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    ASSERT_TRUE(c == '\n' || (c >= 0x20 && c != 0x7f)) << "byte " << int(c) << " at " << i << " in\n" << text;
+  }
+  EXPECT_TRUE(is_valid_utf8(text));
+  EXPECT_NE(text.find("/data/\\e[31mred\\nline"), std::string::npos);
+  EXPECT_NE(text.find("/data/bad\\xff.bin"), std::string::npos);
+  EXPECT_NE(text.find("(/mnt/\\e]0;title\\x07x)"), std::string::npos) << text;
+  EXPECT_NE(text.find("FILESYSTEMS (2)\n"), std::string::npos);
+  EXPECT_NE(text.find("\n 44.0 KiB  96.0 KiB        6  btrfs    fsA (/data)\n"), std::string::npos) << text;
+}
+
+TEST(Report, MincoreNote) {
+  auto scan = make_scan();
+  scan.dirty_known = false;
+  scan.residency_method = "mincore";
+  const auto m = build_report(scan);
+  EXPECT_NE(report_text(m, report_options{}).find("dirty pages could not be told apart"), std::string::npos);
+  EXPECT_EQ(report_json(m, report_options{}).at("residency"), "mincore");
+  EXPECT_EQ(report_text(build_report(make_scan()), report_options{}).find("could not be told apart"),
+            std::string::npos);
+}
+
+TEST(Report, DefaultRowLimitsTwentyInTextAllInJson) {
+  scan_result s(P);
+  for (int i = 0; i < 25; ++i) {
+    s.index.intern_copy({"fsA", 0, static_cast<std::uint64_t>(100 + i)});
+    s.files.push_back({fmt::format("/f/{:02}", 24 - i), "fsA", P, P, 0});  // interned in reverse name order
+  }
+  const auto m = build_report(s);
+  const auto text = report_text(m, report_options{});
+  EXPECT_NE(text.find("FILES (20 of 25, by wasted)\n"), std::string::npos) << text;
+  // Equal numbers everywhere: rows fall back to path order, so /f/00../f/19 are shown.
+  EXPECT_NE(text.find("  /f/19\n"), std::string::npos);
+  EXPECT_EQ(text.find("  /f/20\n"), std::string::npos);
+  const auto j = report_json(m, report_options{});
+  ASSERT_EQ(j.at("files").size(), 25u);
+  EXPECT_EQ(j.at("files")[0].at("path"), "/f/00");
+  EXPECT_EQ(j.at("files")[24].at("path"), "/f/24");
+  EXPECT_EQ(j.at("totals").at("cached_bytes"), 25 * P);
+}
+
+TEST(Report, EmptyScan) {
+  scan_result s(P);
+  const auto m = build_report(s);
+  const auto j = report_json(m, report_options{});
+  EXPECT_EQ(j.at("totals").at("cached_bytes"), 0u);
+  EXPECT_EQ(j.at("totals").at("wasted_bytes"), 0u);
+  EXPECT_TRUE(j.at("files").empty());
+  EXPECT_TRUE(j.at("errors").empty());
+  EXPECT_EQ(report_text(m, report_options{}).substr(0, 40), "cached 0 B  wasted 0 B (0.0%)  files sca");
+}
+
+}  // namespace
+}  // namespace dupcache

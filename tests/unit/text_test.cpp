@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// UTF-8 validation, terminal-safe names, JSON paths, base64 and human-readable numbers.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <limits>
+#include <string>
+
+#include "util/text.hpp"
+
+namespace dupcache {
+namespace {
+
+using namespace std::string_literals;
+
+TEST(Utf8, ValidSequences) {
+  EXPECT_TRUE(is_valid_utf8(""));
+  EXPECT_TRUE(is_valid_utf8("plain/ascii path"));
+  EXPECT_TRUE(is_valid_utf8("nul\0inside"s));
+  EXPECT_TRUE(is_valid_utf8("\x7f"));
+  EXPECT_TRUE(is_valid_utf8("\xc2\x80"));          // U+0080, smallest 2-byte
+  EXPECT_TRUE(is_valid_utf8("caf\xc3\xa9"));       // é
+  EXPECT_TRUE(is_valid_utf8("\xdf\xbf"));          // U+07FF
+  EXPECT_TRUE(is_valid_utf8("\xe0\xa0\x80"));      // U+0800, smallest 3-byte
+  EXPECT_TRUE(is_valid_utf8("\xe2\x82\xac"));      // €
+  EXPECT_TRUE(is_valid_utf8("\xed\x9f\xbf"));      // U+D7FF, just below the surrogates
+  EXPECT_TRUE(is_valid_utf8("\xee\x80\x80"));      // U+E000, just above them
+  EXPECT_TRUE(is_valid_utf8("\xef\xbf\xbf"));      // U+FFFF
+  EXPECT_TRUE(is_valid_utf8("\xf0\x90\x80\x80"));  // U+10000, smallest 4-byte
+  EXPECT_TRUE(is_valid_utf8("\xf0\x9f\x98\x80"));  // 😀
+  EXPECT_TRUE(is_valid_utf8("\xf4\x8f\xbf\xbf"));  // U+10FFFF, the last code point
+}
+
+TEST(Utf8, Overlongs) {
+  EXPECT_FALSE(is_valid_utf8("\xc0\xaf"));          // '/' in two bytes
+  EXPECT_FALSE(is_valid_utf8("\xc0\x80"));          // NUL in two bytes
+  EXPECT_FALSE(is_valid_utf8("\xc1\xbf"));          // U+007F in two bytes
+  EXPECT_FALSE(is_valid_utf8("\xe0\x80\xaf"));      // '/' in three
+  EXPECT_FALSE(is_valid_utf8("\xe0\x9f\xbf"));      // U+07FF in three
+  EXPECT_FALSE(is_valid_utf8("\xf0\x80\x80\xaf"));  // '/' in four
+  EXPECT_FALSE(is_valid_utf8("\xf0\x8f\xbf\xbf"));  // U+FFFF in four
+}
+
+TEST(Utf8, Surrogates) {
+  EXPECT_FALSE(is_valid_utf8("\xed\xa0\x80"));  // U+D800
+  EXPECT_FALSE(is_valid_utf8("\xed\xb0\x80"));  // U+DC00
+  EXPECT_FALSE(is_valid_utf8("\xed\xbf\xbf"));  // U+DFFF
+  EXPECT_FALSE(is_valid_utf8("\xed\xa0\xbd\xed\xb8\x80"));  // a CESU-8 pair
+}
+
+TEST(Utf8, BeyondU10FFFF) {
+  EXPECT_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));  // U+110000
+  EXPECT_FALSE(is_valid_utf8("\xf5\x80\x80\x80"));
+  EXPECT_FALSE(is_valid_utf8("\xf7\xbf\xbf\xbf"));
+  EXPECT_FALSE(is_valid_utf8("\xf8\x88\x80\x80\x80"));  // old 5-byte form
+  EXPECT_FALSE(is_valid_utf8("\xfe"));
+  EXPECT_FALSE(is_valid_utf8("\xff"));
+}
+
+TEST(Utf8, TruncatedAndStray) {
+  EXPECT_FALSE(is_valid_utf8("\xc3"));
+  EXPECT_FALSE(is_valid_utf8("\xe2\x82"));
+  EXPECT_FALSE(is_valid_utf8("\xf0\x9f\x98"));
+  EXPECT_FALSE(is_valid_utf8("ok\xe2\x82"));       // truncated at the end
+  EXPECT_FALSE(is_valid_utf8("\xe2\x82z"));        // interrupted by ASCII
+  EXPECT_FALSE(is_valid_utf8("\xc3\xa9\xa9"));     // extra continuation byte
+  EXPECT_FALSE(is_valid_utf8("\x80"));             // lone continuation
+  EXPECT_FALSE(is_valid_utf8("abc\xbf"));
+}
+
+TEST(TerminalSafe, ControlCharacters) {
+  EXPECT_EQ(terminal_safe("\x1b[31mred"), "\\e[31mred");
+  EXPECT_EQ(terminal_safe("a\nb"), "a\\nb");
+  EXPECT_EQ(terminal_safe("a\tb"), "a\\tb");
+  EXPECT_EQ(terminal_safe("a\rb"), "a\\x0db");
+  EXPECT_EQ(terminal_safe("\x01\x7f"), "\\x01\\x7f");
+  EXPECT_EQ(terminal_safe("nul\0x"s), "nul\\x00x");
+}
+
+TEST(TerminalSafe, C1Controls) {
+  EXPECT_EQ(terminal_safe("\xc2\x9b" "2J"), "\\u009b2J");  // CSI
+  EXPECT_EQ(terminal_safe("\xc2\x80"), "\\u0080");
+  EXPECT_EQ(terminal_safe("\xc2\x9f"), "\\u009f");
+  EXPECT_EQ(terminal_safe("\xc2\xa0"), "\xc2\xa0");  // NBSP is printable: kept
+}
+
+TEST(TerminalSafe, InvalidBytes) {
+  EXPECT_EQ(terminal_safe("bad\xff"), "bad\\xff");
+  EXPECT_EQ(terminal_safe("\xc3"), "\\xc3");
+  EXPECT_EQ(terminal_safe("\xe2\x82" "x"), "\\xe2\\x82x");
+  EXPECT_EQ(terminal_safe("\xed\xa0\x80"), "\\xed\\xa0\\x80");  // a surrogate, byte by byte
+  EXPECT_EQ(terminal_safe("\xc0\xaf"), "\\xc0\\xaf");
+}
+
+TEST(TerminalSafe, BackslashIsDoubledSoNamesStayDistinct) {
+  EXPECT_EQ(terminal_safe("a\\b"), "a\\\\b");
+  EXPECT_EQ(terminal_safe("\\e"), "\\\\e");
+  EXPECT_NE(terminal_safe("\x1b"), terminal_safe("\\e"));
+  EXPECT_NE(terminal_safe("\xff"), terminal_safe("\\xff"));
+  EXPECT_NE(terminal_safe("\xc2\x9b"), terminal_safe("\\u009b"));
+}
+
+TEST(TerminalSafe, ValidMultibyteKept) {
+  const std::string s = "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xe6\x97\xa5\xe6\x9c\xac";
+  EXPECT_EQ(terminal_safe(s), s);
+  EXPECT_EQ(terminal_safe("/usr/lib/x86_64-linux-gnu/libc.so.6"), "/usr/lib/x86_64-linux-gnu/libc.so.6");
+}
+
+TEST(TerminalSafe, NoSingleByteOrC1SurvivesRaw) {
+  for (int b = 0; b < 256; ++b) {
+    const std::string out = terminal_safe(std::string(1, static_cast<char>(b)));
+    for (unsigned char c : out) {
+      EXPECT_TRUE(c >= 0x20 && c < 0x7f) << "byte " << b << " gave " << out;
+    }
+  }
+  for (int b = 0x80; b < 0xa0; ++b) {
+    const std::string out = terminal_safe(std::string("\xc2") + static_cast<char>(b));
+    EXPECT_TRUE(is_valid_utf8(out));
+    EXPECT_EQ(out.find('\xc2'), std::string::npos) << "C1 " << b;
+  }
+}
+
+TEST(Base64, Rfc4648Vectors) {
+  EXPECT_EQ(base64_encode(""), "");
+  EXPECT_EQ(base64_encode("f"), "Zg==");
+  EXPECT_EQ(base64_encode("fo"), "Zm8=");
+  EXPECT_EQ(base64_encode("foo"), "Zm9v");
+  EXPECT_EQ(base64_encode("foob"), "Zm9vYg==");
+  EXPECT_EQ(base64_encode("fooba"), "Zm9vYmE=");
+  EXPECT_EQ(base64_encode("foobar"), "Zm9vYmFy");
+}
+
+TEST(Base64, HighAndZeroBytes) {
+  EXPECT_EQ(base64_encode("\xff\xff\xff"), "////");
+  EXPECT_EQ(base64_encode("\xfb\xff"), "+/8=");  // 111110 111111 111111(00): '+' '/' '8'
+  EXPECT_EQ(base64_encode("\0"s), "AA==");
+  EXPECT_EQ(base64_encode("\0\0\0"s), "AAAA");
+}
+
+TEST(JsonPath, ValidPassesThrough) {
+  auto p = to_json_path("/srv/caf\xc3\xa9/a b");
+  EXPECT_EQ(p.text, "/srv/caf\xc3\xa9/a b");
+  EXPECT_FALSE(p.raw_base64.has_value());
+  auto q = to_json_path("/odd\\xff");  // a real backslash in a valid name: untouched
+  EXPECT_EQ(q.text, "/odd\\xff");
+  EXPECT_FALSE(q.raw_base64.has_value());
+  EXPECT_FALSE(to_json_path("").raw_base64.has_value());
+}
+
+TEST(JsonPath, InvalidBytesEscapedAndBase64Exact) {
+  // "/tmp/\xff\xfe" = 2f 74 6d | 70 2f ff | fe
+  //   2f746d -> 001011 110111 010001 101101 -> L 3 R t
+  //   702fff -> 011100 000010 111111 111111 -> c C / /
+  //   fe     -> 111111 10(0000)             -> / g = =
+  auto p = to_json_path("/tmp/\xff\xfe");
+  EXPECT_EQ(p.text, "/tmp/\\xff\\xfe");
+  ASSERT_TRUE(p.raw_base64.has_value());
+  EXPECT_EQ(*p.raw_base64, "L3RtcC///g==");
+  EXPECT_TRUE(is_valid_utf8(p.text));
+}
+
+TEST(JsonPath, ValidSequencesNextToInvalidOnesAreKept) {
+  auto p = to_json_path("ok\xc3\xa9\xc3");  // é, then a truncated sequence
+  EXPECT_EQ(p.text, "ok\xc3\xa9\\xc3");
+  ASSERT_TRUE(p.raw_base64.has_value());
+  // 6f 6b c3 | a9 c3 -> 011011 110110 101111 000011 | 101010 011100 0011(00) -> b2vD qcM=
+  EXPECT_EQ(*p.raw_base64, "b2vDqcM=");
+}
+
+TEST(HumanBytes, Values) {
+  EXPECT_EQ(human_bytes(0), "0 B");
+  EXPECT_EQ(human_bytes(1), "1 B");
+  EXPECT_EQ(human_bytes(1023), "1023 B");
+  EXPECT_EQ(human_bytes(1024), "1.0 KiB");
+  EXPECT_EQ(human_bytes(1536), "1.5 KiB");
+  EXPECT_EQ(human_bytes(101888), "99.5 KiB");     // 99.5 * 1024
+  EXPECT_EQ(human_bytes(102400), "100 KiB");      // 100 and up: no decimal
+  EXPECT_EQ(human_bytes(1024000), "1000 KiB");
+  EXPECT_EQ(human_bytes(10ULL << 20), "10.0 MiB");
+  EXPECT_EQ(human_bytes(150ULL << 20), "150 MiB");
+  EXPECT_EQ(human_bytes(1ULL << 30), "1.0 GiB");
+  EXPECT_EQ(human_bytes(5ULL << 39), "2.5 TiB");  // 5 * 2^39 = 2.5 * 2^40
+  EXPECT_EQ(human_bytes(1ULL << 50), "1.0 PiB");
+  EXPECT_EQ(human_bytes(1ULL << 60), "1.0 EiB");
+  EXPECT_EQ(human_bytes(std::numeric_limits<std::uint64_t>::max()), "16.0 EiB");
+}
+
+TEST(HumanBytes, RoundingCarriesIntoTheNextUnit) {
+  // 2^20 - 1 bytes is 0.99999905 MiB: shown as "1.0 MiB", never as 1024 of the smaller unit.
+  EXPECT_EQ(human_bytes((1ULL << 20) - 1), "1.0 MiB");
+  // 102399 bytes is 99.999 KiB, which rounds to 100: shown in the "100 and up" form.
+  EXPECT_EQ(human_bytes(102399), "100 KiB");
+}
+
+TEST(Percent, Values) {
+  EXPECT_EQ(percent(0, 0), "0.0%");
+  EXPECT_EQ(percent(5, 0), "0.0%");
+  EXPECT_EQ(percent(0, 7), "0.0%");
+  EXPECT_EQ(percent(1, 3), "33.3%");
+  EXPECT_EQ(percent(2, 3), "66.7%");
+  EXPECT_EQ(percent(1, 1), "100.0%");
+  EXPECT_EQ(percent(3, 2), "150.0%");
+  EXPECT_EQ(percent(1, 1000), "0.1%");
+  EXPECT_EQ(percent(45056, 98304), "45.8%");  // 11/24 = 45.833...
+}
+
+}  // namespace
+}  // namespace dupcache
