@@ -19,6 +19,7 @@
 #include "scan/fiemap.hpp"
 #include "scan/fs_identity.hpp"
 #include "scan/mounts.hpp"
+#include "scan/placement.hpp"
 #include "util/fd.hpp"
 
 namespace dupcache {
@@ -189,7 +190,7 @@ class scan_job {
         type = S_ISDIR(cst.st_mode) ? DT_DIR : S_ISREG(cst.st_mode) ? DT_REG : DT_FIFO;
       }
       if (type == DT_DIR) push({join_path(t.path, name), mnt, t.root});
-      else if (type == DT_REG) process_entry(dirfd(dir.get()), name, join_path(t.path, name), t.root);
+      else if (type == DT_REG) process_entry(dirfd(dir.get()), name, join_path(t.path, name), t.root, mnt);
       else count(&scan_stats::special_skipped);  // symlinks are not followed inside a walk
     }
   }
@@ -197,22 +198,25 @@ class scan_job {
   // Opens a directory entry that claimed to be a regular file without ever opening anything
   // else: O_PATH first (no open side effects, cannot block), check the type, then reopen the
   // very same inode for reading through /proc/self/fd.
-  void process_entry(int dir_fd, const char* name, const std::string& path, const std::string& root) {
+  void process_entry(int dir_fd, const char* name, const std::string& path, const std::string& root,
+                     std::uint64_t mount_id) {
     unique_fd pfd(openat(dir_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
     if (!pfd) {
       if (errno == ENOENT) return count(&scan_stats::vanished);
       return add_error(path, errno_error("open").message());
     }
-    open_checked(std::move(pfd), path, root, false);
+    open_checked(std::move(pfd), path, root, mount_id, false);
   }
 
   void process_named_file(const std::string& path) {
     unique_fd pfd(open(path.c_str(), O_PATH | O_CLOEXEC));
     if (!pfd) return add_error(path, errno_error("open").message(), true);
-    open_checked(std::move(pfd), path, path, true);
+    auto mnt = mount_id_of(pfd.get());
+    open_checked(std::move(pfd), path, path, mnt ? *mnt : 0, true);
   }
 
-  void open_checked(unique_fd pfd, const std::string& path, const std::string& root, bool named) {
+  void open_checked(unique_fd pfd, const std::string& path, const std::string& root, std::uint64_t mount_id,
+                    bool named) {
     struct stat st {};
     if (fstat(pfd.get(), &st) < 0) return add_error(path, errno_error("stat").message(), named);
     if (!S_ISREG(st.st_mode)) {
@@ -225,10 +229,11 @@ class scan_job {
       if (errno == ENOENT) return count(&scan_stats::vanished);
       return add_error(path, errno_error("open for reading").message(), named);
     }
-    process_file(fd.get(), st, path, root, named);
+    process_file(fd.get(), st, path, root, mount_id, named);
   }
 
-  void process_file(int fd, const struct stat& st, const std::string& path, const std::string& root, bool named) {
+  void process_file(int fd, const struct stat& st, const std::string& path, const std::string& root,
+                    std::uint64_t mount_id, bool named) {
     auto fs = registry_.lookup(fd, st);
     if (!fs) return add_error(path, fs.err().message(), named);
     note_fs(*fs, root);
@@ -251,33 +256,25 @@ class scan_job {
       ++out_.stats.files_scanned;
       ++out_.filesystems[fs->id].files_scanned;
     }
-    if (counts->cached == 0) return;
+    if (counts->cached == 0) {
+      if (opts_.record_inodes) {
+        std::lock_guard lock(out_mu_);
+        out_.inodes.push_back({key, path, mount_id, -1, {}});
+      }
+      return;
+    }
 
-    std::vector<std::pair<std::string, std::pair<std::uint64_t, std::uint64_t>>> pieces;
+    std::vector<index_piece> pieces;
+    std::vector<placed_extent> placement;
     std::size_t n_extents = 0;
     if (auto extents = read_extent_map(fd); !extents) {
       fiemap_failed(*fs, path, extents.err());
     } else {
       n_extents = extents->size();
-      std::string domain = fs->id;
-      if (fs->has_realtime && xfs_is_realtime(fd)) domain += ":rt";
-      for (const auto& run : placed_runs(*extents, ps_)) {
-        if (opts_.shared_hint && !run.shared) continue;
-        auto clean = reader_->clean_runs(fd, run.first_page, run.pages);
-        if (!clean) {
-          add_error(path, clean.err().message());
-          break;
-        }
-        // Pages share bytes only when their addresses are equal, so addresses that are not page
-        // aligned (file systems with blocks smaller than a page) get a space of their own per
-        // alignment, where the index's page-aligned arithmetic stays exact.
-        const std::uint64_t misalign = run.physical % ps_;
-        const std::string dom = misalign ? fmt::format("{}:+{}", domain, misalign) : domain;
-        for (const auto& c : *clean) {
-          const std::uint64_t phys = run.physical - misalign + (c.first - run.first_page) * ps_;
-          pieces.push_back({dom, {phys, c.pages * ps_}});
-        }
-      }
+      placement = file_placement(fd, *fs, *extents, ps_);
+      auto clean = clean_pieces(fd, placement, *reader_, ps_, opts_.shared_hint);
+      if (clean) pieces = std::move(*clean);
+      else add_error(path, clean.err().message());
     }
 
     std::lock_guard lock(out_mu_);
@@ -285,8 +282,11 @@ class scan_job {
     if (id >= out_.files.size()) out_.files.resize(id + 1);
     out_.files[id] = file_entry{path, fs->id, static_cast<std::uint64_t>(st.st_size), counts->cached * ps_,
                                 (counts->dirty + counts->writeback) * ps_};
-    for (const auto& [dom, range] : pieces) {
-      out_.index.add(id, out_.index.intern_domain(dom), range.first, range.second);
+    for (const auto& piece : pieces) {
+      out_.index.add(id, out_.index.intern_domain(piece.domain), piece.physical, piece.length);
+    }
+    if (opts_.record_inodes) {
+      out_.inodes.push_back({key, path, mount_id, static_cast<std::int64_t>(id), std::move(placement)});
     }
     ++out_.stats.files_cached;
     out_.stats.extents += n_extents;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "index/block_index.hpp"
+#include "scan/placement.hpp"
 #include "scan/residency.hpp"
 #include "util/result.hpp"
 
@@ -25,6 +26,8 @@ struct scan_options {
   // to cross-check the flag).
   bool shared_hint = true;
   residency_mode residency = residency_mode::automatic;
+  // Keep a record of every inode scanned (for the live controller's path cache and extents).
+  bool record_inodes = false;
 };
 
 struct file_entry {
@@ -60,12 +63,22 @@ struct scan_stats {
   std::uint64_t extents = 0;
 };
 
+// Every inode a scan met, when scan_options::record_inodes is set.
+struct inode_record {
+  copy_key key;
+  std::string path;
+  std::uint64_t mount_id = 0;  // statx mount id of the mount it was reached through
+  std::int64_t copy = -1;      // copy_id in the index when it had cached pages, else -1
+  std::vector<placed_extent> placement;  // when cached: its placed extents
+};
+
 struct scan_result {
   explicit scan_result(std::uint64_t page_size) : index(page_size) {}
   block_index index;
   std::vector<file_entry> files;  // indexed by copy_id: every file with cached pages
   std::map<std::string, fs_entry> filesystems;
   std::vector<scan_error> errors;  // sorted by path
+  std::vector<inode_record> inodes;
   scan_stats stats;
   bool named_path_failed = false;  // a PATH on the command line could not be scanned at all
   std::string residency_method;    // "cachestat" or "mincore"
