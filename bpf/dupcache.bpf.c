@@ -246,26 +246,52 @@ enum ident_result {
 	IDENT_OK = 0,
 	IDENT_NOT_REGULAR,
 	IDENT_NOT_WATCHED,
+	IDENT_INTERNAL,
 };
 
+/* The kernel's is_fstree(): the top-level tree (5) or a subvolume/snapshot id (256 and up,
+ * below the qgroup-level bits). Every other tree that owns a page cache is btrfs-internal: the
+ * btree inode (ino 1 in the tree root, caches all metadata), v1 free-space-cache inodes (tree
+ * root, S_IFREG), inodes of the data relocation tree (-9ULL, S_IFREG). */
+#define DC_BTRFS_BTREE_INODE_OBJECTID 1
+static __always_inline bool btrfs_is_fs_tree(__u64 root_id)
+{
+	return root_id == 5 || (root_id >= 256 && (root_id >> 48) == 0);
+}
+
+/*
+ * Order matters. The device filter comes first (cheapest, and it keeps the other counters about
+ * watched filesystems). On btrfs the tree is checked before the mode: the btree inode never gets
+ * an i_mode of its own (btrfs_init_btree_inode() does not set one, and inode_init_always() does
+ * not clear the recycled slab object's), so it looks S_IFREG or not depending on the previous
+ * user of the memory — seen both ways on 6.18. The tree id is the reliable test.
+ */
 static __always_inline enum ident_result inode_identity(struct inode *inode, struct inode_ident *id)
 {
 	struct super_block *sb;
 	umode_t mode;
 
-	mode = BPF_CORE_READ(inode, i_mode);
-	if (!DC_ISREG(mode))
-		return IDENT_NOT_REGULAR;
 	sb = BPF_CORE_READ(inode, i_sb);
 	id->dev = BPF_CORE_READ(sb, s_dev);
 	if (!dev_watched(id->dev))
 		return IDENT_NOT_WATCHED;
-	id->ino = BPF_CORE_READ(inode, i_ino);
-	id->generation = BPF_CORE_READ(inode, i_generation);
 	id->subvol_id = 0;
 	id->flags = DUPCACHE_EVF_IDENTITY;
-	if (BPF_CORE_READ(sb, s_magic) == BTRFS_SUPER_MAGIC && btrfs_subvol(inode, &id->subvol_id))
-		id->flags |= DUPCACHE_EVF_SUBVOL_UNKNOWN;
+	id->ino = BPF_CORE_READ(inode, i_ino);
+	if (BPF_CORE_READ(sb, s_magic) == BTRFS_SUPER_MAGIC) {
+		if (btrfs_subvol(inode, &id->subvol_id)) {
+			/* No btrfs types in BTF: at least keep the metadata cache out. */
+			if (id->ino == DC_BTRFS_BTREE_INODE_OBJECTID)
+				return IDENT_INTERNAL;
+			id->flags |= DUPCACHE_EVF_SUBVOL_UNKNOWN;
+		} else if (!btrfs_is_fs_tree(id->subvol_id)) {
+			return IDENT_INTERNAL;
+		}
+	}
+	mode = BPF_CORE_READ(inode, i_mode);
+	if (!DC_ISREG(mode))
+		return IDENT_NOT_REGULAR;
+	id->generation = BPF_CORE_READ(inode, i_generation);
 	return IDENT_OK;
 }
 
@@ -284,6 +310,8 @@ static __always_inline void count_skip(struct dupcache_counters *c, enum ident_r
 		c->filtered_nonreg++;
 	else if (r == IDENT_NOT_WATCHED)
 		c->filtered_dev++;
+	else if (r == IDENT_INTERNAL)
+		c->filtered_internal++;
 }
 
 /* mapping: pass it when the hook has it; NULL reads folio->mapping, which the page-cache
@@ -339,10 +367,24 @@ static __always_inline int emit_folio_event(__u8 kind, struct folio *folio,
 
 /* ---- path 1: fentry/fexit ---------------------------------------------------------------- */
 
+/*
+ * Where trampolines are refused (EPERM at load, before the verifier runs), nothing would ever
+ * check these bodies. tests/bpf builds a second skeleton with DUPCACHE_FENTRY_AS_RAW_TP, which
+ * turns them into raw_tp programs (same u64-array context) so the verifier sees them on every
+ * kernel; that object is only loaded, never attached.
+ */
+#ifdef DUPCACHE_FENTRY_AS_RAW_TP
+#define DC_SEC_FEXIT(fn) SEC("raw_tp/" fn)
+#define DC_SEC_FENTRY(fn) SEC("raw_tp/" fn)
+#else
+#define DC_SEC_FEXIT(fn) SEC("fexit/" fn)
+#define DC_SEC_FENTRY(fn) SEC("fentry/" fn)
+#endif
+
 /* fexit, not fentry: at entry the folio is not in the mapping yet (->mapping and ->index are
  * set inside __filemap_add_folio) and the insertion can still fail (-EEXIST on a race, memcg
  * charge failure). Only ret == 0 is a page-cache insertion. */
-SEC("fexit/filemap_add_folio")
+DC_SEC_FEXIT("filemap_add_folio")
 int BPF_PROG(dc_add_fexit, struct address_space *mapping, struct folio *folio, unsigned long index,
 	     gfp_t gfp, int ret)
 {
@@ -352,7 +394,7 @@ int BPF_PROG(dc_add_fexit, struct address_space *mapping, struct folio *folio, u
 }
 
 /* Single-folio removal: reclaim (__remove_mapping), invalidation, filemap_remove_folio. */
-SEC("fentry/__filemap_remove_folio")
+DC_SEC_FENTRY("__filemap_remove_folio")
 int BPF_PROG(dc_delete_fentry, struct folio *folio, void *shadow)
 {
 	return emit_folio_event(DUPCACHE_EV_CACHE_DELETE, folio, NULL);
@@ -363,7 +405,7 @@ int BPF_PROG(dc_delete_fentry, struct folio *folio, void *shadow)
  * would miss every truncate. */
 #define DC_FOLIO_BATCH_MAX 31 /* PAGEVEC_SIZE */
 
-SEC("fentry/delete_from_page_cache_batch")
+DC_SEC_FENTRY("delete_from_page_cache_batch")
 int BPF_PROG(dc_delete_batch_fentry, struct address_space *mapping, struct folio_batch *fbatch)
 {
 	unsigned int nr = BPF_CORE_READ(fbatch, nr);

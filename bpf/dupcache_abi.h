@@ -131,8 +131,10 @@ struct dupcache_counters {
 	__u64 emitted[DUPCACHE_EV_KIND_SLOTS]; /* records submitted to the ring buffer, by kind */
 	__u64 drops[DUPCACHE_EV_KIND_SLOTS];   /* ring buffer full (reserve failed), by kind */
 	__u64 filtered_dev;    /* hook fired for a filesystem not in watched_devs */
-	__u64 filtered_nonreg; /* hook fired for a mapping whose host is not a regular file
-				* (block device cache, btrfs btree inode, ...) */
+	/* The two below count only on watched filesystems (all, without a filter). */
+	__u64 filtered_nonreg; /* host is not a regular file (block device cache, ...) */
+	__u64 filtered_internal; /* btrfs-internal inode, not in a subvolume: btree inode (all
+				  * metadata), free-space cache, data relocation tree */
 	__u64 no_host;         /* folio without mapping or host inode: skipped */
 	__u64 fd_unresolved;   /* sharing syscall whose fd did not resolve to a file */
 };

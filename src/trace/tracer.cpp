@@ -1,0 +1,546 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "trace/tracer.hpp"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <utility>
+
+#include "dupcache.skel.h"
+#include "trace/abi_check.hpp"
+
+namespace dupcache::trace {
+
+namespace {
+
+// ---- libbpf log capture ---------------------------------------------------------------------
+//
+// libbpf reports *why* a program was refused only through its print callback (verifier log,
+// "failed to find kernel BTF type ID", ...). While probing we collect it instead of letting it
+// reach stderr: a refused fentry is an expected outcome here, reported once in probe_report().
+// The callback is process-global, so opens are serialized.
+
+std::mutex open_mutex;
+std::string* log_sink = nullptr;  // guarded by open_mutex
+
+int capture_print(enum libbpf_print_level level, const char* fmt, va_list args) {
+  if (level == LIBBPF_DEBUG || log_sink == nullptr) return 0;
+  char line[1024];
+  int n = std::vsnprintf(line, sizeof(line), fmt, args);
+  if (n > 0) log_sink->append(line, std::min<std::size_t>(static_cast<std::size_t>(n), sizeof(line) - 1));
+  return 0;
+}
+
+class log_capture {
+ public:
+  log_capture() : previous_(libbpf_set_print(capture_print)) { log_sink = &buffer_; }
+  ~log_capture() {
+    log_sink = nullptr;
+    libbpf_set_print(previous_);
+  }
+  log_capture(const log_capture&) = delete;
+  log_capture& operator=(const log_capture&) = delete;
+
+  void clear() { buffer_.clear(); }
+  const std::string& text() const { return buffer_; }
+
+ private:
+  libbpf_print_fn_t previous_;
+  std::string buffer_;
+};
+
+std::string trim(std::string_view s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  return std::string(s);
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string line = trim(std::string_view(text).substr(start, end - start));
+    if (line.rfind("libbpf: ", 0) == 0) line.erase(0, 8);
+    if (!line.empty()) out.push_back(std::move(line));
+    start = end + 1;
+  }
+  return out;
+}
+
+// The program libbpf blamed, from "prog 'NAME': ..." lines.
+std::string blamed_program(const std::vector<std::string>& lines) {
+  for (const auto& line : lines) {
+    if (line.rfind("prog '", 0) != 0) continue;
+    auto end = line.find('\'', 6);
+    if (end == std::string::npos) continue;
+    bool failure = line.find("fail") != std::string::npos || line.find("error") != std::string::npos ||
+                   line.find("invalid") != std::string::npos;
+    if (failure) return line.substr(6, end - 6);
+  }
+  return {};
+}
+
+// One-line summary of a libbpf failure log: libbpf's own complaint, plus the verifier's last
+// word when there is a verifier log.
+std::string summarize_log(const std::vector<std::string>& lines) {
+  std::string libbpf_line;
+  std::string verifier_line;
+  bool in_log = false;
+  for (const auto& line : lines) {
+    if (line.find("-- BEGIN PROG LOAD LOG --") != std::string::npos) {
+      in_log = true;
+      continue;
+    }
+    if (line.find("-- END PROG LOAD LOG --") != std::string::npos) {
+      in_log = false;
+      continue;
+    }
+    if (in_log) {
+      if (line.find("processed ") != 0 && line.find("verification time") == std::string::npos)
+        verifier_line = line;
+      continue;
+    }
+    if (libbpf_line.empty() && line.find("prog '") == 0 &&
+        (line.find("fail") != std::string::npos || line.find("invalid") != std::string::npos))
+      libbpf_line = line;
+  }
+  if (libbpf_line.empty() && !lines.empty()) libbpf_line = lines.front();
+  std::string out = libbpf_line;
+  if (!verifier_line.empty()) out += (out.empty() ? "" : "; ") + std::string("verifier: ") + verifier_line;
+  constexpr std::size_t max_len = 400;
+  if (out.size() > max_len) out = out.substr(0, max_len) + "...";
+  return out;
+}
+
+std::string errno_name(int err) {
+  switch (err) {
+    case EPERM: return "EPERM";
+    case EACCES: return "EACCES";
+    case EINVAL: return "EINVAL";
+    case ENOENT: return "ENOENT";
+    case ESRCH: return "ESRCH";
+    case E2BIG: return "E2BIG";
+    case ENOMEM: return "ENOMEM";
+    case EOPNOTSUPP: return "EOPNOTSUPP";
+    case 524: return "ENOTSUPP";  // kernel-internal, leaks out of BPF syscalls
+    case EBUSY: return "EBUSY";
+    case ENODEV: return "ENODEV";
+    default: return "errno " + std::to_string(err);
+  }
+}
+
+std::string reason_text(int err) {
+  // strerror(524) is "Unknown error 524"; name it.
+  std::string text = err == 524 ? std::string("operation not supported by this kernel") : std::strerror(err);
+  return errno_name(err) + " (" + text + ")";
+}
+
+enum class dirty_variant { tp_btf, raw_tp };
+
+std::string_view to_string(dirty_variant v) { return v == dirty_variant::tp_btf ? "tp_btf" : "raw_tp"; }
+
+std::vector<bpf_program*> path_programs(dupcache_bpf* s, hook_path path) {
+  switch (path) {
+    case hook_path::fentry:
+      return {s->progs.dc_add_fexit, s->progs.dc_delete_fentry, s->progs.dc_delete_batch_fentry};
+    case hook_path::tp_btf: return {s->progs.dc_add_btf, s->progs.dc_delete_btf};
+    case hook_path::raw_tp: return {s->progs.dc_add_raw, s->progs.dc_delete_raw};
+  }
+  return {};
+}
+
+bpf_program* dirty_program(dupcache_bpf* s, dirty_variant v) {
+  return v == dirty_variant::tp_btf ? s->progs.dc_dirty_btf : s->progs.dc_dirty_raw;
+}
+
+std::vector<bpf_program*> sharing_programs(dupcache_bpf* s) {
+  return {s->progs.dc_sys_ioctl, s->progs.dc_sys_copy_file_range, s->progs.dc_sys_ftruncate,
+          s->progs.dc_sys_truncate};
+}
+
+std::vector<bpf_program*> all_programs(dupcache_bpf* s) {
+  std::vector<bpf_program*> out;
+  bpf_program* prog = nullptr;
+  while ((prog = bpf_object__next_program(s->obj, prog)) != nullptr) out.push_back(prog);
+  return out;
+}
+
+std::string section_list(const std::vector<bpf_program*>& progs) {
+  std::string out;
+  for (auto* p : progs) {
+    if (!out.empty()) out += ", ";
+    out += bpf_program__section_name(p);
+  }
+  return out;
+}
+
+bool contains_program(const std::vector<bpf_program*>& progs, std::string_view name) {
+  return std::any_of(progs.begin(), progs.end(),
+                     [&](bpf_program* p) { return name == bpf_program__name(p); });
+}
+
+result<std::uint64_t> ring_size_for(std::uint64_t requested) {
+  long page = ::sysconf(_SC_PAGESIZE);
+  std::uint64_t min = page > 0 ? static_cast<std::uint64_t>(page) : 4096;
+  constexpr std::uint64_t max = std::uint64_t{1} << 30;
+  if (requested > max)
+    return plain_error("trace: size ring buffer", std::to_string(requested) + " bytes is over the 1 GiB limit");
+  return std::bit_ceil(std::max(requested, min));
+}
+
+// libbpf attaches tp/ programs with perf_event_open on the tracepoint id it reads from
+// tracefs (/sys/kernel/tracing, then /sys/kernel/debug/tracing). Without a mounted tracefs the
+// sharing group cannot attach; mount it where the kernel provides the mount point.
+std::optional<probe_result> ensure_tracefs() {
+  struct stat st {};
+  if (::stat("/sys/kernel/tracing/events", &st) == 0 || ::stat("/sys/kernel/debug/tracing/events", &st) == 0)
+    return std::nullopt;
+  if (::mount("nodev", "/sys/kernel/tracing", "tracefs", 0, nullptr) == 0)
+    return probe_result{"tracefs", probe_status::enabled, "mounted tracefs on /sys/kernel/tracing (none was mounted)"};
+  int err = errno;
+  return probe_result{"tracefs", probe_status::disabled,
+                      "trace: mount tracefs on /sys/kernel/tracing failed: " + reason_text(err)};
+}
+
+}  // namespace
+
+// ---- names ------------------------------------------------------------------------------------
+
+std::string_view to_string(hook_path path) {
+  switch (path) {
+    case hook_path::fentry: return "fentry";
+    case hook_path::tp_btf: return "tp_btf";
+    case hook_path::raw_tp: return "raw_tp";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(probe_status status) {
+  switch (status) {
+    case probe_status::chosen: return "chosen";
+    case probe_status::rejected: return "rejected";
+    case probe_status::not_tried: return "not tried";
+    case probe_status::enabled: return "enabled";
+    case probe_status::disabled: return "disabled";
+  }
+  return "unknown";
+}
+
+std::uint64_t event_counters::total_emitted() const {
+  std::uint64_t sum = 0;
+  for (auto v : emitted) sum += v;
+  return sum;
+}
+
+std::uint64_t event_counters::total_drops() const {
+  std::uint64_t sum = 0;
+  for (auto v : drops) sum += v;
+  return sum;
+}
+
+void tracer::skel_deleter::operator()(dupcache_bpf* skel) const { dupcache_bpf__destroy(skel); }
+void tracer::ring_deleter::operator()(ring_buffer* rb) const { ring_buffer__free(rb); }
+void tracer::link_deleter::operator()(bpf_link* link) const { bpf_link__destroy(link); }
+
+tracer::~tracer() = default;
+
+// ---- one open -> attach attempt ---------------------------------------------------------------
+
+struct tracer::attempt {
+  // What to enable.
+  hook_path path = hook_path::tp_btf;
+  std::optional<dirty_variant> dirty;
+  bool sharing = false;
+
+  // Results, moved into the tracer on success.
+  skel_ptr skel;
+  std::vector<link_ptr> links;
+  std::vector<bpf_program*> enabled;
+
+  // On failure: what failed, which program libbpf blamed (empty if none), and whether trying
+  // another hook set is pointless (the object itself is wrong).
+  error failure;
+  std::string blamed;
+  bool fatal = false;
+
+  bool run(const tracer_options& options, std::uint64_t ring_bytes, log_capture& log);
+
+ private:
+  bool fail(std::string action, int err, const log_capture* log, std::string blamed_prog = {});
+};
+
+bool tracer::attempt::fail(std::string action, int err, const log_capture* log, std::string blamed_prog) {
+  std::string detail = reason_text(err);
+  if (log != nullptr) {
+    auto lines = lines_of(log->text());
+    if (blamed_prog.empty()) blamed_prog = blamed_program(lines);
+    std::string summary = summarize_log(lines);
+    if (!summary.empty()) detail += ": " + summary;
+  }
+  failure = error{std::move(action), err, std::move(detail)};
+  blamed = std::move(blamed_prog);
+  return false;
+}
+
+bool tracer::attempt::run(const tracer_options& options, std::uint64_t ring_bytes, log_capture& log) {
+  const std::string where = "trace[" + std::string(to_string(path)) + "]: ";
+
+  // 1. open
+  log.clear();
+  skel.reset(dupcache_bpf__open());
+  if (!skel) return fail(where + "open BPF object", errno, &log);
+
+  // 2. configure rodata and map sizes
+  if (skel->rodata->abi_version != DUPCACHE_BPF_ABI_VERSION) {
+    failure = plain_error(where + "check BPF ABI version",
+                          "object has " + std::to_string(skel->rodata->abi_version) + ", loader expects " +
+                              std::to_string(DUPCACHE_BPF_ABI_VERSION) + " (stale dupcache.skel.h?)");
+    fatal = true;
+    return false;
+  }
+  skel->rodata->filter_devs = !options.watch_devs.empty();
+  if (int err = bpf_map__set_max_entries(skel->maps.events, static_cast<std::uint32_t>(ring_bytes)))
+    return fail(where + "size ring buffer", -err, &log);
+
+  // 3. choose programs: everything off, then exactly the chosen set on
+  for (auto* prog : all_programs(skel.get())) bpf_program__set_autoload(prog, false);
+  enabled = path_programs(skel.get(), path);
+  if (dirty) enabled.push_back(dirty_program(skel.get(), *dirty));
+  if (sharing) {
+    auto progs = sharing_programs(skel.get());
+    enabled.insert(enabled.end(), progs.begin(), progs.end());
+  }
+  for (auto* prog : enabled) bpf_program__set_autoload(prog, true);
+
+  // 4. load
+  log.clear();
+  if (int err = dupcache_bpf__load(skel.get())) return fail(where + "load BPF programs", -err, &log);
+
+  // 5. watched devices: before attach, so no unfiltered event is ever produced
+  for (dev_t dev : options.watch_devs) {
+    std::uint32_t key = kernel_dev_from(dev);
+    std::uint8_t value = 1;
+    if (int err = bpf_map__update_elem(skel->maps.watched_devs, &key, sizeof(key), &value, sizeof(value), BPF_ANY))
+      return fail(where + "add device " + std::to_string(major(dev)) + ":" + std::to_string(minor(dev)) +
+                      " to watched_devs",
+                  -err, nullptr);
+  }
+
+  // 6. attach, one program at a time so a failure names its hook
+  for (auto* prog : enabled) {
+    log.clear();
+    bpf_link* link = bpf_program__attach(prog);
+    if (link == nullptr) {
+      int err = errno;
+      return fail(where + "attach " + bpf_program__section_name(prog), err, &log, bpf_program__name(prog));
+    }
+    links.emplace_back(link);
+  }
+  return true;
+}
+
+// ---- open -------------------------------------------------------------------------------------
+
+result<std::unique_ptr<tracer>> tracer::open(const tracer_options& options) {
+  if (options.paths.empty()) return plain_error("trace: choose hooks", "no page-cache hook path allowed");
+  if (options.watch_devs.size() > DUPCACHE_MAX_WATCHED_DEVS)
+    return plain_error("trace: configure device filter",
+                       std::to_string(options.watch_devs.size()) + " devices, at most " +
+                           std::to_string(DUPCACHE_MAX_WATCHED_DEVS));
+  auto ring_bytes = ring_size_for(options.ring_buffer_bytes);
+  if (!ring_bytes) return ring_bytes.err();
+
+  std::lock_guard lock(open_mutex);
+  log_capture log;
+
+  std::unique_ptr<tracer> t(new tracer());
+  t->ring_bytes_ = ring_bytes.value();
+  t->filtering_ = !options.watch_devs.empty();
+  if (options.sharing_events && options.mount_tracefs) {
+    if (auto mounted = ensure_tracefs()) t->report_.push_back(std::move(*mounted));
+  }
+
+  bool sharing = options.sharing_events;
+  std::set<dirty_variant> dirty_failed;
+  std::optional<attempt> chosen;
+  std::string failures;
+
+  for (std::size_t i = 0; i < options.paths.size() && !chosen; ++i) {
+    const hook_path path = options.paths[i];
+    if (std::find(options.paths.begin(), options.paths.begin() + static_cast<std::ptrdiff_t>(i), path) !=
+        options.paths.begin() + static_cast<std::ptrdiff_t>(i))
+      continue;  // listed twice
+
+    // Retry the same path while the blame falls on an optional group; each retry turns one
+    // group (variant) off, so this terminates.
+    while (true) {
+      attempt a;
+      a.path = path;
+      a.sharing = sharing;
+      if (options.dirty_events) {
+        // The fentry path has no dirty hook of its own; it uses the tracepoint.
+        std::vector<dirty_variant> candidates = path == hook_path::raw_tp
+                                                    ? std::vector{dirty_variant::raw_tp}
+                                                    : std::vector{dirty_variant::tp_btf, dirty_variant::raw_tp};
+        for (auto v : candidates) {
+          if (!dirty_failed.count(v)) {
+            a.dirty = v;
+            break;
+          }
+        }
+      }
+
+      if (a.run(options, t->ring_bytes_, log)) {
+        chosen = std::move(a);
+        break;
+      }
+      if (a.fatal) return a.failure;
+
+      const std::string reason = a.failure.message();
+      if (a.skel && !a.blamed.empty() && a.dirty && a.blamed == bpf_program__name(dirty_program(a.skel.get(), *a.dirty))) {
+        t->report_.push_back({"dirty:" + std::string(to_string(*a.dirty)), probe_status::rejected, reason});
+        dirty_failed.insert(*a.dirty);
+        continue;
+      }
+      if (a.skel && !a.blamed.empty() && a.sharing && contains_program(sharing_programs(a.skel.get()), a.blamed)) {
+        t->report_.push_back({"sharing:syscalls", probe_status::rejected, reason});
+        sharing = false;
+        continue;
+      }
+      t->report_.push_back({std::string(to_string(path)), probe_status::rejected, reason});
+      failures += (failures.empty() ? "" : "; ") + reason;
+      break;
+    }
+  }
+
+  if (!chosen)
+    return error{"trace: load page-cache hooks", 0,
+                 "no hook path could be loaded and attached (" + failures + ")"};
+
+  attempt& a = *chosen;
+  t->chosen_ = a.path;
+  t->report_.push_back({std::string(to_string(a.path)), probe_status::chosen,
+                        "loaded and attached: " + section_list(path_programs(a.skel.get(), a.path))});
+  for (hook_path p : options.paths) {
+    bool reported = std::any_of(t->report_.begin(), t->report_.end(),
+                                [&](const probe_result& r) { return r.hook == to_string(p); });
+    if (!reported)
+      t->report_.push_back({std::string(to_string(p)), probe_status::not_tried,
+                            std::string(to_string(a.path)) + " chosen first"});
+  }
+  if (a.dirty)
+    t->report_.push_back({"dirty:" + std::string(to_string(*a.dirty)), probe_status::enabled,
+                          bpf_program__section_name(dirty_program(a.skel.get(), *a.dirty))});
+  else if (!options.dirty_events)
+    t->report_.push_back({"dirty", probe_status::disabled, "turned off by options"});
+  else
+    t->report_.push_back({"dirty", probe_status::disabled, "no variant could be loaded (see above)"});
+  if (a.sharing)
+    t->report_.push_back({"sharing:syscalls", probe_status::enabled, section_list(sharing_programs(a.skel.get()))});
+  else
+    t->report_.push_back({"sharing:syscalls", probe_status::disabled,
+                          options.sharing_events ? "could not be loaded (see above)" : "turned off by options"});
+
+  // 7. ring buffer
+  ring_buffer* rb = ring_buffer__new(bpf_map__fd(a.skel->maps.events), &tracer::on_sample, t.get(), nullptr);
+  if (rb == nullptr) return errno_error("trace: create ring buffer consumer");
+  t->ring_.reset(rb);
+  t->skel_ = std::move(a.skel);
+  t->links_ = std::move(a.links);
+  return t;
+}
+
+// ---- running ----------------------------------------------------------------------------------
+
+int tracer::on_sample(void* ctx, void* data, std::size_t size) {
+  auto* self = static_cast<tracer*>(ctx);
+  auto ev = decode_event(data, size);
+  if (!ev) {
+    ++self->decode_errors_;
+    return 0;
+  }
+  if (self->callback_ == nullptr || !*self->callback_) return 0;
+  // Never let an exception unwind through libbpf's C frames: park it, stop, rethrow in poll().
+  try {
+    (*self->callback_)(*ev);
+  } catch (...) {
+    self->callback_error_ = std::current_exception();
+    return -ECANCELED;
+  }
+  return 0;
+}
+
+result<int> tracer::poll(int timeout_ms, const event_fn& fn) {
+  callback_ = &fn;
+  callback_error_ = nullptr;
+  int n = ring_buffer__poll(ring_.get(), timeout_ms);
+  callback_ = nullptr;
+  if (callback_error_) std::rethrow_exception(std::exchange(callback_error_, nullptr));
+  if (n == -EINTR) return 0;
+  if (n < 0) return errno_error("trace: poll ring buffer", -n);
+  return n;
+}
+
+int tracer::epoll_fd() const { return ring_buffer__epoll_fd(ring_.get()); }
+
+result<event_counters> tracer::counters() const {
+  int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return errno_error("trace: count possible CPUs", -ncpu);
+  std::vector<dupcache_counters> per_cpu(static_cast<std::size_t>(ncpu));
+  std::uint32_t key = 0;
+  if (int err = bpf_map__lookup_elem(skel_->maps.counters, &key, sizeof(key), per_cpu.data(),
+                                     per_cpu.size() * sizeof(dupcache_counters), 0))
+    return errno_error("trace: read counters map", -err);
+
+  event_counters sum;
+  static_assert(std::tuple_size_v<decltype(sum.emitted)> == DUPCACHE_EV_KIND_SLOTS);
+  for (const auto& c : per_cpu) {
+    for (std::size_t k = 0; k < DUPCACHE_EV_KIND_SLOTS; ++k) {
+      sum.emitted[k] += c.emitted[k];
+      sum.drops[k] += c.drops[k];
+    }
+    sum.filtered_dev += c.filtered_dev;
+    sum.filtered_nonreg += c.filtered_nonreg;
+    sum.filtered_internal += c.filtered_internal;
+    sum.no_host += c.no_host;
+    sum.fd_unresolved += c.fd_unresolved;
+  }
+  sum.decode_errors = decode_errors_;
+  return sum;
+}
+
+result<void> tracer::watch_dev(dev_t dev) {
+  if (!filtering_)
+    return plain_error("trace: watch device", "tracer was opened without a device filter (watching all)");
+  std::uint32_t key = kernel_dev_from(dev);
+  std::uint8_t value = 1;
+  if (int err = bpf_map__update_elem(skel_->maps.watched_devs, &key, sizeof(key), &value, sizeof(value), BPF_ANY))
+    return errno_error("trace: add device to watched_devs", -err);
+  return {};
+}
+
+result<void> tracer::unwatch_dev(dev_t dev) {
+  if (!filtering_)
+    return plain_error("trace: unwatch device", "tracer was opened without a device filter (watching all)");
+  std::uint32_t key = kernel_dev_from(dev);
+  if (int err = bpf_map__delete_elem(skel_->maps.watched_devs, &key, sizeof(key), 0); err && err != -ENOENT)
+    return errno_error("trace: remove device from watched_devs", -err);
+  return {};
+}
+
+}  // namespace dupcache::trace
