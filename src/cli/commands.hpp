@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -27,5 +28,40 @@ struct report_args {
 
 void register_report(CLI::App& app, report_args& args);
 int run_report(const report_args& args);
+
+struct top_args {
+  std::vector<std::string> paths;
+  double delay_s = 2.0;
+  std::uint64_t iterations = 0;
+  bool batch = false;
+  bool json = false;
+  std::string view = "files";
+  std::string sort;
+  std::size_t top = 0;
+  bool bytes = false;
+  bool no_bpf = false;
+  std::uint64_t ring_buffer = std::uint64_t{16} << 20;
+  bool cross_mounts = false;
+};
+void register_top(CLI::App& app, top_args& args);
+int run_top(const top_args& args);
+
+struct trace_args {
+  std::vector<std::string> paths;
+  std::uint64_t count = 0;
+  double duration_s = 0;
+  std::uint64_t ring_buffer = std::uint64_t{16} << 20;
+  bool all = false;
+  bool no_sharing = false;
+};
+void register_trace(CLI::App& app, trace_args& args);
+int run_trace(const trace_args& args);
+
+struct doctor_args {
+  bool json = false;
+};
+void register_doctor(CLI::App& app, doctor_args& args);
+int run_doctor(const doctor_args& args);
+
 
 }  // namespace dupcache

@@ -18,6 +18,12 @@ int main(int argc, char** argv) {
 
   report_args report;
   register_report(app, report);
+  top_args top;
+  register_top(app, top);
+  trace_args trace;
+  register_trace(app, trace);
+  doctor_args doctor;
+  register_doctor(app, doctor);
 
   try {
     app.parse(argc, argv);
@@ -26,5 +32,8 @@ int main(int argc, char** argv) {
     return rc == 0 ? exit_ok : exit_usage;
   }
   if (app.got_subcommand("report")) return run_report(report);
+  if (app.got_subcommand("top")) return run_top(top);
+  if (app.got_subcommand("trace")) return run_trace(trace);
+  if (app.got_subcommand("doctor")) return run_doctor(doctor);
   return exit_usage;
 }

@@ -140,6 +140,25 @@ std::uint64_t block_index::covered_bytes(domain_id domain, std::uint64_t phys, s
   return n;
 }
 
+std::uint64_t block_index::covered_by_others(domain_id domain, std::uint64_t phys, std::uint64_t len,
+                                             copy_id self) const {
+  if (domain >= domains_.size()) return 0;
+  const auto& m = domains_[domain];
+  const std::uint64_t end = phys + len;
+  std::uint64_t n = 0;
+  auto it = m.upper_bound(phys);
+  if (it != m.begin()) --it;
+  for (; it != m.end() && it->first < end; ++it) {
+    const auto& c = it->second.copies;
+    const bool others = c.size() > 1 || (c.size() == 1 && c.front() != self);
+    if (!others) continue;
+    const std::uint64_t lo = std::max(phys, it->first);
+    const std::uint64_t hi = std::min(end, it->second.end);
+    if (hi > lo) n += hi - lo;
+  }
+  return n;
+}
+
 std::vector<copy_group> block_index::groups() const {
   std::map<std::vector<copy_id>, std::uint64_t> by_set;
   for (const auto& m : domains_) {

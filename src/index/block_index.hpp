@@ -78,6 +78,9 @@ class block_index {
   std::uint64_t covered_bytes(domain_id domain, std::uint64_t phys, std::uint64_t len,
                               std::size_t min_copies = 1) const;
 
+  // Bytes of `domain`'s [phys, phys+len) that a copy other than `self` caches.
+  std::uint64_t covered_by_others(domain_id domain, std::uint64_t phys, std::uint64_t len, copy_id self) const;
+
   // All groups with at least two copies, largest waste first.
   std::vector<copy_group> groups() const;
 

@@ -37,7 +37,7 @@ report_model build_report(const scan_result& scan) {
   const auto shares = index.split_waste();
   for (copy_id id = 0; id < scan.files.size(); ++id) {
     const auto& f = scan.files[id];
-    if (f.path.empty()) continue;
+    if (f.path.empty() || f.cached_bytes == 0) continue;  // live: every page evicted since
     report_model::file_row row;
     row.path = f.path;
     row.fs = f.fs_id;
@@ -52,6 +52,7 @@ report_model build_report(const scan_result& scan) {
     m.cached_bytes += f.cached_bytes;
     m.files.push_back(std::move(row));
   }
+  m.files_cached = m.files.size();
   std::sort(m.files.begin(), m.files.end(), [](const auto& a, const auto& b) {
     if (auto c = b.wasted_bytes <=> a.wasted_bytes; c != 0) return c < 0;
     if (auto c = b.shared_cached_bytes <=> a.shared_cached_bytes; c != 0) return c < 0;

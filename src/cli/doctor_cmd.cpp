@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <sys/mman.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "scan/fs_identity.hpp"
+#include "scan/mounts.hpp"
+#include "scan/residency.hpp"
+#include "trace/tracer.hpp"
+#include "util/fd.hpp"
+#include "util/text.hpp"
+
+namespace dupcache {
+namespace {
+
+struct check {
+  std::string name;
+  std::string status;  // "ok", "missing", "info"
+  std::string detail;
+};
+
+std::vector<check> run_checks() {
+  std::vector<check> out;
+  utsname u{};
+  uname(&u);
+  out.push_back({"kernel", "info", fmt::format("{} {}", u.release, u.machine)});
+  out.push_back({"privileges", geteuid() == 0 ? "ok" : "missing",
+                 geteuid() == 0 ? "root" : "not root: BPF tracing and some residency need root"});
+
+  if (access("/sys/kernel/btf/vmlinux", R_OK) == 0) out.push_back({"btf", "ok", "/sys/kernel/btf/vmlinux"});
+  else out.push_back({"btf", "missing", "no /sys/kernel/btf/vmlinux: CO-RE programs need kernel BTF (CONFIG_DEBUG_INFO_BTF)"});
+
+  {
+    unique_fd probe(memfd_create("dupcache-doctor", MFD_CLOEXEC));
+    auto c = probe ? cachestat_range(probe.get(), 0, 0) : result<page_counts>(errno_error("memfd_create"));
+    if (c) out.push_back({"cachestat", "ok", "cachestat(2) available: exact residency with dirty state"});
+    else out.push_back({"cachestat", "missing", c.err().message() + "; falling back to mincore (no dirty state)"});
+  }
+
+  trace::tracer_options to;
+  to.ring_buffer_bytes = 4096 * 16;
+  auto t = trace::tracer::open(to);
+  if (t) {
+    for (const auto& p : (*t)->probe_report()) {
+      const std::string st = std::string(trace::to_string(p.status));
+      out.push_back({"hook " + p.hook, st == "chosen" || st == "enabled" ? "ok" : st, p.reason.empty() ? st : p.reason});
+    }
+    out.push_back({"tracing", "ok", fmt::format("page-cache events through {}", trace::to_string((*t)->chosen_path()))});
+  } else {
+    out.push_back({"tracing", "missing", t.err().message() + "; top falls back to periodic rescans"});
+  }
+
+  auto mounts = read_mountinfo();
+  if (mounts) {
+    std::string v2, v1;
+    std::vector<std::string> sharing;
+    for (const auto& m : *mounts) {
+      if (m.fstype == "cgroup2" && v2.empty()) v2 = m.mount_point;
+      if (m.fstype == "cgroup") v1 = m.mount_point;
+    }
+    if (!v2.empty() && v1.empty()) out.push_back({"cgroup", "ok", "v2 (unified) at " + v2});
+    else if (!v2.empty()) out.push_back({"cgroup", "ok", "hybrid: v2 at " + v2 + ", v1 controllers beside it"});
+    else if (!v1.empty()) out.push_back({"cgroup", "ok", "v1 (legacy) only"});
+    else out.push_back({"cgroup", "missing", "no cgroup filesystem mounted"});
+
+    auto chosen = default_scan_mounts(*mounts, [](const mount_entry& m) {
+      unique_fd fd(open(m.mount_point.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK));
+      return fd && fs_can_share(fd.get(), m.fstype);
+    });
+    for (const auto& m : chosen) sharing.push_back(terminal_safe(m.mount_point) + " (" + m.fstype + ")");
+    if (sharing.empty()) {
+      out.push_back({"reflink mounts", "missing",
+                     "no mounted btrfs, reflink XFS or bcachefs: name PATHs for report and top"});
+    } else {
+      out.push_back({"reflink mounts", "ok", fmt::format("{}", fmt::join(sharing, ", "))});
+    }
+    bool tracefs = false;
+    for (const auto& m : *mounts) tracefs = tracefs || m.fstype == "tracefs";
+    out.push_back({"tracefs", tracefs ? "ok" : "info",
+                   tracefs ? "mounted" : "not mounted; the tracer mounts it at /sys/kernel/tracing when needed"});
+  }
+
+  if (access("/proc/modules", F_OK) != 0) {
+    out.push_back({"merge module", "missing", "kernel built without module support: merge falls back to eviction"});
+  } else if (access("/dev/dupcache", F_OK) == 0) {
+    out.push_back({"merge module", "ok", "/dev/dupcache present"});
+  } else {
+    out.push_back({"merge module", "missing", "dupcache module not loaded: merge falls back to eviction"});
+  }
+  return out;
+}
+
+}  // namespace
+
+void register_doctor(CLI::App& app, doctor_args& a) {
+  auto* cmd = app.add_subcommand("doctor", "What this kernel and host support, and why");
+  cmd->footer("Exit status: 0 the checks ran (missing features are reported, not failures), 2 usage error.");
+  cmd->add_flag("--json", a.json, "Print the checks as JSON");
+}
+
+int run_doctor(const doctor_args& a) {
+  const auto checks = run_checks();
+  if (a.json) {
+    nlohmann::ordered_json j = nlohmann::ordered_json::array();
+    for (const auto& c : checks) j.push_back({{"check", c.name}, {"status", c.status}, {"detail", c.detail}});
+    std::cout << j.dump(2) << '\n';
+  } else {
+    for (const auto& c : checks) std::cout << fmt::format("{:<22} {:<9} {}\n", c.name, c.status, c.detail);
+  }
+  return exit_ok;
+}
+
+}  // namespace dupcache

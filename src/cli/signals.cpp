@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "cli/signals.hpp"
+
+#include <signal.h>
+
+namespace dupcache {
+namespace {
+std::atomic<bool> stop_flag{false};
+void (*callback)() = nullptr;
+
+void handler(int) {
+  stop_flag = true;
+  if (callback) callback();
+}
+}  // namespace
+
+void install_stop_handlers(void (*on_signal)()) {
+  callback = on_signal;
+  struct sigaction sa {};
+  sa.sa_handler = handler;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+bool stop_requested() { return stop_flag; }
+
+}  // namespace dupcache

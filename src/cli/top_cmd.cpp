@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "cli/signals.hpp"
+#include "top/sampler.hpp"
+#include "top/ui.hpp"
+#include "top/view.hpp"
+
+namespace dupcache {
+namespace {
+
+top::sampler* active_sampler = nullptr;
+void wake_sampler() {
+  if (active_sampler) active_sampler->wake();
+}
+
+// Sort column names per view, in column order.
+const std::vector<std::string>& sort_names(top::view_kind v) {
+  static const std::vector<std::string> files{"wasted", "shared", "cached", "path"};
+  static const std::vector<std::string> groups{"copies", "per-copy", "wasted", "files"};
+  static const std::vector<std::string> fs{"wasted", "cached", "files", "type", "fs"};
+  return v == top::view_kind::files ? files : v == top::view_kind::groups ? groups : fs;
+}
+
+// Batch lines fit $COLUMNS when it is set (a terminal), else 80.
+int batch_width() {
+  const char* c = std::getenv("COLUMNS");
+  const int w = c ? std::atoi(c) : 0;
+  return w >= 40 ? w : 80;
+}
+
+}  // namespace
+
+void register_top(CLI::App& app, top_args& a) {
+  auto* cmd = app.add_subcommand("top", "Live view of wasted page cache");
+  cmd->footer(
+      "Keys: q quit, < > (or arrows) sort column, r reverse, / filter, f g s views (files, groups, "
+      "filesystems), b exact bytes.\nWithout BPF (not root, no BTF) it rescans every interval and says so.\n"
+      "Exit status: 0 ok, 1 runtime failure, 2 usage error.");
+  cmd->add_option("PATH", a.paths, "Files or directories to watch (default: every filesystem that can share extents)");
+  cmd->add_option("-d,--delay", a.delay_s, "Seconds between updates (default 2)")->check(CLI::Range(0.1, 86400.0));
+  cmd->add_option("-n,--iterations", a.iterations, "Stop after N updates (default: run until q or a signal)");
+  cmd->add_flag("-b,--batch", a.batch, "Plain text per interval, no curses (for logs and pipes)");
+  cmd->add_flag("--json", a.json, "One JSON document per interval (the report schema plus rates)");
+  cmd->add_option("--view", a.view, "Initial view: files, groups, fs")->check(CLI::IsMember({"files", "groups", "fs"}));
+  cmd->add_option("--sort", a.sort,
+                  "Sort column: files view wasted|shared|cached|path; groups view copies|per-copy|wasted|files; "
+                  "fs view wasted|cached|files|type|fs (default wasted, descending)");
+  cmd->add_option("--top", a.top, "Rows per interval in batch and JSON mode (default: all in JSON, 20 in batch)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--bytes", a.bytes, "Sizes in bytes");
+  cmd->add_flag("--no-bpf", a.no_bpf, "Do not trace; rescan every interval");
+  cmd->add_option("--ring-buffer", a.ring_buffer, "BPF ring buffer size in bytes (default 16 MiB)")
+      ->check(CLI::Range(std::uint64_t{4096}, std::uint64_t{1} << 32));
+  cmd->add_flag("--cross-mounts", a.cross_mounts, "Descend into other mounts below a PATH");
+}
+
+int run_top(const top_args& a) {
+  top::view_state st;
+  st.view = a.view == "groups" ? top::view_kind::groups : a.view == "fs" ? top::view_kind::filesystems
+                                                                         : top::view_kind::files;
+  st.sort_column = st.view == top::view_kind::groups ? 2 : 0;
+  st.exact_bytes = a.bytes;
+  if (!a.sort.empty()) {
+    const auto& names = sort_names(st.view);
+    auto it = std::find(names.begin(), names.end(), a.sort);
+    if (it == names.end()) {
+      fmt::print(stderr, "dupcache: top: --sort {}: not a column of the {} view (one of: {})\n", a.sort,
+                 top::view_name(st.view), fmt::join(names, ", "));
+      return exit_usage;
+    }
+    st.sort_column = static_cast<std::size_t>(it - names.begin());
+  }
+
+  top::sampler_options so;
+  so.scan.paths = a.paths;
+  so.scan.cross_mounts = a.cross_mounts;
+  so.interval = std::chrono::milliseconds(static_cast<long>(std::llround(a.delay_s * 1000)));
+  so.ring_buffer_bytes = a.ring_buffer;
+  so.use_bpf = !a.no_bpf;
+  top::sampler smp(so);
+  active_sampler = &smp;
+  install_stop_handlers(wake_sampler);
+  if (auto r = smp.start(); !r) {
+    fmt::print(stderr, "dupcache: top: {}\n", r.err().message());
+    return exit_failure;
+  }
+
+  const bool interactive = !a.batch && !a.json && isatty(STDOUT_FILENO) && isatty(STDIN_FILENO);
+  if (interactive) return top::run_curses(smp, st, a.iterations);
+
+  for (std::uint64_t i = 0; (a.iterations == 0 || i < a.iterations) && !stop_requested(); ++i) {
+    auto s = smp.next();
+    if (!s) {
+      fmt::print(stderr, "dupcache: top: {}\n", s.err().message());
+      return exit_failure;
+    }
+    if (a.json) {
+      std::cout << top::sample_json(*s, a.top).dump() << '\n';
+    } else {
+      std::cout << top::batch_text(*s, st, a.top ? a.top : 20, batch_width()) << '\n';
+    }
+    std::cout.flush();
+    if (!std::cout) return exit_failure;
+  }
+  return exit_ok;
+}
+
+}  // namespace dupcache

@@ -1,0 +1,453 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "live/controller.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <map>
+
+#include "scan/fiemap.hpp"
+#include "scan/fs_identity.hpp"
+#include "scan/mounts.hpp"
+#include "scan/placement.hpp"
+
+namespace dupcache::live {
+namespace {
+
+// File handles for open_by_handle_at(2), built from what an event carries. The layouts are
+// each filesystem's export format (fs/btrfs/export.h, fs/xfs/xfs_export.h, include/linux/exportfs.h).
+struct handle_buf {
+  struct file_handle fh;
+  unsigned char bytes[64];
+};
+
+bool build_handle(const std::string& fs_type, std::uint64_t ino, std::uint64_t subvol, std::uint32_t gen,
+                  handle_buf& h) {
+  unsigned char* p = h.fh.f_handle;
+  auto put64 = [&p](std::uint64_t v) { std::memcpy(p, &v, 8); p += 8; };
+  auto put32 = [&p](std::uint32_t v) { std::memcpy(p, &v, 4); p += 4; };
+  if (fs_type == "btrfs") {
+    h.fh.handle_type = 0x4d;  // FILEID_BTRFS_WITHOUT_PARENT: objectid, root objectid, generation
+    put64(ino);
+    put64(subvol);
+    put32(gen);
+  } else if (fs_type == "xfs") {
+    h.fh.handle_type = 0x81;  // FILEID_INO32_GEN | XFS_FILEID_TYPE_64FLAG: 64-bit ino, generation
+    put64(ino);
+    put32(gen);
+  } else {
+    if (ino > UINT32_MAX) return false;
+    h.fh.handle_type = 1;  // FILEID_INO32_GEN (ext4 and the generic export operations)
+    put32(static_cast<std::uint32_t>(ino));
+    put32(gen);
+  }
+  h.fh.handle_bytes = static_cast<unsigned>(p - h.fh.f_handle);
+  return true;
+}
+
+bool under_any(const std::string& path, const std::vector<std::string>& roots) {
+  if (roots.empty()) return true;
+  for (const auto& r : roots) {
+    if (r == "/" || path == r || (path.size() > r.size() && path.compare(0, r.size(), r) == 0 && path[r.size()] == '/')) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+result<std::vector<dev_t>> superblock_devs(const scan_options& opts) {
+  auto mounts = read_mountinfo();
+  if (!mounts) return mounts.err();
+  std::vector<dev_t> out;
+  auto add = [&out](dev_t d) {
+    if (std::find(out.begin(), out.end(), d) == out.end()) out.push_back(d);
+  };
+  if (opts.paths.empty()) {
+    auto chosen = default_scan_mounts(*mounts, [](const mount_entry& m) {
+      unique_fd fd(open(m.mount_point.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK));
+      return fd && fs_can_share(fd.get(), m.fstype);
+    });
+    for (const auto& m : chosen) add(makedev(m.major, m.minor));
+    return out;
+  }
+  for (const auto& p : opts.paths) {
+    struct statx stx {};
+    if (statx(AT_FDCWD, p.c_str(), AT_STATX_DONT_SYNC, STATX_MNT_ID, &stx) < 0) continue;
+    for (const auto& m : *mounts) {
+      if (static_cast<std::uint64_t>(m.id) == stx.stx_mnt_id) add(makedev(m.major, m.minor));
+      // Mounts below the PATH count when the walk may cross into them.
+      else if (opts.cross_mounts && !is_pseudo_fs(m.fstype) && m.mount_point.rfind(p, 0) == 0) {
+        add(makedev(m.major, m.minor));
+      }
+    }
+  }
+  return out;
+}
+
+std::size_t controller::ident_hash::operator()(const ident& i) const noexcept {
+  std::size_t h = std::hash<std::uint64_t>{}(i.ino);
+  h ^= std::hash<std::uint64_t>{}(i.subvol) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+  h ^= std::hash<std::uint64_t>{}(static_cast<std::uint64_t>(i.dev)) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+  return h;
+}
+
+controller::controller(controller_options opts)
+    : opts_(std::move(opts)), ps_(static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE))) {
+  // Events name absolute paths through /proc/self/fd; watched roots are compared in that form.
+  for (auto& p : opts_.scan.paths) {
+    char buf[PATH_MAX];
+    if (realpath(p.c_str(), buf)) {
+      roots_abs_.push_back(buf);
+      p = buf;  // files found by the scan and by events then name paths the same way
+    }
+  }
+}
+
+controller::~controller() = default;
+
+result<void> controller::seed() {
+  scan_options so = opts_.scan;
+  so.shared_hint = false;  // index every placed extent: a clone then changes only its destination
+  so.record_inodes = true;
+  auto scanned = scan(so);
+  if (!scanned) return scanned.err();
+  auto reader = make_residency_reader(so.residency, ps_);
+  if (!reader) return reader.err();
+  reader_ = std::move(reader.value());
+
+  auto mounts = read_mountinfo();
+  if (!mounts) return mounts.err();
+  std::map<std::uint64_t, const mount_entry*> by_id;
+  for (const auto& m : *mounts) by_id[static_cast<std::uint64_t>(m.id)] = &m;
+
+  state_ = std::make_unique<scan_result>(std::move(scanned.value()));
+  slots_.clear();
+  pending_.clear();
+  auto& index = state_->index;
+  for (auto& rec : state_->inodes) {
+    auto mi = by_id.find(rec.mount_id);
+    if (mi == by_id.end()) continue;
+    const dev_t dev = makedev(mi->second->major, mi->second->minor);
+    if (!roots_.count(dev)) {
+      fs_root root;
+      root.id = rec.key.fs;
+      root.type = mi->second->fstype;
+      root.mount_point = mi->second->mount_point;
+      root.mount_fd = unique_fd(open(root.mount_point.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      roots_.emplace(dev, std::move(root));
+    }
+    slot s;
+    s.key = rec.key;
+    s.path = std::move(rec.path);
+    s.dev = dev;
+    if (rec.copy >= 0) {
+      s.copy = static_cast<copy_id>(rec.copy);
+      s.has_copy = true;
+      s.cached_pages = state_->files[s.copy].cached_bytes / ps_;
+      s.extents_gen = extents_gen_;
+      for (const auto& p : rec.placement) {
+        s.placement.push_back({index.intern_domain(p.domain), p.first_page, p.pages, p.physical});
+      }
+    }
+    slots_.insert_or_assign(ident{dev, rec.key.subvol, rec.key.ino}, std::move(s));
+  }
+  state_->inodes.clear();
+  state_->inodes.shrink_to_fit();
+  ++counters_.rescans;
+  return {};
+}
+
+std::vector<dev_t> controller::watched_devs() const {
+  std::vector<dev_t> out;
+  for (const auto& [dev, _] : roots_) out.push_back(dev);
+  return out;
+}
+
+std::size_t controller::known_files() const {
+  std::size_t n = 0;
+  for (const auto& [_, s] : slots_) n += !s.ignored;
+  return n;
+}
+
+void controller::note_drops(std::uint64_t total_drops) {
+  if (total_drops > drops_seen_) {
+    counters_.lost_events += total_drops - drops_seen_;
+    drops_seen_ = total_drops;
+    rescan_needed_ = true;
+  }
+}
+
+void controller::touch(const trace::decoded_event& ev) {
+  ++counters_.events;
+  if (ev.is_sharing() && ev.kind != trace::event_kind::share_fiemap) return apply(ev);
+  slot* s = find(ev, ev.kind == trace::event_kind::cache_add);
+  if (!s) return;
+  mark_pending(ident{ev.dev, ev.subvol_id, ev.ino}, *s);
+  s->changed = {};  // settled already
+  s->extents_gen = 0;
+  s->take_count = true;
+}
+
+void controller::mark_pending(const ident& id, slot& s) {
+  s.changed = std::chrono::steady_clock::now();
+  if (!s.pending) {
+    s.pending = true;
+    pending_.push_back(id);
+  }
+}
+
+controller::slot* controller::find(const trace::decoded_event& ev, bool resolve) {
+  if (ev.subvol_unknown) return nullptr;
+  const ident id{ev.dev, ev.subvol_id, ev.ino};
+  auto it = slots_.find(id);
+  if (it != slots_.end()) {
+    slot& s = it->second;
+    if (s.generation == 0) s.generation = ev.generation;
+    if (ev.generation == 0 || s.generation == ev.generation) return s.ignored ? nullptr : &s;
+    // The inode number was reused by a new file: forget the old one's pages.
+    unindex_all(s);
+    s.cached_pages = 0;
+    sync_file_entry(s);
+    slots_.erase(it);
+  }
+  return resolve ? resolve_unknown(id, ev) : nullptr;
+}
+
+controller::slot* controller::resolve_unknown(const ident& id, const trace::decoded_event& ev) {
+  auto root = roots_.find(id.dev);
+  if (root == roots_.end() || !root->second.mount_fd) return nullptr;
+  handle_buf h{};
+  if (!build_handle(root->second.type, id.ino, id.subvol, ev.generation, h)) return nullptr;
+  unique_fd fd(open_by_handle_at(root->second.mount_fd.get(), &h.fh, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+  if (!fd) return nullptr;
+  struct stat st {};
+  if (fstat(fd.get(), &st) < 0 || !S_ISREG(st.st_mode) || st.st_ino != id.ino) return nullptr;
+  auto fs = registry_.lookup(fd.get(), st);
+  if (!fs) return nullptr;
+
+  slot s;
+  s.key = copy_key{fs->id, fs->subvol, id.ino};
+  s.dev = id.dev;
+  s.generation = ev.generation;
+  char buf[PATH_MAX];
+  const std::string link = "/proc/self/fd/" + std::to_string(fd.get());
+  const ssize_t n = readlink(link.c_str(), buf, sizeof buf - 1);
+  if (n > 0 && buf[0] == '/') s.path.assign(buf, static_cast<std::size_t>(n));
+  // A file outside the watched paths (same filesystem) is remembered as ignored.
+  s.ignored = s.path.empty() ? !roots_abs_.empty() : !under_any(s.path, roots_abs_);
+  if (s.path.empty()) s.path = "<" + fs->id + " inode " + std::to_string(id.ino) + ">";
+  auto [it, _] = slots_.insert_or_assign(id, std::move(s));
+  return it->second.ignored ? nullptr : &it->second;
+}
+
+unique_fd controller::open_slot(const slot& s, const ident& id) const {
+  // By path first, checked to be the same inode; by handle when the path moved.
+  unique_fd pfd(open(s.path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  struct stat st {};
+  if (pfd && fstat(pfd.get(), &st) == 0 && S_ISREG(st.st_mode) && st.st_ino == s.key.ino) {
+    unique_fd fd(open(("/proc/self/fd/" + std::to_string(pfd.get())).c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+    if (fd) return fd;
+  }
+  auto root = roots_.find(id.dev);
+  if (root == roots_.end() || !root->second.mount_fd || s.generation == 0) return {};
+  handle_buf h{};
+  if (!build_handle(root->second.type, id.ino, id.subvol, s.generation, h)) return {};
+  return unique_fd(open_by_handle_at(root->second.mount_fd.get(), &h.fh, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+}
+
+void controller::ensure_copy(slot& s) {
+  if (s.has_copy) return;
+  s.copy = state_->index.intern_copy(s.key);
+  s.has_copy = true;
+  if (s.copy >= state_->files.size()) state_->files.resize(s.copy + 1);
+}
+
+void controller::sync_file_entry(slot& s) {
+  if (!s.has_copy && s.cached_pages == 0) return;
+  ensure_copy(s);
+  auto& f = state_->files[s.copy];
+  f.path = s.path;
+  f.fs_id = s.key.fs;
+  f.cached_bytes = s.cached_pages * ps_;
+}
+
+template <typename Fn>
+void controller::for_placed(const slot& s, std::uint64_t first, std::uint64_t n, Fn&& fn) const {
+  const std::uint64_t end = first + n;
+  for (const auto& p : s.placement) {
+    const std::uint64_t lo = std::max(first, p.first_page);
+    const std::uint64_t hi = std::min(end, p.first_page + p.pages);
+    if (lo < hi) fn(p.domain, p.physical + (lo - p.first_page) * ps_, (hi - lo) * ps_);
+  }
+}
+
+void controller::unindex(slot& s, std::uint64_t first, std::uint64_t n) {
+  if (!s.has_copy) return;
+  for_placed(s, first, n, [&](domain_id d, std::uint64_t phys, std::uint64_t len) {
+    state_->index.remove(s.copy, d, phys, len);
+  });
+}
+
+void controller::unindex_all(slot& s) {
+  if (!s.has_copy) return;
+  for (const auto& p : s.placement) state_->index.remove(s.copy, p.domain, p.physical, p.pages * ps_);
+}
+
+result<void> controller::reconcile(const ident& id, slot& s, std::uint64_t dup_first, std::uint64_t dup_n,
+                                   bool take_count) {
+  ++counters_.reconciles;
+  s.pending = false;
+  unindex_all(s);
+  s.placement.clear();
+  unique_fd fd = open_slot(s, id);
+  if (!fd) {
+    // Gone: nothing of it can be cached any more.
+    s.cached_pages = 0;
+    s.dirty = false;
+    sync_file_entry(s);
+    return {};
+  }
+  auto counts = reader_->totals(fd.get(), 0);
+  if (!counts) return counts.err();
+  auto extents = read_extent_map(fd.get());
+  if (extents) {
+    struct stat st {};
+    fstat(fd.get(), &st);
+    fs_info fs;
+    fs.id = s.key.fs;
+    fs.has_realtime = false;
+    if (auto looked = registry_.lookup(fd.get(), st)) fs = *looked;
+    for (const auto& p : file_placement(fd.get(), fs, *extents, ps_)) {
+      s.placement.push_back({state_->index.intern_domain(p.domain), p.first_page, p.pages, p.physical});
+    }
+  }
+  s.extents_gen = extents_gen_;
+  if (take_count || s.take_count) s.cached_pages = counts->cached;
+  s.take_count = false;
+  s.dirty = counts->dirty + counts->writeback > 0;
+  ensure_copy(s);
+  if (dup_n > 0) {
+    for_placed(s, dup_first, dup_n, [&](domain_id d, std::uint64_t phys, std::uint64_t len) {
+      counters_.duplicate_inserted_pages += state_->index.covered_by_others(d, phys, len, s.copy) / ps_;
+    });
+  }
+  for (const auto& p : s.placement) {
+    auto clean = reader_->clean_runs(fd.get(), p.first_page, p.pages);
+    if (!clean) return clean.err();
+    for (const auto& c : *clean) {
+      state_->index.add(s.copy, p.domain, p.physical + (c.first - p.first_page) * ps_, c.pages * ps_);
+    }
+  }
+  sync_file_entry(s);
+  return {};
+}
+
+void controller::apply(const trace::decoded_event& ev) {
+  using trace::event_kind;
+  ++counters_.events;
+  switch (ev.kind) {
+    case event_kind::cache_add: {
+      counters_.inserted_pages += ev.nr_pages;
+      slot* s = find(ev, true);
+      if (!s) {
+        ++counters_.unresolved_events;
+        return;
+      }
+      const ident id{ev.dev, ev.subvol_id, ev.ino};
+      if (s->extents_gen < extents_gen_) {
+        // Extents never read, or possibly changed: re-resolve the whole file (its index part
+        // comes from residency, which already holds this folio), then count the folio.
+        if (!reconcile(id, *s, ev.index, ev.nr_pages)) rescan_needed_ = true;
+        s->cached_pages += ev.nr_pages;
+        sync_file_entry(*s);
+        return;
+      }
+      ensure_copy(*s);
+      for_placed(*s, ev.index, ev.nr_pages, [&](domain_id d, std::uint64_t phys, std::uint64_t len) {
+        counters_.duplicate_inserted_pages += state_->index.covered_by_others(d, phys, len, s->copy) / ps_;
+        state_->index.add(s->copy, d, phys, len);
+      });
+      s->cached_pages += ev.nr_pages;
+      sync_file_entry(*s);
+      return;
+    }
+    case event_kind::cache_delete: {
+      counters_.evicted_pages += ev.nr_pages;
+      slot* s = find(ev, false);
+      if (!s) return;
+      unindex(*s, ev.index, ev.nr_pages);
+      s->cached_pages -= std::min<std::uint64_t>(s->cached_pages, ev.nr_pages);
+      sync_file_entry(*s);
+      return;
+    }
+    case event_kind::folio_dirty: {
+      counters_.dirtied_pages += ev.nr_pages;
+      slot* s = find(ev, false);
+      if (!s) return;
+      // Its contents may now differ, and writeback may move it (COW): out of the index until
+      // the file is clean again and re-resolved.
+      unindex(*s, ev.index, ev.nr_pages);
+      s->dirty = true;
+      mark_pending(ident{ev.dev, ev.subvol_id, ev.ino}, *s);
+      return;
+    }
+    case event_kind::share_fiemap:
+      return;  // reading extents changes nothing
+    case event_kind::share_truncate:
+      // Removed pages arrive as delete events; what stays keeps its blocks.
+      if (ev.has_identity) {
+        if (slot* s = find(ev, false)) mark_pending(ident{ev.dev, ev.subvol_id, ev.ino}, *s);
+      }
+      ++counters_.sharing_changes;
+      return;
+    case event_kind::share_clone:
+    case event_kind::share_clone_range:
+    case event_kind::share_copy_range:
+    case event_kind::share_dedupe: {
+      ++counters_.sharing_changes;
+      // Clone and copy_file_range name their destination (fd); dedupe names its source, and
+      // its destinations are only descriptors: every inode re-reads extents before it is
+      // placed again.
+      if (ev.kind == event_kind::share_dedupe || !ev.has_identity) ++extents_gen_;
+      if (ev.has_identity) {
+        if (slot* s = find(ev, false)) {
+          s->extents_gen = 0;
+          mark_pending(ident{ev.dev, ev.subvol_id, ev.ino}, *s);
+        }
+      }
+      return;
+    }
+  }
+}
+
+result<void> controller::tick() {
+  if (rescan_needed_) {
+    rescan_needed_ = false;
+    return seed();
+  }
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<ident> keep;
+  for (const auto& id : pending_) {
+    auto it = slots_.find(id);
+    if (it == slots_.end() || !it->second.pending) continue;
+    slot& s = it->second;
+    if (now - s.changed < opts_.settle) {
+      keep.push_back(id);
+      continue;
+    }
+    if (auto r = reconcile(id, s, 0, 0); !r) return r;
+    // Still dirty (not written back yet): look again at the next tick.
+    if (s.dirty) mark_pending(id, s), keep.push_back(id);
+  }
+  pending_ = std::move(keep);
+  return {};
+}
+
+}  // namespace dupcache::live

@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#pragma once
+
+// The live controller: the index seeded once by a scan, then kept current by page-cache
+// events. It consumes decoded events (plain data) and knows nothing of how they were captured.
+//
+// Exactness rules:
+//  - cached pages: +nr on insertion, -nr on removal; the kernel pairs them per page index.
+//  - index: a page enters when inserted (if placed), leaves when removed or dirtied. A dirtied
+//    page's extents may change at writeback (COW), so the inode is re-resolved (cachestat +
+//    FIEMAP) once nothing of it is dirty or under writeback.
+//  - sharing changes: the destination's extents are re-read. A change whose destination the
+//    kernel could not name bumps the extent generation: every inode re-reads its extents before
+//    its next insertion is placed.
+//  - lost events: the whole index is rebuilt by a rescan at the next tick. Never silently wrong.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "scan/scanner.hpp"
+#include "trace/event.hpp"
+#include "util/fd.hpp"
+
+namespace dupcache::live {
+
+struct live_counters {
+  std::uint64_t events = 0;
+  std::uint64_t inserted_pages = 0;
+  std::uint64_t duplicate_inserted_pages = 0;  // inserted while another copy cached the block
+  std::uint64_t evicted_pages = 0;
+  std::uint64_t dirtied_pages = 0;
+  std::uint64_t sharing_changes = 0;
+  std::uint64_t unresolved_events = 0;  // inode could not be opened (gone, or not under watch)
+  std::uint64_t lost_events = 0;        // ring buffer drops, as the feed reported them
+  std::uint64_t reconciles = 0;         // single inodes re-resolved
+  std::uint64_t rescans = 0;            // full rescans (seed and repairs)
+};
+
+struct controller_options {
+  scan_options scan;
+  // Sharing events fire at syscall entry: wait this long before re-reading extents.
+  std::chrono::milliseconds settle{100};
+};
+
+// The superblock devices (major:minor as mountinfo shows them) a scan with these options
+// covers: the BPF filter's keys, known before the seed so that tracing can start first.
+result<std::vector<dev_t>> superblock_devs(const scan_options& opts);
+
+class controller {
+ public:
+  explicit controller(controller_options opts);
+  ~controller();
+
+  // Full scan of the watched paths; replaces the whole state. Also the repair after losses.
+  result<void> seed();
+  // The hot path: one event.
+  void apply(const trace::decoded_event& ev);
+  // For events that raced with seed(): the scan may or may not have seen them, so instead of
+  // applying them, the inode is re-resolved at the next tick.
+  void touch(const trace::decoded_event& ev);
+  // The feed's running total of dropped events; a rise schedules a rescan.
+  void note_drops(std::uint64_t total_drops);
+  // Re-resolves what changed (settled sharing changes, written-back dirty pages), and rescans
+  // after losses. Call between batches of events.
+  result<void> tick();
+
+  // The current index and per-copy files, in the scanner's terms (build_report takes it).
+  const scan_result& state() const { return *state_; }
+  const live_counters& counters() const { return counters_; }
+  // Superblock devices of the watched filesystems (the BPF filter's keys), major:minor.
+  std::vector<dev_t> watched_devs() const;
+  std::size_t tracked_inodes() const { return slots_.size(); }
+  // Inodes under the watched paths that the controller knows (scanned or seen in events).
+  std::size_t known_files() const;
+
+ private:
+  struct ident {
+    dev_t dev = 0;  // superblock device
+    std::uint64_t subvol = 0;
+    std::uint64_t ino = 0;
+    bool operator==(const ident&) const = default;
+  };
+  struct ident_hash {
+    std::size_t operator()(const ident& i) const noexcept;
+  };
+  struct placed {
+    domain_id domain;
+    std::uint64_t first_page;
+    std::uint64_t pages;
+    std::uint64_t physical;
+  };
+  struct slot {
+    copy_key key;
+    std::string path;
+    dev_t dev = 0;
+    std::uint32_t generation = 0;  // 0 until an event tells
+    copy_id copy = 0;
+    bool has_copy = false;
+    std::vector<placed> placement;
+    std::uint64_t extents_gen = 0;  // extent generation the placement was read at; 0 = never
+    std::uint64_t cached_pages = 0;
+    bool ignored = false;  // on a watched filesystem but outside the watched paths
+    bool pending = false;  // re-resolve at the next tick once settled
+    bool dirty = false;    // re-resolve once written back
+    bool take_count = false;  // next reconcile takes the cached count from cachestat
+    std::chrono::steady_clock::time_point changed{};
+  };
+  struct fs_root {
+    std::string id;        // filesystem identity
+    std::string type;      // fstype: decides the file-handle format
+    unique_fd mount_fd;    // for open_by_handle_at
+    std::string mount_point;
+  };
+
+  slot* find(const trace::decoded_event& ev, bool resolve);
+  slot* resolve_unknown(const ident& id, const trace::decoded_event& ev);
+  // Re-reads one file (residency, extents) and replaces its part of the index. Insertions in
+  // [dup_first, dup_first + dup_n) are counted as duplicate insertions where another copy
+  // already caches the block.
+  // The cached-page count stays event-driven (cachestat races with queued events) unless
+  // take_count: for inodes whose events may have been missed (the seed race).
+  result<void> reconcile(const ident& id, slot& s, std::uint64_t dup_first, std::uint64_t dup_n,
+                         bool take_count = false);
+  unique_fd open_slot(const slot& s, const ident& id) const;
+  void mark_pending(const ident& id, slot& s);
+  void ensure_copy(slot& s);
+  template <typename Fn>
+  void for_placed(const slot& s, std::uint64_t first, std::uint64_t n, Fn&& fn) const;
+  void unindex(slot& s, std::uint64_t first, std::uint64_t n);
+  void unindex_all(slot& s);
+  void sync_file_entry(slot& s);
+
+  controller_options opts_;
+  std::uint64_t ps_;
+  std::unique_ptr<scan_result> state_;
+  std::unique_ptr<residency_reader> reader_;
+  fs_registry registry_;
+  std::unordered_map<ident, slot, ident_hash> slots_;
+  std::unordered_map<dev_t, fs_root> roots_;
+  std::vector<std::string> roots_abs_;  // watched PATHs, resolved; empty = whole filesystems
+  std::vector<ident> pending_;
+  std::uint64_t extents_gen_ = 1;
+  std::uint64_t drops_seen_ = 0;
+  bool rescan_needed_ = false;
+  live_counters counters_;
+};
+
+}  // namespace dupcache::live

@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "top/sampler.hpp"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "trace/tracer.hpp"
+
+namespace dupcache::top {
+
+std::uint64_t read_page_cache_bytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  std::uint64_t kib = 0;
+  std::string unit;
+  while (in >> key >> kib) {
+    std::getline(in, unit);
+    if (key == "Cached:") return kib * 1024;
+  }
+  return 0;
+}
+
+sampler::sampler(sampler_options opts) : opts_(std::move(opts)) {
+  wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+}
+
+sampler::~sampler() {
+  if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+void sampler::wake() {
+  const std::uint64_t one = 1;
+  if (wake_fd_ >= 0) (void)!write(wake_fd_, &one, sizeof one);
+}
+
+result<void> sampler::start() {
+  live::controller_options co;
+  co.scan = opts_.scan;
+  controller_ = std::make_unique<live::controller>(co);
+
+  std::string why_not;
+  if (opts_.use_bpf) {
+    // Attach before seeding, so nothing that happens during the scan is missed; events that
+    // touch files the scan already saw are applied afterwards (idempotent for the index).
+    auto devs = live::superblock_devs(opts_.scan);
+    if (!devs) return devs.err();
+    trace::tracer_options to;
+    to.ring_buffer_bytes = opts_.ring_buffer_bytes;
+    to.watch_devs = *devs;
+    if (to.watch_devs.empty()) {
+      why_not = "nothing to watch";
+    } else if (auto t = trace::tracer::open(to)) {
+      tracer_ = std::move(t.value());
+    } else {
+      why_not = t.err().message();
+    }
+  } else {
+    why_not = "disabled by --no-bpf";
+  }
+  if (auto r = controller_->seed(); !r) return r;
+  if (tracer_) {
+    // What arrived during the seed may or may not be in the scan: re-resolve those inodes.
+    auto drained = tracer_->poll(0, [this](const trace::decoded_event& ev) { controller_->touch(ev); });
+    if (!drained) return drained.err();
+    if (auto t = controller_->tick(); !t) return t;
+    mode_ = "live (" + std::string(trace::to_string(tracer_->chosen_path())) + ")";
+  } else {
+    mode_ = "rescan (no BPF: " + why_not + ")";
+  }
+  last_ = std::chrono::steady_clock::now();
+  last_counters_ = controller_->counters();
+  return {};
+}
+
+result<sample> sampler::next() {
+  const auto deadline = last_ + opts_.interval;
+  bool woken = false;
+  for (;;) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline || woken) break;
+    const int wait_ms = static_cast<int>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count()) + 1;
+    if (tracer_) {
+      pollfd fds[2] = {{tracer_->epoll_fd(), POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+      ::poll(fds, 2, std::min(wait_ms, 250));
+      if (fds[1].revents & POLLIN) woken = true;
+      auto r = tracer_->poll(0, [this](const trace::decoded_event& ev) { controller_->apply(ev); });
+      if (!r) return r.err();
+      if (auto c = tracer_->counters()) controller_->note_drops(c->total_drops());
+      if (auto t = controller_->tick(); !t) return t.err();
+    } else {
+      pollfd fd{wake_fd_, POLLIN, 0};
+      if (::poll(&fd, 1, wait_ms) > 0) woken = true;
+    }
+  }
+  if (woken && wake_fd_ >= 0) {
+    std::uint64_t v;
+    (void)!read(wake_fd_, &v, sizeof v);
+  }
+  if (!tracer_) {
+    if (auto r = controller_->seed(); !r) return r.err();
+  } else if (auto t = controller_->tick(); !t) {
+    return t.err();
+  }
+  const auto now = std::chrono::steady_clock::now();
+  sample s;
+  s.iteration = ++iteration_;
+  s.elapsed_s = std::chrono::duration<double>(now - last_).count();
+  last_ = now;
+  s.model = build_report(controller_->state());
+  s.model.files_scanned = controller_->known_files();
+  s.page_cache_bytes = read_page_cache_bytes();
+  const auto& c = controller_->counters();
+  const double ps = static_cast<double>(s.model.page_size);
+  if (s.elapsed_s > 0) {
+    s.insert_bps = static_cast<double>(c.inserted_pages - last_counters_.inserted_pages) * ps / s.elapsed_s;
+    s.duplicate_insert_bps =
+        static_cast<double>(c.duplicate_inserted_pages - last_counters_.duplicate_inserted_pages) * ps / s.elapsed_s;
+    s.evict_bps = static_cast<double>(c.evicted_pages - last_counters_.evicted_pages) * ps / s.elapsed_s;
+  }
+  last_counters_ = c;
+  s.lost_events = c.lost_events;
+  s.events = c.events;
+  s.live = tracer_ != nullptr;
+  s.mode = mode_;
+  return s;
+}
+
+}  // namespace dupcache::top

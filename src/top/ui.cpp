@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "top/ui.hpp"
+
+#include <curses.h>
+#include <fmt/format.h>
+
+#include <atomic>
+#include <clocale>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+namespace dupcache::top {
+namespace {
+
+struct curses_session {
+  curses_session() {
+    std::setlocale(LC_ALL, "");
+    initscr();
+    cbreak();
+    noecho();
+    keypad(stdscr, TRUE);
+    curs_set(0);
+    timeout(200);
+  }
+  ~curses_session() { endwin(); }
+};
+
+void draw(const sample* s, const view_state& st, const std::string& status) {
+  erase();
+  const int width = COLS;
+  int y = 0;
+  if (!s) {
+    mvaddnstr(0, 0, "dupcache top: scanning...", width);
+    refresh();
+    return;
+  }
+  for (const auto& l : header_lines(*s, st.exact_bytes, width)) mvaddnstr(y++, 0, l.c_str(), width);
+  std::string tabs;
+  for (auto v : {view_kind::files, view_kind::groups, view_kind::filesystems}) {
+    tabs += v == st.view ? fmt::format("[{}] ", view_name(v)) : fmt::format(" {}  ", view_name(v));
+  }
+  tabs += st.filter.empty() ? "" : "filter: " + st.filter;
+  mvaddnstr(y++, 0, tabs.c_str(), width);
+
+  table t = make_table(*s, st.view, st.exact_bytes);
+  sort_table(t, st.sort_column, st.descending);
+  filter_table(t, st.filter);
+  std::vector<std::string> titles;
+  for (std::size_t i = 0; i < t.columns.size(); ++i) {
+    std::string title = t.columns[i].title;
+    if (i == st.sort_column) title += st.descending ? "v" : "^";
+    titles.push_back(title);
+  }
+  attron(A_REVERSE);
+  std::string head = format_row(t, titles, width);
+  head.resize(static_cast<std::size_t>(width), ' ');
+  mvaddnstr(y++, 0, head.c_str(), width);
+  attroff(A_REVERSE);
+  for (const auto& r : t.rows) {
+    if (y >= LINES - 1) break;
+    mvaddnstr(y++, 0, format_row(t, r.cells, width).c_str(), width);
+  }
+  mvaddnstr(LINES - 1, 0, status.c_str(), width);
+  refresh();
+}
+
+}  // namespace
+
+int run_curses(sampler& smp, view_state st, std::uint64_t iterations) {
+  std::mutex mu;
+  std::shared_ptr<const sample> latest;
+  std::string failure;
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> produced{0};
+
+  std::thread producer([&] {
+    while (!stop) {
+      auto s = smp.next();
+      std::lock_guard lock(mu);
+      if (!s) {
+        failure = s.err().message();
+        stop = true;
+        return;
+      }
+      latest = std::make_shared<const sample>(std::move(s.value()));
+      ++produced;
+      if (iterations && produced >= iterations) return;
+    }
+  });
+
+  int status = 0;
+  {
+    curses_session session;
+    const std::string keys = "q quit  < > sort  r reverse  / filter  f g s views  b bytes";
+    std::uint64_t drawn = 0;
+    bool dirty = true;
+    for (;;) {
+      std::shared_ptr<const sample> s;
+      {
+        std::lock_guard lock(mu);
+        s = latest;
+        if (!failure.empty()) {
+          status = 1;
+          break;
+        }
+      }
+      const std::uint64_t now_produced = produced;
+      if (dirty || now_produced != drawn) {
+        draw(s.get(), st, keys);
+        drawn = now_produced;
+        dirty = false;
+      }
+      if (iterations && drawn >= iterations) break;
+      const int ch = getch();
+      if (ch == ERR) continue;
+      dirty = true;
+      const std::size_t ncols = s ? make_table(*s, st.view, st.exact_bytes).columns.size() : 4;
+      switch (ch) {
+        case 'q':
+        case 'Q':
+          goto done;
+        case '<':
+        case KEY_LEFT:
+          st.sort_column = st.sort_column == 0 ? ncols - 1 : st.sort_column - 1;
+          break;
+        case '>':
+        case KEY_RIGHT:
+          st.sort_column = (st.sort_column + 1) % ncols;
+          break;
+        case 'r':
+          st.descending = !st.descending;
+          break;
+        case 'b':
+          st.exact_bytes = !st.exact_bytes;
+          break;
+        case 'f':
+        case 'g':
+        case 's':
+        case '\t': {
+          view_kind next = ch == 'f' ? view_kind::files : ch == 'g' ? view_kind::groups
+                         : ch == 's' ? view_kind::filesystems
+                         : st.view == view_kind::files ? view_kind::groups
+                         : st.view == view_kind::groups ? view_kind::filesystems : view_kind::files;
+          st.view = next;
+          st.sort_column = next == view_kind::groups ? 2 : 0;
+          st.descending = true;
+          break;
+        }
+        case '/': {
+          echo();
+          curs_set(1);
+          timeout(-1);
+          mvaddstr(LINES - 1, 0, "filter: ");
+          clrtoeol();
+          char buf[256] = {};
+          getnstr(buf, sizeof buf - 1);
+          st.filter = buf;
+          noecho();
+          curs_set(0);
+          timeout(200);
+          break;
+        }
+        default:
+          break;
+      }
+    }
+  done:;
+  }
+  stop = true;
+  smp.wake();
+  producer.join();
+  if (!failure.empty()) fmt::print(stderr, "dupcache: top: {}\n", failure);
+  return status;
+}
+
+}  // namespace dupcache::top

@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "top/view.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+
+#include "util/text.hpp"
+
+namespace dupcache::top {
+namespace {
+
+std::string size_cell(std::uint64_t b, bool exact) { return exact ? fmt::format("{}", b) : human_bytes(b); }
+
+std::string rate_cell(double bps) {
+  return human_bytes(static_cast<std::uint64_t>(bps < 0 ? 0 : bps)) + "/s";
+}
+
+std::string fit_left(const std::string& s, int width) {
+  if (width <= 0) return "";
+  if (static_cast<int>(s.size()) <= width) return s;
+  if (width <= 3) return s.substr(s.size() - static_cast<std::size_t>(width));
+  // Cut whole UTF-8 sequences only: skip continuation bytes at the cut.
+  std::size_t start = s.size() - static_cast<std::size_t>(width - 3);
+  while (start < s.size() && (static_cast<unsigned char>(s[start]) & 0xc0) == 0x80) ++start;
+  return "..." + s.substr(start);
+}
+
+}  // namespace
+
+const char* view_name(view_kind v) {
+  switch (v) {
+    case view_kind::files: return "files";
+    case view_kind::groups: return "groups";
+    case view_kind::filesystems: return "filesystems";
+  }
+  return "?";
+}
+
+table make_table(const sample& s, view_kind v, bool exact) {
+  table t;
+  const int w = exact ? 13 : 9;
+  const auto& m = s.model;
+  if (v == view_kind::files) {
+    t.columns = {{"WASTED", w, true}, {"SHARED", w, true}, {"CACHED", w, true}, {"PATH", 0, false}};
+    for (const auto& f : m.files) {
+      if (f.cached_bytes == 0) continue;
+      const std::string path = terminal_safe(f.path);
+      t.rows.push_back({{size_cell(f.wasted_bytes, exact), size_cell(f.shared_cached_bytes, exact),
+                         size_cell(f.cached_bytes, exact), path},
+                        {f.wasted_bytes, f.shared_cached_bytes, f.cached_bytes, 0},
+                        path});
+    }
+    t.default_sort = 0;
+  } else if (v == view_kind::groups) {
+    t.columns = {{"COPIES", 6, true}, {"PER COPY", w, true}, {"WASTED", w, true}, {"FILES", 0, false}};
+    for (const auto& g : m.groups) {
+      std::string all;
+      for (const auto& p : g.paths) all += terminal_safe(p) + "\n";
+      std::string first = terminal_safe(g.paths.front());
+      if (g.paths.size() > 1) first += fmt::format(" (+{})", g.paths.size() - 1);
+      t.rows.push_back({{fmt::format("{}", g.paths.size()), size_cell(g.bytes_per_copy, exact),
+                         size_cell(g.wasted_bytes, exact), first},
+                        {g.paths.size(), g.bytes_per_copy, g.wasted_bytes, 0},
+                        all});
+    }
+    t.default_sort = 2;
+  } else {
+    t.columns = {{"WASTED", w, true}, {"CACHED", w, true}, {"FILES", 7, true}, {"TYPE", 8, false},
+                 {"FILESYSTEM", 0, false}};
+    for (const auto& fs : m.filesystems) {
+      const std::string name = terminal_safe(fs.where) + " " + terminal_safe(fs.id);
+      t.rows.push_back({{size_cell(fs.wasted_bytes, exact), size_cell(fs.cached_bytes, exact),
+                         fmt::format("{}", fs.files_cached), fs.type, name},
+                        {fs.wasted_bytes, fs.cached_bytes, fs.files_cached, 0, 0},
+                        name});
+    }
+    t.default_sort = 0;
+  }
+  return t;
+}
+
+void sort_table(table& t, std::size_t col, bool descending) {
+  if (t.columns.empty()) return;
+  col = std::min(col, t.columns.size() - 1);
+  const bool numeric = t.columns[col].numeric;
+  const std::size_t last = t.columns.size() - 1;
+  std::stable_sort(t.rows.begin(), t.rows.end(), [&](const row& a, const row& b) {
+    std::strong_ordering c = numeric ? a.nums[col] <=> b.nums[col] : a.cells[col].compare(b.cells[col]) <=> 0;
+    if (c != 0) return descending ? c > 0 : c < 0;
+    return a.cells[last] < b.cells[last];
+  });
+}
+
+void filter_table(table& t, const std::string& needle) {
+  if (needle.empty()) return;
+  std::erase_if(t.rows, [&](const row& r) { return r.filter_text.find(needle) == std::string::npos; });
+}
+
+std::string format_row(const table& t, const std::vector<std::string>& cells, int width) {
+  std::string out;
+  int used = 0;
+  for (std::size_t i = 0; i < t.columns.size() && i < cells.size(); ++i) {
+    const auto& c = t.columns[i];
+    if (c.width > 0) {
+      const std::string cell = c.numeric ? fmt::format("{:>{}}", cells[i], c.width) : fmt::format("{:<{}}", cells[i], c.width);
+      out += cell + " ";
+      used += static_cast<int>(cell.size()) + 1;
+    } else {
+      out += " " + fit_left(cells[i], width - used - 1);
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> header_lines(const sample& s, bool exact, int width) {
+  const auto& m = s.model;
+  std::vector<std::string> out;
+  const std::time_t now = std::time(nullptr);
+  char clock[16];
+  std::strftime(clock, sizeof clock, "%H:%M:%S", std::localtime(&now));
+  out.push_back(fit_left(fmt::format("dupcache top - {}  {}  interval {:.1f}s", clock, s.mode, s.elapsed_s), width));
+  out.push_back(fmt::format("page cache {}  watched {}  wasted {} ({})", size_cell(s.page_cache_bytes, exact),
+                            size_cell(m.cached_bytes, exact), size_cell(m.wasted_bytes, exact),
+                            percent(m.wasted_bytes, m.cached_bytes)));
+  if (s.live) {
+    out.push_back(fmt::format("insert {}  dup insert {}  evict {}  lost events {}", rate_cell(s.insert_bps),
+                              rate_cell(s.duplicate_insert_bps), rate_cell(s.evict_bps), s.lost_events));
+  } else {
+    out.push_back("insert -  dup insert -  evict -  (rates need BPF)");
+  }
+  out.push_back(fmt::format("files scanned {}  cached {}  groups {}  errors {}", m.files_scanned, m.files_cached,
+                            m.groups.size(), m.errors.size()));
+  return out;
+}
+
+std::string batch_text(const sample& s, const view_state& st, std::size_t max_rows, int width) {
+  std::string out;
+  for (const auto& l : header_lines(s, st.exact_bytes, width)) out += l + "\n";
+  table t = make_table(s, st.view, st.exact_bytes);
+  sort_table(t, st.sort_column, st.descending);
+  filter_table(t, st.filter);
+  out += "\n";
+  std::vector<std::string> titles;
+  for (const auto& c : t.columns) titles.push_back(c.title);
+  out += format_row(t, titles, width) + "\n";
+  for (std::size_t i = 0; i < t.rows.size() && i < max_rows; ++i) out += format_row(t, t.rows[i].cells, width) + "\n";
+  return out;
+}
+
+nlohmann::ordered_json sample_json(const sample& s, std::size_t max_rows) {
+  report_options ro;
+  if (max_rows > 0) ro.top = max_rows;
+  auto j = report_json(s.model, ro);
+  j["iteration"] = s.iteration;
+  j["interval_s"] = s.elapsed_s;
+  j["mode"] = s.mode;
+  j["page_cache_bytes"] = s.page_cache_bytes;
+  j["rates"] = {{"insert_bytes_per_s", s.insert_bps},
+                {"duplicate_insert_bytes_per_s", s.duplicate_insert_bps},
+                {"evict_bytes_per_s", s.evict_bps}};
+  j["events"] = s.events;
+  j["lost_events"] = s.lost_events;
+  return j;
+}
+
+}  // namespace dupcache::top

@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#pragma once
+
+// What top shows, independent of curses: tables built from a sample, sorted and filtered, and
+// the batch and JSON forms. The curses UI draws these; tests check them directly.
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "top/sampler.hpp"
+
+namespace dupcache::top {
+
+enum class view_kind { files, groups, filesystems };
+const char* view_name(view_kind v);
+
+struct column {
+  std::string title;
+  int width = 0;  // 0: takes the rest of the line
+  bool numeric = true;
+};
+
+struct row {
+  std::vector<std::string> cells;   // already sanitized for the terminal
+  std::vector<std::uint64_t> nums;  // sort keys of numeric columns (same positions)
+  std::string filter_text;          // what "/" matches against
+};
+
+struct table {
+  std::vector<column> columns;
+  std::vector<row> rows;
+  std::size_t default_sort = 0;  // the "wasted" column
+};
+
+struct view_state {
+  view_kind view = view_kind::files;
+  std::size_t sort_column = 0;
+  bool descending = true;
+  std::string filter;
+  bool exact_bytes = false;
+};
+
+table make_table(const sample& s, view_kind v, bool exact_bytes);
+// Sorts by the state's column and direction, ties broken by the text of the last column.
+void sort_table(table& t, std::size_t column, bool descending);
+void filter_table(table& t, const std::string& needle);
+// Cells joined and fitted into `width` columns; the last column is cut from the left.
+std::string format_row(const table& t, const std::vector<std::string>& cells, int width);
+
+std::vector<std::string> header_lines(const sample& s, bool exact_bytes, int width);
+std::string batch_text(const sample& s, const view_state& st, std::size_t max_rows, int width);
+// The DESIGN.md report document plus what only top knows (rates, mode, iteration).
+nlohmann::ordered_json sample_json(const sample& s, std::size_t max_rows);
+
+}  // namespace dupcache::top
