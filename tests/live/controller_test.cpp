@@ -1,1 +1,288 @@
 // SPDX-License-Identifier: GPL-2.0-only
+// The live controller fed by the real tracer on the running kernel. After each workload the
+// live index must equal a fresh one-shot scan exactly, and both must equal the numbers the
+// scenario implies.
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "fs_fixture.hpp"
+#include "live/controller.hpp"
+#include "report/report.hpp"
+#include "trace/tracer.hpp"
+
+namespace dupcache::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct totals {
+  std::uint64_t cached = 0;
+  std::uint64_t wasted = 0;
+  std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> files;  // path -> (cached, shared)
+  bool operator==(const totals&) const = default;
+};
+
+std::ostream& operator<<(std::ostream& os, const totals& t) {
+  os << "cached " << t.cached << " wasted " << t.wasted << " {";
+  for (const auto& [p, v] : t.files) os << p << ": " << v.first << "/" << v.second << "; ";
+  return os << "}";
+}
+
+totals summarize(const report_model& m) {
+  totals t{m.cached_bytes, m.wasted_bytes, {}};
+  for (const auto& f : m.files) t.files[f.path] = {f.cached_bytes, f.shared_cached_bytes};
+  return t;
+}
+
+totals fresh_scan(const std::string& dir) {
+  scan_options so;
+  so.paths = {dir};
+  auto r = scan(so);
+  if (!r) throw std::runtime_error(r.err().message());
+  return summarize(build_report(*r));
+}
+
+// The tracer and controller as `dupcache top` runs them, driven step by step.
+class live_harness {
+ public:
+  explicit live_harness(const std::string& dir, std::uint64_t ring_bytes = 16 * MiB) {
+    live::controller_options co;
+    co.scan.paths = {dir};
+    co.settle = 50ms;
+    ctl_ = std::make_unique<live::controller>(co);
+    auto devs = live::superblock_devs(co.scan);
+    if (!devs) throw std::runtime_error(devs.err().message());
+    trace::tracer_options to;
+    to.ring_buffer_bytes = ring_bytes;
+    to.watch_devs = *devs;
+    auto t = trace::tracer::open(to);
+    if (!t) throw std::runtime_error(t.err().message());
+    tracer_ = std::move(t.value());
+    if (auto r = ctl_->seed(); !r) throw std::runtime_error(r.err().message());
+    auto drained = tracer_->poll(0, [this](const trace::decoded_event& ev) { ctl_->touch(ev); });
+    if (!drained) throw std::runtime_error(drained.err().message());
+    if (auto r = ctl_->tick(); !r) throw std::runtime_error(r.err().message());
+  }
+
+  // Consumes events until the feed has been quiet for a while and every pending inode is
+  // re-resolved.
+  void settle() {
+    auto quiet_since = std::chrono::steady_clock::now();
+    for (;;) {
+      std::uint64_t n = 0;
+      auto r = tracer_->poll(50, [&](const trace::decoded_event& ev) {
+        ++n;
+        ctl_->apply(ev);
+      });
+      if (!r) throw std::runtime_error(r.err().message());
+      if (auto c = tracer_->counters()) ctl_->note_drops(c->total_drops());
+      if (auto t = ctl_->tick(); !t) throw std::runtime_error(t.err().message());
+      if (n > 0) quiet_since = std::chrono::steady_clock::now();
+      if (std::chrono::steady_clock::now() - quiet_since > 400ms) break;
+    }
+  }
+
+  totals now() const { return summarize(build_report(ctl_->state())); }
+  const live::live_counters& counters() const { return ctl_->counters(); }
+
+ private:
+  std::unique_ptr<live::controller> ctl_;
+  std::unique_ptr<trace::tracer> tracer_;
+};
+
+void evict_range(const std::string& path, std::uint64_t off, std::uint64_t len) {
+  int fd = open(path.c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  posix_fadvise(fd, static_cast<off_t>(off), static_cast<off_t>(len), POSIX_FADV_DONTNEED);
+  close(fd);
+}
+
+TEST(Live, MixedWorkloadEqualsFreshScan) {
+  DUPCACHE_REQUIRE_ROOT("mkfs.btrfs");
+  scratch_fs fs("btrfs");
+  const std::uint64_t p = page_size();
+  write_file(fs.path("a"), 1024 * p, 1);
+  reflink(fs.path("a"), fs.path("b"));
+  reflink(fs.path("a"), fs.path("c"));
+  for (auto n : {"a", "b", "c"}) evict(fs.path(n));
+  live_harness live(fs.dir());
+  EXPECT_EQ(live.now().cached, 0u);
+
+  read_all(fs.path("a"));
+  read_range(fs.path("b"), 0, 512 * p);
+  read_all(fs.path("c"));
+  live.settle();
+  EXPECT_EQ(live.now().wasted, (512 + 1024) * p) << live.now();
+
+  overwrite(fs.path("c"), 0, 64 * p, 7);  // dirty, then COW at writeback
+  {
+    int fd = open(fs.path("c").c_str(), O_RDWR);
+    fsync(fd);
+    close(fd);
+  }
+  reflink(fs.path("a"), fs.path("d"));  // a file the seed never saw
+  read_all(fs.path("d"));
+  ASSERT_EQ(unlink(fs.path("b").c_str()), 0);
+  evict_range(fs.path("a"), 512 * p, 512 * p);
+  clone_range(fs.path("a"), 0, 256 * p, fs.path("e"), 0);
+  read_all(fs.path("e"));
+  ASSERT_EQ(truncate(fs.path("c").c_str(), static_cast<off_t>(512 * p)), 0);
+  live.settle();
+
+  // Physical blocks of a's extent, by who caches them:
+  //   0..63    a, d, e      (c's were overwritten)  -> 2 extra copies each
+  //   64..255  a, c, d, e                           -> 3
+  //   256..511 a, c, d                              -> 2
+  //   512..    d alone (a's upper half evicted, c truncated, b deleted)
+  const std::uint64_t wasted = (64 * 2 + 192 * 3 + 256 * 2) * p;
+  const std::uint64_t cached = (512 + 512 + 1024 + 256) * p;
+  const totals truth = fresh_scan(fs.dir());
+  EXPECT_EQ(truth.wasted, wasted);
+  EXPECT_EQ(truth.cached, cached);
+  EXPECT_EQ(live.now(), truth);
+  EXPECT_EQ(live.counters().lost_events, 0u);
+  EXPECT_GT(live.counters().sharing_changes, 0u);
+}
+
+TEST(Live, CloneOverACachedFileRereadsItsExtents) {
+  DUPCACHE_REQUIRE_ROOT("mkfs.btrfs");
+  scratch_fs fs("btrfs");
+  const std::uint64_t p = page_size();
+  write_file(fs.path("a"), 128 * p, 8);
+  write_file(fs.path("f"), 128 * p, 9);  // its own data, not shared
+  for (auto n : {"a", "f"}) evict(fs.path(n));
+  live_harness live(fs.dir());
+  read_all(fs.path("a"));
+  read_all(fs.path("f"));
+  live.settle();
+  EXPECT_EQ(live.now().wasted, 0u);
+  // f's first 64 pages now share a's blocks; the kernel drops f's cached copy of that range.
+  clone_range(fs.path("a"), 0, 64 * p, fs.path("f"), 0);
+  read_all(fs.path("f"));
+  live.settle();
+  EXPECT_EQ(live.now().wasted, 64 * p) << live.now();
+  EXPECT_EQ(live.now(), fresh_scan(fs.dir()));
+}
+
+TEST(Live, DirtyPagesLeaveTheIndexUntilWrittenBack) {
+  DUPCACHE_REQUIRE_ROOT("mkfs.btrfs");
+  scratch_fs fs("btrfs");
+  const std::uint64_t p = page_size();
+  write_file(fs.path("a"), 64 * p, 10);
+  reflink(fs.path("a"), fs.path("b"));
+  for (auto n : {"a", "b"}) evict(fs.path(n));
+  live_harness live(fs.dir());
+  read_all(fs.path("a"));
+  read_all(fs.path("b"));
+  overwrite(fs.path("b"), 0, 16 * p, 11);  // dirty, not written back
+  live.settle();
+  EXPECT_EQ(live.now().wasted, 48 * p) << live.now();
+  EXPECT_EQ(live.now(), fresh_scan(fs.dir()));
+  must({"sync"});
+  live.settle();
+  EXPECT_EQ(live.now().wasted, 48 * p) << "after writeback the COW copy shares nothing";
+  EXPECT_EQ(live.now(), fresh_scan(fs.dir()));
+}
+
+TEST(Live, DuplicateInsertionsAreCounted) {
+  DUPCACHE_REQUIRE_ROOT("mkfs.btrfs");
+  scratch_fs fs("btrfs");
+  const std::uint64_t p = page_size();
+  write_file(fs.path("a"), 256 * p, 2);
+  reflink(fs.path("a"), fs.path("b"));
+  for (auto n : {"a", "b"}) evict(fs.path(n));
+  live_harness live(fs.dir());
+  read_range(fs.path("a"), 0, 200 * p);
+  live.settle();
+  const auto before = live.counters();
+  EXPECT_EQ(before.duplicate_inserted_pages, 0u);
+  read_range(fs.path("b"), 100 * p, 156 * p);  // pages 100..255: 100..199 were cached by a
+  live.settle();
+  EXPECT_EQ(live.counters().duplicate_inserted_pages - before.duplicate_inserted_pages, 100u);
+  EXPECT_EQ(live.counters().inserted_pages - before.inserted_pages, 156u);
+  EXPECT_EQ(live.now(), fresh_scan(fs.dir()));
+  EXPECT_EQ(live.now().wasted, 100 * p);
+}
+
+TEST(Live, SnapshotCopiesStayApart) {
+  DUPCACHE_REQUIRE_ROOT("mkfs.btrfs", "btrfs");
+  scratch_fs fs("btrfs");
+  const std::uint64_t p = page_size();
+  must({"btrfs", "-q", "subvolume", "create", fs.path("vol")});
+  write_file(fs.path("vol/f"), 300 * p, 3);
+  must({"btrfs", "-q", "subvolume", "snapshot", fs.path("vol"), fs.path("snap")});
+  for (auto n : {"vol/f", "snap/f"}) evict(fs.path(n));
+  live_harness live(fs.dir());
+  read_all(fs.path("vol/f"));
+  read_all(fs.path("snap/f"));
+  live.settle();
+  const auto now = live.now();
+  EXPECT_EQ(now.files.size(), 2u) << now;
+  EXPECT_EQ(now.cached, 600 * p);
+  EXPECT_EQ(now.wasted, 300 * p);
+  EXPECT_EQ(now, fresh_scan(fs.dir()));
+}
+
+TEST(Live, XfsNewFilesResolvedByHandle) {
+  DUPCACHE_REQUIRE_ROOT("mkfs.xfs");
+  scratch_fs fs("xfs");
+  const std::uint64_t p = page_size();
+  write_file(fs.path("a"), 128 * p, 4);
+  evict(fs.path("a"));
+  live_harness live(fs.dir());
+  mkdir(fs.path("sub").c_str(), 0755);
+  reflink(fs.path("a"), fs.path("sub/new"));
+  read_all(fs.path("a"));
+  read_all(fs.path("sub/new"));
+  live.settle();
+  const auto now = live.now();
+  EXPECT_EQ(now.wasted, 128 * p) << now;
+  EXPECT_EQ(now, fresh_scan(fs.dir()));
+  EXPECT_EQ(live.counters().unresolved_events, 0u);
+}
+
+TEST(Live, LostEventsAreCountedAndRepaired) {
+  DUPCACHE_REQUIRE_ROOT("mkfs.btrfs");
+  scratch_fs fs("btrfs");
+  const std::uint64_t p = page_size();
+  write_file(fs.path("a"), 2048 * p, 5);
+  reflink(fs.path("a"), fs.path("b"));
+  for (auto n : {"a", "b"}) evict(fs.path(n));
+  live_harness live(fs.dir(), 4096);  // one page of ring buffer: about 30 events
+  // 4096 single-page insertions with nobody polling: most of them are dropped.
+  read_all(fs.path("a"));
+  read_all(fs.path("b"));
+  live.settle();
+  EXPECT_GT(live.counters().lost_events, 1000u);
+  EXPECT_GE(live.counters().rescans, 2u) << "the loss must trigger a rescan";
+  EXPECT_EQ(live.now().wasted, 2048 * p);
+  EXPECT_EQ(live.now(), fresh_scan(fs.dir()));
+}
+
+TEST(Live, FilesOutsideTheWatchedPathAreIgnored) {
+  DUPCACHE_REQUIRE_ROOT("mkfs.btrfs");
+  scratch_fs fs("btrfs");
+  const std::uint64_t p = page_size();
+  mkdir(fs.path("in").c_str(), 0755);
+  mkdir(fs.path("out").c_str(), 0755);
+  write_file(fs.path("in/a"), 64 * p, 6);
+  reflink(fs.path("in/a"), fs.path("out/b"));
+  for (auto n : {"in/a", "out/b"}) evict(fs.path(n));
+  live_harness live(fs.path("in"));
+  read_all(fs.path("in/a"));
+  read_all(fs.path("out/b"));
+  reflink(fs.path("in/a"), fs.path("out/c"));  // created after the seed, outside
+  read_all(fs.path("out/c"));
+  live.settle();
+  EXPECT_EQ(live.now().wasted, 0u);
+  EXPECT_EQ(live.now().cached, 64 * p);
+  EXPECT_EQ(live.now(), fresh_scan(fs.path("in")));
+}
+
+}  // namespace
+}  // namespace dupcache::testing
