@@ -24,6 +24,10 @@ char LICENSE[] SEC("license") = "GPL";
 /* Settings, fixed between open and load (see tracer.cpp). */
 const volatile __u32 abi_version = DUPCACHE_BPF_ABI_VERSION;
 const volatile bool filter_devs = false; /* only report filesystems listed in watched_devs */
+/* Wake the consumer only once this many bytes wait in the ring buffer (0: after every event).
+ * A wakeup per event costs a context switch per page read; the consumer polls on a timeout
+ * anyway, which bounds the latency. */
+const volatile __u64 wakeup_bytes = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -133,6 +137,18 @@ union kernfs_node_id___old {
 struct kernfs_node___old {
 	union kernfs_node_id___old id;
 } __attribute__((preserve_access_index));
+
+static __always_inline void submit_event(struct dupcache_event *e)
+{
+	__u64 flags = 0;
+
+	if (wakeup_bytes) {
+		flags = BPF_RB_NO_WAKEUP;
+		if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+			flags = BPF_RB_FORCE_WAKEUP;
+	}
+	bpf_ringbuf_submit(e, flags);
+}
 
 static __always_inline struct dupcache_counters *counters_slot(void)
 {
@@ -360,7 +376,7 @@ static __always_inline int emit_folio_event(__u8 kind, struct folio *folio,
 	e->fd = DUPCACHE_FD_NONE;
 	e->fd2 = DUPCACHE_FD_NONE;
 	fill_task(e);
-	bpf_ringbuf_submit(e, 0);
+	submit_event(e);
 	c->emitted[kind]++;
 	return 0;
 }
@@ -544,7 +560,7 @@ static __always_inline int emit_share_event(__u8 kind, struct file *file, struct
 	e->len = a->len;
 	e->aux = a->aux;
 	fill_task(e);
-	bpf_ringbuf_submit(e, 0);
+	submit_event(e);
 	c->emitted[kind]++;
 	return 0;
 }

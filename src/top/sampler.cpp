@@ -50,6 +50,7 @@ result<void> sampler::start() {
     if (!devs) return devs.err();
     trace::tracer_options to;
     to.ring_buffer_bytes = opts_.ring_buffer_bytes;
+    to.wakeup_fraction = 8;  // batched; the loop below polls at least every 100 ms
     to.watch_devs = *devs;
     if (to.watch_devs.empty()) {
       why_not = "nothing to watch";
@@ -86,7 +87,7 @@ result<sample> sampler::next() {
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count()) + 1;
     if (tracer_) {
       pollfd fds[2] = {{tracer_->epoll_fd(), POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-      ::poll(fds, 2, std::min(wait_ms, 250));
+      ::poll(fds, 2, std::min(wait_ms, 100));
       if (fds[1].revents & POLLIN) woken = true;
       auto r = tracer_->poll(0, [this](const trace::decoded_event& ev) { controller_->apply(ev); });
       if (!r) return r.err();

@@ -54,6 +54,9 @@ struct tracer_options {
   // /proc/self/mountinfo shows; on btrfs NOT stat()'s st_dev, which differs per subvolume).
   // Empty = every filesystem.
   std::vector<dev_t> watch_devs;
+  // Wake the consumer when 1/wakeup_fraction of the ring buffer is filled, not per event
+  // (0: per event). Consumers that batch must poll with a timeout: it bounds the latency.
+  unsigned wakeup_fraction = 0;
   bool sharing_events = true;  // clone/dedupe/copy_file_range/fiemap/truncate syscalls
   bool dirty_events = true;    // writeback_dirty_folio
   // Classic tracepoints (the sharing syscalls) are attached through tracefs: mount it at
