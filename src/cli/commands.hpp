@@ -17,7 +17,7 @@ constexpr int exit_usage = 2;
 struct report_args {
   std::vector<std::string> paths;
   bool json = false;
-  std::vector<std::string> by;
+  std::string by;  // comma-separated views
   std::size_t top = 0;
   bool bytes = false;
   unsigned jobs = 0;

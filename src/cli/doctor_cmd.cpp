@@ -43,6 +43,14 @@ std::vector<check> run_checks() {
     else out.push_back({"cachestat", "missing", c.err().message() + "; falling back to mincore (no dirty state)"});
   }
 
+  if (auto before = read_mountinfo()) {
+    // Looked at before the hook probe, which mounts tracefs when it is missing.
+    bool tracefs = false;
+    for (const auto& m : *before) tracefs = tracefs || m.fstype == "tracefs";
+    out.push_back({"tracefs", tracefs ? "ok" : "info",
+                   tracefs ? "mounted" : "not mounted; the tracer mounts it at /sys/kernel/tracing (checked below)"});
+  }
+
   trace::tracer_options to;
   to.ring_buffer_bytes = 4096 * 16;
   auto t = trace::tracer::open(to);
@@ -80,10 +88,6 @@ std::vector<check> run_checks() {
     } else {
       out.push_back({"reflink mounts", "ok", fmt::format("{}", fmt::join(sharing, ", "))});
     }
-    bool tracefs = false;
-    for (const auto& m : *mounts) tracefs = tracefs || m.fstype == "tracefs";
-    out.push_back({"tracefs", tracefs ? "ok" : "info",
-                   tracefs ? "mounted" : "not mounted; the tracer mounts it at /sys/kernel/tracing when needed"});
   }
 
   if (access("/proc/modules", F_OK) != 0) {

@@ -19,9 +19,18 @@ void register_report(CLI::App& app, report_args& a) {
       "2 usage error.");
   cmd->add_option("PATH", a.paths, "Files or directories to scan");
   cmd->add_flag("--json", a.json, "Print the JSON document described in dupcache-report(8)");
+  // One value per --by (comma separated): a vector option would swallow the PATHs after it.
   cmd->add_option("--by", a.by, "Tables to print: file, group, fs (comma separated; default file,group)")
-      ->delimiter(',')
-      ->check(CLI::IsMember({"file", "group", "fs"}));
+      ->check([](const std::string& v) -> std::string {
+        std::size_t start = 0;
+        while (start <= v.size()) {
+          const std::size_t comma = std::min(v.find(',', start), v.size());
+          const std::string item = v.substr(start, comma - start);
+          if (item != "file" && item != "group" && item != "fs") return "'" + item + "' is not one of file, group, fs";
+          start = comma + 1;
+        }
+        return {};
+      });
   cmd->add_option("--top", a.top, "Rows per table (default 20; JSON lists every row unless given)")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--bytes", a.bytes, "Print sizes in bytes instead of KiB/MiB/GiB");
@@ -54,8 +63,11 @@ int run_report(const report_args& a) {
   report_options ro;
   if (!a.by.empty()) {
     ro.views.clear();
-    for (const auto& b : a.by) {
+    for (std::size_t start = 0; start <= a.by.size();) {
+      const std::size_t comma = std::min(a.by.find(',', start), a.by.size());
+      const std::string b = a.by.substr(start, comma - start);
       ro.views.push_back(b == "file" ? report_view::file : b == "group" ? report_view::group : report_view::fs);
+      start = comma + 1;
     }
   }
   if (a.top > 0) ro.top = a.top;

@@ -58,7 +58,7 @@ void register_top(CLI::App& app, top_args& a) {
   cmd->add_flag("--bytes", a.bytes, "Sizes in bytes");
   cmd->add_flag("--no-bpf", a.no_bpf, "Do not trace; rescan every interval");
   cmd->add_option("--ring-buffer", a.ring_buffer, "BPF ring buffer size in bytes (default 16 MiB)")
-      ->check(CLI::Range(std::uint64_t{4096}, std::uint64_t{1} << 32));
+      ->check(CLI::Range(std::uint64_t{4096}, std::uint64_t{1} << 30));
   cmd->add_flag("--cross-mounts", a.cross_mounts, "Descend into other mounts below a PATH");
 }
 
@@ -94,7 +94,7 @@ int run_top(const top_args& a) {
   }
 
   const bool interactive = !a.batch && !a.json && isatty(STDOUT_FILENO) && isatty(STDIN_FILENO);
-  if (interactive) return top::run_curses(smp, st, a.iterations);
+  if (interactive) return top::run_curses(smp, st, a.iterations, stop_requested);
 
   for (std::uint64_t i = 0; (a.iterations == 0 || i < a.iterations) && !stop_requested(); ++i) {
     auto s = smp.next();

@@ -25,7 +25,7 @@ void register_trace(CLI::App& app, trace_args& a) {
   cmd->add_option("-n,--count", a.count, "Stop after N events");
   cmd->add_option("--duration", a.duration_s, "Stop after SECONDS")->check(CLI::Range(0.0, 1e9));
   cmd->add_option("--ring-buffer", a.ring_buffer, "Ring buffer size in bytes (default 16 MiB)")
-      ->check(CLI::Range(std::uint64_t{4096}, std::uint64_t{1} << 32));
+      ->check(CLI::Range(std::uint64_t{4096}, std::uint64_t{1} << 30));
   cmd->add_flag("--no-sharing", a.no_sharing, "Only page-cache and dirty events");
 }
 
@@ -41,6 +41,7 @@ nlohmann::ordered_json event_json(const trace::decoded_event& e) {
     j["subvol"] = e.subvol_id;
     j["ino"] = e.ino;
     j["generation"] = e.generation;
+    if (e.subvol_unknown) j["subvol_unknown"] = true;
   }
   if (e.is_cache() || e.kind == trace::event_kind::folio_dirty) {
     j["index"] = e.index;
@@ -54,6 +55,8 @@ nlohmann::ordered_json event_json(const trace::decoded_event& e) {
     j["len"] = e.len;
     j["aux"] = e.aux;
     if (e.args_unread) j["args_unread"] = true;
+    if (e.off_is_file_pos) j["off_is_file_pos"] = true;
+    if (e.off2_is_file_pos) j["off2_is_file_pos"] = true;
   }
   return j;
 }
@@ -81,7 +84,7 @@ int run_trace(const trace_args& a) {
   install_stop_handlers(nullptr);
   auto t = trace::tracer::open(to);
   if (!t) {
-    fmt::print(stderr, "dupcache: trace: {}\n", t.err().message());
+    fmt::print(stderr, "dupcache: {}\n", t.err().message());
     return exit_failure;
   }
   fmt::print(stderr, "dupcache: trace: page-cache hooks: {}\n", trace::to_string((*t)->chosen_path()));
@@ -95,11 +98,11 @@ int run_trace(const trace_args& a) {
       if (a.count && ++printed >= a.count) done = true;
     });
     if (!r) {
-      fmt::print(stderr, "dupcache: trace: {}\n", r.err().message());
+      fmt::print(stderr, "dupcache: {}\n", r.err().message());
       return exit_failure;
     }
     std::cout.flush();
-    if (!std::cout) return exit_failure;
+    if (!std::cout) done = true;  // the reader went away (| head): stop as if by count
     if (a.duration_s > 0 &&
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() >= a.duration_s) {
       done = true;

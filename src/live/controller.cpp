@@ -433,8 +433,11 @@ result<void> controller::tick() {
     return seed();
   }
   const auto now = std::chrono::steady_clock::now();
+  // mark_pending() appends to pending_: work on a copy so the loop's iterators stay valid.
+  std::vector<ident> work;
+  work.swap(pending_);
   std::vector<ident> keep;
-  for (const auto& id : pending_) {
+  for (const auto& id : work) {
     auto it = slots_.find(id);
     if (it == slots_.end() || !it->second.pending) continue;
     slot& s = it->second;
@@ -444,8 +447,13 @@ result<void> controller::tick() {
     }
     if (auto r = reconcile(id, s, 0, 0); !r) return r;
     // Still dirty (not written back yet): look again at the next tick.
-    if (s.dirty) mark_pending(id, s), keep.push_back(id);
+    if (s.dirty) {
+      s.pending = true;
+      keep.push_back(id);
+    }
   }
+  // Inodes marked while this loop ran (pending_) stay queued too.
+  keep.insert(keep.end(), pending_.begin(), pending_.end());
   pending_ = std::move(keep);
   return {};
 }

@@ -23,7 +23,7 @@ struct sample {
   report_model model;
   std::uint64_t iteration = 0;
   double elapsed_s = 0;           // measured since the previous sample
-  std::uint64_t page_cache_bytes = 0;  // /proc/meminfo Cached + Buffers... Cached only
+  std::uint64_t page_cache_bytes = 0;  // /proc/meminfo "Cached:"
   // Rates in bytes per second over elapsed_s; zero in rescan mode where events are not seen.
   double insert_bps = 0;
   double duplicate_insert_bps = 0;

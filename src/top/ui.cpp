@@ -68,7 +68,7 @@ void draw(const sample* s, const view_state& st, const std::string& status) {
 
 }  // namespace
 
-int run_curses(sampler& smp, view_state st, std::uint64_t iterations) {
+int run_curses(sampler& smp, view_state st, std::uint64_t iterations, bool (*stop_requested)()) {
   std::mutex mu;
   std::shared_ptr<const sample> latest;
   std::string failure;
@@ -113,6 +113,7 @@ int run_curses(sampler& smp, view_state st, std::uint64_t iterations) {
         dirty = false;
       }
       if (iterations && drawn >= iterations) break;
+      if (stop_requested && stop_requested()) break;
       const int ch = getch();
       if (ch == ERR) continue;
       dirty = true;

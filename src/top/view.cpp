@@ -71,11 +71,12 @@ table make_table(const sample& s, view_kind v, bool exact) {
     t.columns = {{"WASTED", w, true}, {"CACHED", w, true}, {"FILES", 7, true}, {"TYPE", 8, false},
                  {"FILESYSTEM", 0, false}};
     for (const auto& fs : m.filesystems) {
-      const std::string name = terminal_safe(fs.where) + " " + terminal_safe(fs.id);
+      // The mount point or PATH is what fits in 80 columns; the UUID stays searchable with /.
+      const std::string where = terminal_safe(fs.where);
       t.rows.push_back({{size_cell(fs.wasted_bytes, exact), size_cell(fs.cached_bytes, exact),
-                         fmt::format("{}", fs.files_cached), fs.type, name},
+                         fmt::format("{}", fs.files_cached), fs.type, where},
                         {fs.wasted_bytes, fs.cached_bytes, fs.files_cached, 0, 0},
-                        name});
+                        where + " " + terminal_safe(fs.id)});
     }
     t.default_sort = 0;
   }
