@@ -445,6 +445,18 @@ result<void> controller::tick() {
       keep.push_back(id);
       continue;
     }
+    if (s.dirty && s.extents_gen == extents_gen_) {
+      // Dirty pages already left the index; the extents can only change at writeback, so
+      // re-resolve (FIEMAP) once, when nothing is dirty any more. Until then a count suffices.
+      unique_fd fd = open_slot(s, id);
+      if (fd) {
+        auto c = reader_->totals(fd.get(), 0);
+        if (c && c->dirty + c->writeback > 0) {
+          keep.push_back(id);
+          continue;
+        }
+      }
+    }
     if (auto r = reconcile(id, s, 0, 0); !r) return r;
     // Still dirty (not written back yet): look again at the next tick.
     if (s.dirty) {
