@@ -490,6 +490,12 @@ result<int> tracer::poll(int timeout_ms, const event_fn& fn) {
   callback_ = &fn;
   callback_error_ = nullptr;
   int n = ring_buffer__poll(ring_.get(), timeout_ms);
+  // With batched wakeups (wakeup_fraction) records can wait without a wakeup: epoll says
+  // nothing until the threshold, so read what is there once the timeout has passed.
+  if (n >= 0 && !callback_error_) {
+    const int more = ring_buffer__consume(ring_.get());
+    n = more < 0 ? more : n + more;
+  }
   callback_ = nullptr;
   if (callback_error_) std::rethrow_exception(std::exchange(callback_error_, nullptr));
   if (n == -EINTR) return 0;

@@ -143,7 +143,52 @@ void must(const std::vector<std::string>& argv) {
   }
 }
 
+namespace {
+
+// DAMON (seen running here with a "pageout" scheme on physical memory) reclaims pages it finds
+// cold, within seconds: pages a scenario just read can vanish before the report looks, and an
+// exact residency test would then fail for reasons of its own. While test filesystems exist,
+// running kdamonds are switched off; they are switched back on at exit.
+class damon_pause {
+ public:
+  static void ensure() { static damon_pause instance; }
+  ~damon_pause() {
+    for (const auto& path : paused_) write_state(path, "on");
+  }
+
+ private:
+  damon_pause() {
+    const std::string base = "/sys/kernel/mm/damon/admin/kdamonds/";
+    for (int i = 0; i < 64; ++i) {
+      const std::string state = base + std::to_string(i) + "/state";
+      if (access(state.c_str(), W_OK) != 0) break;
+      if (read_state(state) == "on" && write_state(state, "off")) paused_.push_back(state);
+    }
+  }
+  static std::string read_state(const std::string& path) {
+    char buf[16] = {};
+    int fd = open(path.c_str(), O_RDONLY);
+    if (fd < 0) return {};
+    const ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    std::string s(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+    while (!s.empty() && s.back() == '\n') s.pop_back();
+    return s;
+  }
+  static bool write_state(const std::string& path, const char* value) {
+    int fd = open(path.c_str(), O_WRONLY);
+    if (fd < 0) return false;
+    const bool ok = write(fd, value, std::strlen(value)) > 0;
+    close(fd);
+    return ok;
+  }
+  std::vector<std::string> paused_;
+};
+
+}  // namespace
+
 scratch_fs::scratch_fs(const std::string& type, const std::string& mount_opts, std::uint64_t size_mib) {
+  damon_pause::ensure();
   char tmpl[] = "/tmp/dupcache-test-XXXXXX";
   if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp");
   tmp_ = tmpl;
