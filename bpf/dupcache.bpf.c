@@ -8,8 +8,9 @@
  *   1. fentry/fexit on the page-cache functions — cheapest, but refused (EPERM) on some kernels
  *   2. tp_btf on filemap:mm_filemap_{add_to,delete_from}_page_cache — BTF-typed tracepoints
  *   3. raw_tp on the same tracepoints — oldest interface, untyped arguments
- * All of them funnel into emit_folio_event(), which reads through CO-RE (BPF_CORE_READ) so the
- * same code is valid whatever the program type.
+ * All of them funnel into emit_folio_event(). Its body exists once but is compiled in two read
+ * modes (enum dc_read, below): paths 1 and 2 load kernel fields directly, path 3 and the syscall
+ * tracepoints go through bpf_probe_read_kernel().
  */
 #include "vmlinux.h"
 
@@ -138,6 +139,53 @@ struct kernfs_node___old {
 	union kernfs_node_id___old id;
 } __attribute__((preserve_access_index));
 
+/*
+ * How the page-cache path reads kernel memory. Every helper below that takes an enum dc_read is
+ * __always_inline and is called with a constant, so clang keeps only one side of DC_RD() in each
+ * program; the verifier would also prune the other side, as the constant is known to it.
+ *
+ * DC_DIRECT: tp_btf and fentry/fexit programs get BTF-typed arguments (PTR_TO_BTF_ID), and a
+ *   pointer loaded through one is typed too. A plain C load (CO-RE relocated, vmlinux.h types
+ *   carry preserve_access_index) becomes a single BPF_PROBE_MEM instruction: a fault reads as 0,
+ *   like a failed bpf_probe_read_kernel(), but there is no helper call. That call was ~17 per
+ *   event and most of the program's cost.
+ * DC_PROBE: raw_tp and the syscall tracepoints get plain u64 arguments, which the verifier does
+ *   not let a program dereference; every read is a BPF_CORE_READ (bpf_probe_read_kernel).
+ *
+ * Pointers the verifier cannot type are read with BPF_CORE_READ in both modes: the container_of
+ * step into struct btrfs_inode (a negative offset from a typed inode is refused) and folios
+ * fetched from an array with a probe read. The memcg decoded from the integer memcg_data is
+ * typed with bpf_rdonly_cast() where the kernel has it (see dc_have_rdonly_cast()); btrfs types
+ * are not cast, because bpf_rdonly_cast() takes vmlinux BTF ids and btrfs is a module on most
+ * distributions.
+ */
+enum dc_read {
+	DC_PROBE,
+	DC_DIRECT,
+};
+
+#define DC_RD(mode, p, field) ((mode) == DC_DIRECT ? (p)->field : BPF_CORE_READ(p, field))
+
+/*
+ * v6.2 "bpf: Add a kfunc for generic type cast": bpf_rdonly_cast() turns any value into an
+ * untrusted PTR_TO_BTF_ID of the given vmlinux type, readable with direct loads; the verifier
+ * rewrites the call into a register move. The same commit added KF_bpf_rdonly_cast to the
+ * verifier's enum special_kfunc_type, which stands in for the kfunc because CO-RE can test for
+ * enumerators but not for functions.
+ *
+ * The weak extern resolves to nothing on older kernels; libbpf 1.1 then leaves the call with
+ * btf_id 0, which the verifier accepts in dead code since v5.16 ("bpf: Be conservative while
+ * processing invalid kfunc calls"). On v5.5-v5.15 a tp_btf or fentry program containing the
+ * call is refused even where the guard makes it dead, and the tracer falls back to raw_tp,
+ * whose programs never contain it.
+ */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+
+static __always_inline bool dc_have_rdonly_cast(void)
+{
+	return bpf_core_enum_value_exists(enum special_kfunc_type, KF_bpf_rdonly_cast);
+}
+
 static __always_inline void submit_event(struct dupcache_event *e)
 {
 	__u64 flags = 0;
@@ -164,55 +212,78 @@ static __always_inline bool dev_watched(__u32 dev)
 	return bpf_map_lookup_elem(&watched_devs, &dev) != NULL;
 }
 
-static __always_inline unsigned long folio_flags_word(struct folio *folio)
+static __always_inline unsigned long folio_flags_word(struct folio *folio, enum dc_read m)
 {
 	if (bpf_core_type_exists(memdesc_flags_t))
-		return BPF_CORE_READ(folio, flags.f);
-	return BPF_CORE_READ((struct folio___ulong_flags *)folio, flags);
+		return DC_RD(m, folio, flags.f);
+	return DC_RD(m, (struct folio___ulong_flags *)folio, flags);
 }
 
 /* folio_nr_pages() */
-static __always_inline __u32 folio_pages(struct folio *folio)
+static __always_inline __u32 folio_pages(struct folio *folio, enum dc_read m)
 {
 	struct folio___old_tail *old = (void *)folio;
 	unsigned long head = 1UL << bpf_core_enum_value(enum pageflags, PG_head);
 	__u32 order;
 
-	if (!(folio_flags_word(folio) & head))
+	if (!(folio_flags_word(folio, m) & head))
 		return 1;
 	if (bpf_core_field_exists(folio->_nr_pages))
-		return BPF_CORE_READ(folio, _nr_pages);
+		return DC_RD(m, folio, _nr_pages);
 	if (bpf_core_field_exists(old->_folio_nr_pages))
-		return BPF_CORE_READ(old, _folio_nr_pages);
+		return DC_RD(m, old, _folio_nr_pages);
 	if (bpf_core_field_exists(old->_folio_order))
-		order = BPF_CORE_READ(old, _folio_order);
+		order = DC_RD(m, old, _folio_order);
 	else
-		order = BPF_CORE_READ(folio, _flags_1) & 0xff;
+		order = DC_RD(m, folio, _flags_1) & 0xff;
 	/* MAX_PAGE_ORDER is far below 31; the bound keeps the shift defined for the verifier. */
 	return order < 31 ? 1U << order : 0;
 }
 
-static __always_inline __u64 kernfs_id(struct kernfs_node *kn)
+static __always_inline __u64 kernfs_id(struct kernfs_node *kn, enum dc_read m)
 {
 	if (!kn)
 		return 0;
 	if (bpf_core_type_exists(union kernfs_node_id___old))
-		return BPF_CORE_READ((struct kernfs_node___old *)kn, id.id);
-	return BPF_CORE_READ(kn, id);
+		return DC_RD(m, (struct kernfs_node___old *)kn, id.id);
+	return DC_RD(m, kn, id);
+}
+
+/* memcg_data (flag bits included, not 0, not OBJEXTS) -> cgroup id, with loads typed by
+ * bpf_rdonly_cast(). Only for DC_DIRECT programs, behind dc_have_rdonly_cast(). */
+static __always_inline __u64 memcg_data_cgroup_id_cast(unsigned long data)
+{
+	void *p = (void *)(data & ~DC_MEMCG_DATA_FLAGS_MASK);
+	struct mem_cgroup *memcg;
+
+	if (data & DC_MEMCG_DATA_KMEM) {
+		struct obj_cgroup *objcg = bpf_rdonly_cast(p, bpf_core_type_id_kernel(struct obj_cgroup));
+
+		memcg = objcg->memcg;
+	} else {
+		memcg = bpf_rdonly_cast(p, bpf_core_type_id_kernel(struct mem_cgroup));
+	}
+	if (!memcg)
+		return 0;
+	return kernfs_id(memcg->css.cgroup->kn, DC_DIRECT);
 }
 
 /* memcg the folio is charged to -> its cgroup id (the id cgroup v2 shows as the directory's
- * inode number and name_to_handle_at() returns). */
-static __always_inline __u64 folio_cgroup_id(struct folio *folio)
+ * inode number and name_to_handle_at() returns). Past memcg_data the pointers come from an
+ * integer: typed with bpf_rdonly_cast() where the program and the kernel allow it, else
+ * probe-read. */
+static __always_inline __u64 folio_cgroup_id(struct folio *folio, enum dc_read m)
 {
 	struct mem_cgroup *memcg;
 	unsigned long data;
 
 	if (!bpf_core_field_exists(folio->memcg_data)) /* CONFIG_MEMCG=n */
 		return 0;
-	data = BPF_CORE_READ(folio, memcg_data);
+	data = DC_RD(m, folio, memcg_data);
 	if (!data || (data & DC_MEMCG_DATA_OBJEXTS))
 		return 0;
+	if (m == DC_DIRECT && dc_have_rdonly_cast())
+		return memcg_data_cgroup_id_cast(data);
 	if (data & DC_MEMCG_DATA_KMEM) {
 		struct obj_cgroup *objcg = (void *)(data & ~DC_MEMCG_DATA_FLAGS_MASK);
 
@@ -222,7 +293,7 @@ static __always_inline __u64 folio_cgroup_id(struct folio *folio)
 	}
 	if (!memcg)
 		return 0;
-	return kernfs_id(BPF_CORE_READ(memcg, css.cgroup, kn));
+	return kernfs_id(BPF_CORE_READ(memcg, css.cgroup, kn), DC_PROBE);
 }
 
 /*
@@ -282,19 +353,20 @@ static __always_inline bool btrfs_is_fs_tree(__u64 root_id)
  * not clear the recycled slab object's), so it looks S_IFREG or not depending on the previous
  * user of the memory — seen both ways on 6.18. The tree id is the reliable test.
  */
-static __always_inline enum ident_result inode_identity(struct inode *inode, struct inode_ident *id)
+static __always_inline enum ident_result inode_identity(struct inode *inode, struct inode_ident *id,
+							enum dc_read m)
 {
 	struct super_block *sb;
 	umode_t mode;
 
-	sb = BPF_CORE_READ(inode, i_sb);
-	id->dev = BPF_CORE_READ(sb, s_dev);
+	sb = DC_RD(m, inode, i_sb);
+	id->dev = DC_RD(m, sb, s_dev);
 	if (!dev_watched(id->dev))
 		return IDENT_NOT_WATCHED;
 	id->subvol_id = 0;
 	id->flags = DUPCACHE_EVF_IDENTITY;
-	id->ino = BPF_CORE_READ(inode, i_ino);
-	if (BPF_CORE_READ(sb, s_magic) == BTRFS_SUPER_MAGIC) {
+	id->ino = DC_RD(m, inode, i_ino);
+	if (DC_RD(m, sb, s_magic) == BTRFS_SUPER_MAGIC) {
 		if (btrfs_subvol(inode, &id->subvol_id)) {
 			/* No btrfs types in BTF: at least keep the metadata cache out. */
 			if (id->ino == DC_BTRFS_BTREE_INODE_OBJECTID)
@@ -304,10 +376,10 @@ static __always_inline enum ident_result inode_identity(struct inode *inode, str
 			return IDENT_INTERNAL;
 		}
 	}
-	mode = BPF_CORE_READ(inode, i_mode);
+	mode = DC_RD(m, inode, i_mode);
 	if (!DC_ISREG(mode))
 		return IDENT_NOT_REGULAR;
-	id->generation = BPF_CORE_READ(inode, i_generation);
+	id->generation = DC_RD(m, inode, i_generation);
 	return IDENT_OK;
 }
 
@@ -332,9 +404,9 @@ static __always_inline void count_skip(struct dupcache_counters *c, enum ident_r
 
 /* mapping: pass it when the hook has it; NULL reads folio->mapping, which the page-cache
  * tracepoints guarantee is set (add: after insertion; delete: before page_cache_delete()
- * clears it). */
+ * clears it). m: DC_DIRECT only when folio and mapping are BTF-typed (see enum dc_read). */
 static __always_inline int emit_folio_event(__u8 kind, struct folio *folio,
-					    struct address_space *mapping)
+					    struct address_space *mapping, enum dc_read m)
 {
 	struct dupcache_counters *c = counters_slot();
 	struct dupcache_event *e;
@@ -345,13 +417,13 @@ static __always_inline int emit_folio_event(__u8 kind, struct folio *folio,
 	if (!c)
 		return 0;
 	if (!mapping)
-		mapping = BPF_CORE_READ(folio, mapping);
-	host = mapping ? BPF_CORE_READ(mapping, host) : NULL;
+		mapping = DC_RD(m, folio, mapping);
+	host = mapping ? DC_RD(m, mapping, host) : NULL;
 	if (!host) {
 		c->no_host++;
 		return 0;
 	}
-	r = inode_identity(host, &id);
+	r = inode_identity(host, &id, m);
 	if (r != IDENT_OK) {
 		count_skip(c, r);
 		return 0;
@@ -370,9 +442,9 @@ static __always_inline int emit_folio_event(__u8 kind, struct folio *folio,
 	e->ino = id.ino;
 	e->generation = id.generation;
 	e->subvol_id = id.subvol_id;
-	e->index = BPF_CORE_READ(folio, index);
-	e->nr_pages = folio_pages(folio);
-	e->cgroup_id = folio_cgroup_id(folio);
+	e->index = DC_RD(m, folio, index);
+	e->nr_pages = folio_pages(folio, m);
+	e->cgroup_id = folio_cgroup_id(folio, m);
 	e->fd = DUPCACHE_FD_NONE;
 	e->fd2 = DUPCACHE_FD_NONE;
 	fill_task(e);
@@ -392,9 +464,13 @@ static __always_inline int emit_folio_event(__u8 kind, struct folio *folio,
 #ifdef DUPCACHE_FENTRY_AS_RAW_TP
 #define DC_SEC_FEXIT(fn) SEC("raw_tp/" fn)
 #define DC_SEC_FENTRY(fn) SEC("raw_tp/" fn)
+/* As raw_tp the arguments are untyped, so that object reads with probes. The DC_DIRECT body it
+ * leaves unchecked is the one the tp_btf programs load with (tests/bpf loads those too). */
+#define DC_FENTRY_READ DC_PROBE
 #else
 #define DC_SEC_FEXIT(fn) SEC("fexit/" fn)
 #define DC_SEC_FENTRY(fn) SEC("fentry/" fn)
+#define DC_FENTRY_READ DC_DIRECT
 #endif
 
 /* fexit, not fentry: at entry the folio is not in the mapping yet (->mapping and ->index are
@@ -406,14 +482,14 @@ int BPF_PROG(dc_add_fexit, struct address_space *mapping, struct folio *folio, u
 {
 	if (ret)
 		return 0;
-	return emit_folio_event(DUPCACHE_EV_CACHE_ADD, folio, mapping);
+	return emit_folio_event(DUPCACHE_EV_CACHE_ADD, folio, mapping, DC_FENTRY_READ);
 }
 
 /* Single-folio removal: reclaim (__remove_mapping), invalidation, filemap_remove_folio. */
 DC_SEC_FENTRY("__filemap_remove_folio")
 int BPF_PROG(dc_delete_fentry, struct folio *folio, void *shadow)
 {
-	return emit_folio_event(DUPCACHE_EV_CACHE_DELETE, folio, NULL);
+	return emit_folio_event(DUPCACHE_EV_CACHE_DELETE, folio, NULL, DC_FENTRY_READ);
 }
 
 /* Truncation removes folios in batches through delete_from_page_cache_batch(), which never
@@ -424,16 +500,18 @@ int BPF_PROG(dc_delete_fentry, struct folio *folio, void *shadow)
 DC_SEC_FENTRY("delete_from_page_cache_batch")
 int BPF_PROG(dc_delete_batch_fentry, struct address_space *mapping, struct folio_batch *fbatch)
 {
-	unsigned int nr = BPF_CORE_READ(fbatch, nr);
+	unsigned int nr = DC_RD(DC_FENTRY_READ, fbatch, nr);
 
 	for (unsigned int i = 0; i < DC_FOLIO_BATCH_MAX; i++) {
 		struct folio *folio = NULL;
 
 		if (i >= nr)
 			break;
+		/* A variable index into a BTF-typed array is refused, so the folio pointer comes
+		 * from a probe read and is untyped: DC_PROBE whatever the program type. */
 		bpf_probe_read_kernel(&folio, sizeof(folio), &fbatch->folios[i]);
 		if (folio)
-			emit_folio_event(DUPCACHE_EV_CACHE_DELETE, folio, mapping);
+			emit_folio_event(DUPCACHE_EV_CACHE_DELETE, folio, mapping, DC_PROBE);
 	}
 	return 0;
 }
@@ -444,13 +522,13 @@ int BPF_PROG(dc_delete_batch_fentry, struct address_space *mapping, struct folio
 SEC("tp_btf/mm_filemap_add_to_page_cache")
 int BPF_PROG(dc_add_btf, struct folio *folio)
 {
-	return emit_folio_event(DUPCACHE_EV_CACHE_ADD, folio, NULL);
+	return emit_folio_event(DUPCACHE_EV_CACHE_ADD, folio, NULL, DC_DIRECT);
 }
 
 SEC("tp_btf/mm_filemap_delete_from_page_cache")
 int BPF_PROG(dc_delete_btf, struct folio *folio)
 {
-	return emit_folio_event(DUPCACHE_EV_CACHE_DELETE, folio, NULL);
+	return emit_folio_event(DUPCACHE_EV_CACHE_DELETE, folio, NULL, DC_DIRECT);
 }
 
 /* TP_PROTO(struct folio *folio, struct address_space *mapping); fires from
@@ -458,7 +536,7 @@ int BPF_PROG(dc_delete_btf, struct folio *folio)
 SEC("tp_btf/writeback_dirty_folio")
 int BPF_PROG(dc_dirty_btf, struct folio *folio, struct address_space *mapping)
 {
-	return emit_folio_event(DUPCACHE_EV_FOLIO_DIRTY, folio, mapping);
+	return emit_folio_event(DUPCACHE_EV_FOLIO_DIRTY, folio, mapping, DC_DIRECT);
 }
 
 /* ---- path 3: raw_tp (same arguments, untyped) -------------------------------------------- */
@@ -466,19 +544,19 @@ int BPF_PROG(dc_dirty_btf, struct folio *folio, struct address_space *mapping)
 SEC("raw_tp/mm_filemap_add_to_page_cache")
 int BPF_PROG(dc_add_raw, struct folio *folio)
 {
-	return emit_folio_event(DUPCACHE_EV_CACHE_ADD, folio, NULL);
+	return emit_folio_event(DUPCACHE_EV_CACHE_ADD, folio, NULL, DC_PROBE);
 }
 
 SEC("raw_tp/mm_filemap_delete_from_page_cache")
 int BPF_PROG(dc_delete_raw, struct folio *folio)
 {
-	return emit_folio_event(DUPCACHE_EV_CACHE_DELETE, folio, NULL);
+	return emit_folio_event(DUPCACHE_EV_CACHE_DELETE, folio, NULL, DC_PROBE);
 }
 
 SEC("raw_tp/writeback_dirty_folio")
 int BPF_PROG(dc_dirty_raw, struct folio *folio, struct address_space *mapping)
 {
-	return emit_folio_event(DUPCACHE_EV_FOLIO_DIRTY, folio, mapping);
+	return emit_folio_event(DUPCACHE_EV_FOLIO_DIRTY, folio, mapping, DC_PROBE);
 }
 
 /* ---- sharing changes: syscall entry tracepoints ------------------------------------------ */
@@ -531,7 +609,7 @@ static __always_inline int emit_share_event(__u8 kind, struct file *file, struct
 		return 0;
 	inode = file ? BPF_CORE_READ(file, f_inode) : NULL;
 	if (inode) {
-		r = inode_identity(inode, &id);
+		r = inode_identity(inode, &id, DC_PROBE);
 		if (r != IDENT_OK) {
 			count_skip(c, r);
 			return 0;
