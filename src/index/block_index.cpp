@@ -123,8 +123,8 @@ std::size_t block_index::memory_bytes() const {
   return bytes;
 }
 
-std::uint64_t block_index::covered_bytes(domain_id domain, std::uint64_t phys, std::uint64_t len,
-                                         std::size_t min_copies) const {
+template <typename Pred>
+std::uint64_t block_index::covered_if(domain_id domain, std::uint64_t phys, std::uint64_t len, Pred&& pred) const {
   if (domain >= domains_.size()) return 0;
   const auto& m = domains_[domain];
   const std::uint64_t end = phys + len;
@@ -132,7 +132,7 @@ std::uint64_t block_index::covered_bytes(domain_id domain, std::uint64_t phys, s
   auto it = m.upper_bound(phys);
   if (it != m.begin()) --it;
   for (; it != m.end() && it->first < end; ++it) {
-    if (it->second.copies.size() < min_copies) continue;
+    if (!pred(it->second.copies)) continue;
     const std::uint64_t lo = std::max(phys, it->first);
     const std::uint64_t hi = std::min(end, it->second.end);
     if (hi > lo) n += hi - lo;
@@ -140,23 +140,16 @@ std::uint64_t block_index::covered_bytes(domain_id domain, std::uint64_t phys, s
   return n;
 }
 
+std::uint64_t block_index::covered_bytes(domain_id domain, std::uint64_t phys, std::uint64_t len,
+                                         std::size_t min_copies) const {
+  return covered_if(domain, phys, len, [min_copies](const std::vector<copy_id>& c) { return c.size() >= min_copies; });
+}
+
 std::uint64_t block_index::covered_by_others(domain_id domain, std::uint64_t phys, std::uint64_t len,
                                              copy_id self) const {
-  if (domain >= domains_.size()) return 0;
-  const auto& m = domains_[domain];
-  const std::uint64_t end = phys + len;
-  std::uint64_t n = 0;
-  auto it = m.upper_bound(phys);
-  if (it != m.begin()) --it;
-  for (; it != m.end() && it->first < end; ++it) {
-    const auto& c = it->second.copies;
-    const bool others = c.size() > 1 || (c.size() == 1 && c.front() != self);
-    if (!others) continue;
-    const std::uint64_t lo = std::max(phys, it->first);
-    const std::uint64_t hi = std::min(end, it->second.end);
-    if (hi > lo) n += hi - lo;
-  }
-  return n;
+  return covered_if(domain, phys, len, [self](const std::vector<copy_id>& c) {
+    return c.size() > 1 || (c.size() == 1 && c.front() != self);
+  });
 }
 
 std::vector<copy_group> block_index::groups() const {

@@ -98,6 +98,9 @@ class block_index {
   using segment_map = std::map<std::uint64_t, segment>;  // start -> segment, disjoint
 
   segment_map::iterator split_at(segment_map& m, std::uint64_t at);
+  // Bytes of [phys, phys+len) in segments whose copy set satisfies pred.
+  template <typename Pred>
+  std::uint64_t covered_if(domain_id domain, std::uint64_t phys, std::uint64_t len, Pred&& pred) const;
   template <typename Fn>
   void update_range(domain_id domain, std::uint64_t phys, std::uint64_t len, bool create_gaps,
                     Fn&& change);
