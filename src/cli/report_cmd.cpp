@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
@@ -10,6 +11,19 @@
 #include "util/text.hpp"
 
 namespace dupcache {
+namespace {
+
+std::vector<std::string> split_commas(const std::string& v) {
+  std::vector<std::string> out;
+  for (std::size_t start = 0; start <= v.size();) {
+    const std::size_t comma = std::min(v.find(',', start), v.size());
+    out.push_back(v.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace
 
 void register_report(CLI::App& app, report_args& a) {
   auto* cmd = app.add_subcommand("report", "One-shot report of duplicated page cache");
@@ -22,12 +36,8 @@ void register_report(CLI::App& app, report_args& a) {
   // One value per --by (comma separated): a vector option would swallow the PATHs after it.
   cmd->add_option("--by", a.by, "Tables to print: file, group, fs (comma separated; default file,group)")
       ->check([](const std::string& v) -> std::string {
-        std::size_t start = 0;
-        while (start <= v.size()) {
-          const std::size_t comma = std::min(v.find(',', start), v.size());
-          const std::string item = v.substr(start, comma - start);
+        for (const auto& item : split_commas(v)) {
           if (item != "file" && item != "group" && item != "fs") return "'" + item + "' is not one of file, group, fs";
-          start = comma + 1;
         }
         return {};
       });
@@ -63,11 +73,8 @@ int run_report(const report_args& a) {
   report_options ro;
   if (!a.by.empty()) {
     ro.views.clear();
-    for (std::size_t start = 0; start <= a.by.size();) {
-      const std::size_t comma = std::min(a.by.find(',', start), a.by.size());
-      const std::string b = a.by.substr(start, comma - start);
+    for (const auto& b : split_commas(a.by)) {
       ro.views.push_back(b == "file" ? report_view::file : b == "group" ? report_view::group : report_view::fs);
-      start = comma + 1;
     }
   }
   if (a.top > 0) ro.top = a.top;
