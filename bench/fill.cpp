@@ -7,7 +7,18 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <ctime>
 #include <vector>
+
+namespace {
+// CPU time of this process, user + system: on a virtual machine it leaves out the time the
+// host took the CPU away (steal), which wall-clock time does not.
+double cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+}  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
@@ -23,6 +34,7 @@ int main(int argc, char** argv) {
     close(fd);
   }
   std::uint64_t total = 0;
+  const double c0 = cpu_seconds();
   const auto t0 = std::chrono::steady_clock::now();
   for (int i = 1; i < argc; ++i) {
     int fd = open(argv[i], O_RDONLY);
@@ -32,6 +44,7 @@ int main(int argc, char** argv) {
     close(fd);
   }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  fmt::print("{:.0f}\n", static_cast<double>(total) / s);
+  const double c = cpu_seconds() - c0;
+  fmt::print("{:.0f} {:.0f}\n", static_cast<double>(total) / s, static_cast<double>(total) / c);
   return 0;
 }

@@ -8,7 +8,9 @@
  *   1. fentry/fexit on the page-cache functions — cheapest, but refused (EPERM) on some kernels
  *   2. tp_btf on filemap:mm_filemap_{add_to,delete_from}_page_cache — BTF-typed tracepoints
  *   3. raw_tp on the same tracepoints — oldest interface, untyped arguments
- * All of them funnel into emit_folio_event(). Its body exists once but is compiled in two read
+ * Folio events go through run_folio_event(), which merges consecutive folios of one file and one
+ * kind into one record per CPU (struct dupcache_run; flushed by dc_flush from user space), or,
+ * when not coalescing, emit_folio_event(), one record per folio. Each body exists once but is compiled in two read
  * modes (enum dc_read, below): paths 1 and 2 load kernel fields directly, path 3 and the syscall
  * tracepoints go through bpf_probe_read_kernel().
  */
@@ -29,6 +31,9 @@ const volatile bool filter_devs = false; /* only report filesystems listed in wa
  * A wakeup per event costs a context switch per page read; the consumer polls on a timeout
  * anyway, which bounds the latency. */
 const volatile __u64 wakeup_bytes = 0;
+/* Merge consecutive insertions of one file on one CPU into one CACHE_ADD record (struct
+ * dupcache_run). Off when user space cannot run dc_flush on a chosen CPU (see tracer.cpp). */
+const volatile bool coalesce = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -49,6 +54,18 @@ struct {
 	__type(key, __u32);
 	__type(value, struct dupcache_counters);
 } counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dupcache_run);
+} runs SEC(".maps");
+
+/* Keeps clang from moving stores to the run slot across the busy flag. Only this CPU's own
+ * interrupts (dc_flush arrives by IPI) or a task that preempted an fentry program can see the
+ * slot half-written, and both see this CPU's stores in program order. */
+#define dc_barrier() asm volatile("" ::: "memory")
 
 /* Not in BTF: macros and uapi values. */
 #define BTRFS_SUPER_MAGIC 0x9123683EUL
@@ -186,16 +203,18 @@ static __always_inline bool dc_have_rdonly_cast(void)
 	return bpf_core_enum_value_exists(enum special_kfunc_type, KF_bpf_rdonly_cast);
 }
 
+static __always_inline __u64 wakeup_flags(void)
+{
+	if (!wakeup_bytes)
+		return 0;
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline void submit_event(struct dupcache_event *e)
 {
-	__u64 flags = 0;
-
-	if (wakeup_bytes) {
-		flags = BPF_RB_NO_WAKEUP;
-		if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
-			flags = BPF_RB_FORCE_WAKEUP;
-	}
-	bpf_ringbuf_submit(e, flags);
+	bpf_ringbuf_submit(e, wakeup_flags());
 }
 
 static __always_inline struct dupcache_counters *counters_slot(void)
@@ -203,6 +222,48 @@ static __always_inline struct dupcache_counters *counters_slot(void)
 	__u32 zero = 0;
 
 	return bpf_map_lookup_elem(&counters, &zero);
+}
+
+static __always_inline struct dupcache_run *run_slot(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&runs, &zero);
+}
+
+/* Emits this CPU's open run, if any. The caller holds run->busy. */
+static __always_inline void flush_run(struct dupcache_run *run, struct dupcache_counters *c)
+{
+	if (!run->host)
+		return;
+	run->host = 0;
+	run->ev.ts_end_ns = bpf_ktime_get_ns();
+	if (bpf_ringbuf_output(&events, &run->ev, sizeof(run->ev), wakeup_flags()))
+		c->drops[run->ev.kind & (DUPCACHE_EV_KIND_SLOTS - 1)]++;
+	else
+		c->emitted[run->ev.kind & (DUPCACHE_EV_KIND_SLOTS - 1)]++;
+}
+
+/* Before a record of another kind leaves this CPU: keeps one CPU's records in order. Returns
+ * DUPCACHE_EVF_UNORDERED when it could not (the slot is held by the program this one
+ * interrupted or preempted, which flushes or extends its run later). */
+static __always_inline __u8 flush_before_emit(struct dupcache_counters *c)
+{
+	struct dupcache_run *run;
+
+	if (!coalesce)
+		return 0;
+	run = run_slot();
+	if (!run)
+		return 0;
+	if (run->busy)
+		return DUPCACHE_EVF_UNORDERED;
+	run->busy = 1;
+	dc_barrier();
+	flush_run(run, c);
+	dc_barrier();
+	run->busy = 0;
+	return 0;
 }
 
 static __always_inline bool dev_watched(__u32 dev)
@@ -402,9 +463,48 @@ static __always_inline void count_skip(struct dupcache_counters *c, enum ident_r
 		c->filtered_internal++;
 }
 
+static __always_inline unsigned long folio_memcg_data(struct folio *folio, enum dc_read m)
+{
+	if (!bpf_core_field_exists(folio->memcg_data)) /* CONFIG_MEMCG=n */
+		return 0;
+	return DC_RD(m, folio, memcg_data);
+}
+
+/* Everything a page-cache record says about its folio; identity already checked. */
+static __always_inline void fill_folio_event(struct dupcache_event *e, __u8 kind, struct folio *folio,
+					     const struct inode_ident *id, __u64 index, __u32 nr,
+					     enum dc_read m)
+{
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts_ns = bpf_ktime_get_ns();
+	e->ts_end_ns = e->ts_ns;
+	e->kind = kind;
+	e->flags = id->flags;
+	e->dev = id->dev;
+	e->ino = id->ino;
+	e->generation = id->generation;
+	e->subvol_id = id->subvol_id;
+	e->index = index;
+	e->nr_pages = nr;
+	e->cgroup_id = folio_cgroup_id(folio, m);
+	e->fd = DUPCACHE_FD_NONE;
+	e->fd2 = DUPCACHE_FD_NONE;
+	e->cpu = (__u16)bpf_get_smp_processor_id();
+	fill_task(e);
+}
+
+static __always_inline struct inode *folio_host(struct folio *folio, struct address_space *mapping,
+						enum dc_read m)
+{
+	if (!mapping)
+		mapping = DC_RD(m, folio, mapping);
+	return mapping ? DC_RD(m, mapping, host) : NULL;
+}
+
 /* mapping: pass it when the hook has it; NULL reads folio->mapping, which the page-cache
  * tracepoints guarantee is set (add: after insertion; delete: before page_cache_delete()
- * clears it). m: DC_DIRECT only when folio and mapping are BTF-typed (see enum dc_read). */
+ * clears it). m: DC_DIRECT only when folio and mapping are BTF-typed (see enum dc_read).
+ * One record per folio, emitted at once: when not coalescing, or when the run slot is held. */
 static __always_inline int emit_folio_event(__u8 kind, struct folio *folio,
 					    struct address_space *mapping, enum dc_read m)
 {
@@ -413,12 +513,11 @@ static __always_inline int emit_folio_event(__u8 kind, struct folio *folio,
 	struct inode_ident id;
 	struct inode *host;
 	enum ident_result r;
+	__u8 unordered;
 
 	if (!c)
 		return 0;
-	if (!mapping)
-		mapping = DC_RD(m, folio, mapping);
-	host = mapping ? DC_RD(m, mapping, host) : NULL;
+	host = folio_host(folio, mapping, m);
 	if (!host) {
 		c->no_host++;
 		return 0;
@@ -428,28 +527,86 @@ static __always_inline int emit_folio_event(__u8 kind, struct folio *folio,
 		count_skip(c, r);
 		return 0;
 	}
+	unordered = flush_before_emit(c);
 
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		c->drops[kind]++;
 		return 0;
 	}
-	__builtin_memset(e, 0, sizeof(*e));
-	e->ts_ns = bpf_ktime_get_ns();
-	e->kind = kind;
-	e->flags = id.flags;
-	e->dev = id.dev;
-	e->ino = id.ino;
-	e->generation = id.generation;
-	e->subvol_id = id.subvol_id;
-	e->index = DC_RD(m, folio, index);
-	e->nr_pages = folio_pages(folio, m);
-	e->cgroup_id = folio_cgroup_id(folio, m);
-	e->fd = DUPCACHE_FD_NONE;
-	e->fd2 = DUPCACHE_FD_NONE;
-	fill_task(e);
+	fill_folio_event(e, kind, folio, &id, DC_RD(m, folio, index), folio_pages(folio, m), m);
+	e->flags |= unordered;
 	submit_event(e);
 	c->emitted[kind]++;
+	return 0;
+}
+
+/*
+ * A folio event, coalesced: a folio that continues this CPU's open run (same kind, same inode,
+ * next index, same memcg) only grows it, which costs a handful of loads of lines the kernel
+ * just touched. Anything else flushes the run and opens a new one. This is what keeps tracing
+ * cheap where every 4 KiB page is its own folio (btrfs on 6.18): one record per run of a
+ * sequential read, eviction (fadvise, truncate) or write, not per page.
+ */
+static __always_inline int run_folio_event(__u8 kind, struct folio *folio, struct address_space *mapping,
+					   enum dc_read m)
+{
+	struct dupcache_counters *c;
+	struct dupcache_run *run;
+	struct inode_ident id;
+	struct inode *host;
+	struct super_block *sb;
+	enum ident_result r;
+	unsigned long memcg_data;
+	__u64 index;
+	__u32 nr;
+
+	if (!coalesce)
+		return emit_folio_event(kind, folio, mapping, m);
+	run = run_slot();
+	if (!run || run->busy)
+		return emit_folio_event(kind, folio, mapping, m);
+	run->busy = 1;
+	dc_barrier();
+
+	host = folio_host(folio, mapping, m);
+	index = DC_RD(m, folio, index);
+	nr = folio_pages(folio, m);
+	memcg_data = folio_memcg_data(folio, m);
+	if (host && run->host == (__u64)host && run->next_index == index && run->memcg_data == memcg_data &&
+	    run->ev.kind == kind) {
+		sb = DC_RD(m, host, i_sb);
+		if (run->sb == (__u64)sb && run->ev.ino == DC_RD(m, host, i_ino) &&
+		    run->ev.generation == DC_RD(m, host, i_generation) && run->ev.nr_pages + nr > run->ev.nr_pages) {
+			run->ev.nr_pages += nr;
+			run->next_index = index + nr;
+			run->folios++;
+			goto out;
+		}
+	}
+
+	c = counters_slot();
+	if (!c)
+		goto out;
+	if (!host) {
+		c->no_host++;
+		goto out;
+	}
+	r = inode_identity(host, &id, m);
+	if (r != IDENT_OK) {
+		count_skip(c, r); /* the open run stays open: nothing was emitted */
+		goto out;
+	}
+	flush_run(run, c);
+	fill_folio_event(&run->ev, kind, folio, &id, index, nr, m);
+	run->sb = (__u64)DC_RD(m, host, i_sb);
+	run->next_index = index + nr;
+	run->memcg_data = memcg_data;
+	run->folios++;
+	run->host = (__u64)host;
+out:
+	dc_barrier();
+	run->busy = 0;
 	return 0;
 }
 
@@ -482,14 +639,14 @@ int BPF_PROG(dc_add_fexit, struct address_space *mapping, struct folio *folio, u
 {
 	if (ret)
 		return 0;
-	return emit_folio_event(DUPCACHE_EV_CACHE_ADD, folio, mapping, DC_FENTRY_READ);
+	return run_folio_event(DUPCACHE_EV_CACHE_ADD, folio, mapping, DC_FENTRY_READ);
 }
 
 /* Single-folio removal: reclaim (__remove_mapping), invalidation, filemap_remove_folio. */
 DC_SEC_FENTRY("__filemap_remove_folio")
 int BPF_PROG(dc_delete_fentry, struct folio *folio, void *shadow)
 {
-	return emit_folio_event(DUPCACHE_EV_CACHE_DELETE, folio, NULL, DC_FENTRY_READ);
+	return run_folio_event(DUPCACHE_EV_CACHE_DELETE, folio, NULL, DC_FENTRY_READ);
 }
 
 /* Truncation removes folios in batches through delete_from_page_cache_batch(), which never
@@ -511,7 +668,7 @@ int BPF_PROG(dc_delete_batch_fentry, struct address_space *mapping, struct folio
 		 * from a probe read and is untyped: DC_PROBE whatever the program type. */
 		bpf_probe_read_kernel(&folio, sizeof(folio), &fbatch->folios[i]);
 		if (folio)
-			emit_folio_event(DUPCACHE_EV_CACHE_DELETE, folio, mapping, DC_PROBE);
+			run_folio_event(DUPCACHE_EV_CACHE_DELETE, folio, mapping, DC_PROBE);
 	}
 	return 0;
 }
@@ -522,13 +679,13 @@ int BPF_PROG(dc_delete_batch_fentry, struct address_space *mapping, struct folio
 SEC("tp_btf/mm_filemap_add_to_page_cache")
 int BPF_PROG(dc_add_btf, struct folio *folio)
 {
-	return emit_folio_event(DUPCACHE_EV_CACHE_ADD, folio, NULL, DC_DIRECT);
+	return run_folio_event(DUPCACHE_EV_CACHE_ADD, folio, NULL, DC_DIRECT);
 }
 
 SEC("tp_btf/mm_filemap_delete_from_page_cache")
 int BPF_PROG(dc_delete_btf, struct folio *folio)
 {
-	return emit_folio_event(DUPCACHE_EV_CACHE_DELETE, folio, NULL, DC_DIRECT);
+	return run_folio_event(DUPCACHE_EV_CACHE_DELETE, folio, NULL, DC_DIRECT);
 }
 
 /* TP_PROTO(struct folio *folio, struct address_space *mapping); fires from
@@ -536,7 +693,7 @@ int BPF_PROG(dc_delete_btf, struct folio *folio)
 SEC("tp_btf/writeback_dirty_folio")
 int BPF_PROG(dc_dirty_btf, struct folio *folio, struct address_space *mapping)
 {
-	return emit_folio_event(DUPCACHE_EV_FOLIO_DIRTY, folio, mapping, DC_DIRECT);
+	return run_folio_event(DUPCACHE_EV_FOLIO_DIRTY, folio, mapping, DC_DIRECT);
 }
 
 /* ---- path 3: raw_tp (same arguments, untyped) -------------------------------------------- */
@@ -544,19 +701,44 @@ int BPF_PROG(dc_dirty_btf, struct folio *folio, struct address_space *mapping)
 SEC("raw_tp/mm_filemap_add_to_page_cache")
 int BPF_PROG(dc_add_raw, struct folio *folio)
 {
-	return emit_folio_event(DUPCACHE_EV_CACHE_ADD, folio, NULL, DC_PROBE);
+	return run_folio_event(DUPCACHE_EV_CACHE_ADD, folio, NULL, DC_PROBE);
 }
 
 SEC("raw_tp/mm_filemap_delete_from_page_cache")
 int BPF_PROG(dc_delete_raw, struct folio *folio)
 {
-	return emit_folio_event(DUPCACHE_EV_CACHE_DELETE, folio, NULL, DC_PROBE);
+	return run_folio_event(DUPCACHE_EV_CACHE_DELETE, folio, NULL, DC_PROBE);
 }
 
 SEC("raw_tp/writeback_dirty_folio")
 int BPF_PROG(dc_dirty_raw, struct folio *folio, struct address_space *mapping)
 {
-	return emit_folio_event(DUPCACHE_EV_FOLIO_DIRTY, folio, mapping, DC_PROBE);
+	return run_folio_event(DUPCACHE_EV_FOLIO_DIRTY, folio, mapping, DC_PROBE);
+}
+
+/* ---- flushing ------------------------------------------------------------------------------ */
+
+/*
+ * Never attached: user space runs it with BPF_PROG_TEST_RUN and BPF_F_TEST_RUN_ON_CPU (v5.10),
+ * which executes it on the chosen CPU (by IPI, interrupts off), so it sees that CPU's run slot.
+ * Returns 1 when the slot is held by the program it interrupted: the caller tries again.
+ */
+SEC("raw_tp/dupcache_flush")
+int dc_flush(void *ctx)
+{
+	struct dupcache_counters *c = counters_slot();
+	struct dupcache_run *run = run_slot();
+
+	if (!c || !run)
+		return 0;
+	if (run->busy)
+		return 1;
+	run->busy = 1;
+	dc_barrier();
+	flush_run(run, c);
+	dc_barrier();
+	run->busy = 0;
+	return 0;
 }
 
 /* ---- sharing changes: syscall entry tracepoints ------------------------------------------ */
@@ -604,6 +786,7 @@ static __always_inline int emit_share_event(__u8 kind, struct file *file, struct
 	struct dupcache_event *e;
 	struct inode *inode;
 	enum ident_result r;
+	__u8 unordered;
 
 	if (!c)
 		return 0;
@@ -617,6 +800,7 @@ static __always_inline int emit_share_event(__u8 kind, struct file *file, struct
 	} else if (a->fd != DUPCACHE_FD_NONE) {
 		c->fd_unresolved++;
 	}
+	unordered = flush_before_emit(c);
 
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -626,7 +810,8 @@ static __always_inline int emit_share_event(__u8 kind, struct file *file, struct
 	__builtin_memset(e, 0, sizeof(*e));
 	e->ts_ns = bpf_ktime_get_ns();
 	e->kind = kind;
-	e->flags = id.flags | a->flags;
+	e->flags = id.flags | a->flags | unordered;
+	e->cpu = (__u16)bpf_get_smp_processor_id();
 	e->dev = id.dev;
 	e->ino = id.ino;
 	e->generation = id.generation;
@@ -637,6 +822,7 @@ static __always_inline int emit_share_event(__u8 kind, struct file *file, struct
 	e->off2 = a->off2;
 	e->len = a->len;
 	e->aux = a->aux;
+	e->ts_end_ns = e->ts_ns;
 	fill_task(e);
 	submit_event(e);
 	c->emitted[kind]++;

@@ -15,7 +15,7 @@
 #include <linux/types.h>
 #endif
 
-#define DUPCACHE_BPF_ABI_VERSION 1
+#define DUPCACHE_BPF_ABI_VERSION 2
 
 /* Number of slots in the per-kind counter arrays; slot 0 is unused, slots above
  * DUPCACHE_EV_KIND_MAX stay zero. Room to add kinds without resizing the counters. */
@@ -66,10 +66,13 @@ enum dupcache_event_flags {
 	DUPCACHE_EVF_OFF2_IS_FPOS = 1 << 3,
 	/* btrfs inode whose subvolume could not be read (types missing from kernel BTF). */
 	DUPCACHE_EVF_SUBVOL_UNKNOWN = 1 << 4,
+	/* Emitted while this CPU's run slot was held by a program it interrupted or preempted, so
+	 * that CPU's open run was not flushed first: order it like a record from another CPU. */
+	DUPCACHE_EVF_UNORDERED = 1 << 5,
 };
 
 /*
- * One ring-buffer record, 120 bytes.
+ * One ring-buffer record, 128 bytes.
  *
  * Field validity by kind ("-" = zero):
  *
@@ -78,8 +81,8 @@ enum dupcache_event_flags {
  *   dev,ino,     yes                             if flags & DUPCACHE_EVF_IDENTITY (from fd)
  *   generation,
  *   subvol_id
- *   index        first page index of the folio   -
- *   nr_pages     pages in the folio (>1: large)  -
+ *   index        first page index of the record  -
+ *   nr_pages     pages covered (see below)       -
  *   cgroup_id    memcg the folio is charged to   -
  *   pid,tid,comm current task                    calling task
  *   fd,fd2,off,  -                               per kind, below
@@ -97,6 +100,17 @@ enum dupcache_event_flags {
  *                no identity (the path is not resolved at syscall entry); the page-cache
  *                DELETE events that follow carry the inode.
  * Sharing events are emitted at syscall entry: the call may still fail.
+ *
+ * Coalesced runs (rodata coalesce): CACHE_ADD, CACHE_DELETE and FOLIO_DIRTY records cover a
+ * *run*, consecutive folios [index, index + nr_pages) of one inode, of one kind, one after the
+ * other on one CPU and charged to one memcg. ts_ns is the time of the run's first folio,
+ * ts_end_ns the time the run was flushed: every folio of it was handled in [ts_ns, ts_end_ns].
+ * pid/tid/comm are the first folio's task. A run is flushed (emitted) when the next folio event
+ * on its CPU does not extend it, before any other record from that CPU (so one CPU's records
+ * stay in order), and when user space runs dc_flush on that CPU. Records from different CPUs
+ * may therefore arrive out of order: a DELETE or DIRTY of a page can precede the ADD record of
+ * the run that inserted it, and an ADD can precede the DELETE run that removed the page before.
+ * For sharing kinds, and for uncoalesced records, ts_end_ns == ts_ns.
  */
 struct dupcache_event {
 	__u64 ts_ns;      /* bpf_ktime_get_ns(): CLOCK_MONOTONIC, nanoseconds */
@@ -119,8 +133,29 @@ struct dupcache_event {
 	__u32 aux;        /* sharing: kind-specific word (see table) */
 	__u8 kind;        /* enum dupcache_event_kind */
 	__u8 flags;       /* enum dupcache_event_flags */
-	__u8 pad[6];      /* zero; keeps comm and the struct size 8-byte aligned */
+	__u16 cpu;        /* CPU the record was made on (NR_CPUS is at most 8192) */
+	__u8 pad[4];      /* zero; keeps comm and the struct size 8-byte aligned */
 	__u8 comm[16];    /* current->comm, NUL-terminated (TASK_COMM_LEN) */
+	__u64 ts_end_ns;  /* runs: when the run was flushed; else == ts_ns */
+};
+
+/*
+ * The open run of one CPU (PERCPU_ARRAY "runs", one slot). Written only by programs
+ * running on that CPU. busy is held while a program works on the slot; a program that finds it
+ * held (it interrupted or preempted the holder) leaves the slot alone and emits directly, and
+ * dc_flush returns 1 ("busy, try again"). User space reads the map only to learn which CPUs
+ * have an open run (host != 0) and so need a dc_flush.
+ */
+struct dupcache_run {
+	__u64 host;       /* struct inode * of the open run (kind: ev.kind); 0 = none */
+	__u64 sb;         /* its super_block *: with ino and generation, guards against a freed
+			   * inode whose memory now holds another one */
+	__u64 next_index; /* page index that would extend the run */
+	__u64 memcg_data; /* folio->memcg_data of the run's folios (charge must match) */
+	__u64 folios;     /* folios that went into runs on this CPU so far (statistics) */
+	__u8 busy;
+	__u8 pad[7];
+	struct dupcache_event ev; /* the record to emit; nr_pages grows with the run */
 };
 
 /*

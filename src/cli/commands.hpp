@@ -53,6 +53,7 @@ struct trace_args {
   std::uint64_t ring_buffer = std::uint64_t{16} << 20;
   bool all = false;
   bool no_sharing = false;
+  bool per_folio = false;
 };
 void register_trace(CLI::App& app, trace_args& args);
 int run_trace(const trace_args& args);

@@ -27,12 +27,16 @@ void register_trace(CLI::App& app, trace_args& a) {
   cmd->add_option("--ring-buffer", a.ring_buffer, "Ring buffer size in bytes (default 16 MiB)")
       ->check(CLI::Range(std::uint64_t{4096}, std::uint64_t{1} << 30));
   cmd->add_flag("--no-sharing", a.no_sharing, "Only page-cache and dirty events");
+  cmd->add_flag("--per-folio", a.per_folio,
+                "One cache_add event per folio instead of one per run of consecutive folios (costs more per page)");
 }
 
 nlohmann::ordered_json event_json(const trace::decoded_event& e) {
   nlohmann::ordered_json j;
   j["ts_ns"] = e.timestamp_ns;
+  if (e.end_timestamp_ns != e.timestamp_ns) j["ts_end_ns"] = e.end_timestamp_ns;
   j["kind"] = std::string(trace::to_string(e.kind));
+  j["cpu"] = e.cpu;
   j["pid"] = e.pid;
   j["tid"] = e.tid;
   j["comm"] = to_json_path(std::string(e.comm_view())).text;
@@ -66,6 +70,7 @@ int run_trace(const trace_args& a) {
   to.ring_buffer_bytes = a.ring_buffer;
   to.sharing_events = !a.no_sharing;
   to.wakeup_fraction = 8;  // batched wakeups; the loop polls every 100 ms
+  to.coalesce = !a.per_folio;
   if (!a.all) {
     scan_options so;
     so.paths = a.paths;
@@ -87,7 +92,8 @@ int run_trace(const trace_args& a) {
     fmt::print(stderr, "dupcache: {}\n", t.err().message());
     return exit_failure;
   }
-  fmt::print(stderr, "dupcache: trace: page-cache hooks: {}\n", trace::to_string((*t)->chosen_path()));
+  fmt::print(stderr, "dupcache: trace: page-cache hooks: {}, {}\n", trace::to_string((*t)->chosen_path()),
+             (*t)->coalescing() ? "insertions coalesced into runs" : "one event per folio");
   const auto start = std::chrono::steady_clock::now();
   std::uint64_t printed = 0;
   bool done = false;

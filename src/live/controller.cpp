@@ -50,6 +50,12 @@ bool build_handle(const std::string& fs_type, std::uint64_t ino, std::uint64_t s
   return true;
 }
 
+std::uint64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);  // the clock of bpf_ktime_get_ns()
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
 bool under_any(const std::string& path, const std::vector<std::string>& roots) {
   if (roots.empty()) return true;
   for (const auto& r : roots) {
@@ -314,6 +320,7 @@ result<void> controller::reconcile(const ident& id, slot& s, std::uint64_t dup_f
     sync_file_entry(s);
     return {};
   }
+  const std::uint64_t counted_at = monotonic_ns();
   auto counts = reader_->totals(fd.get(), 0);
   if (!counts) return counts.err();
   auto extents = read_extent_map(fd.get());
@@ -329,7 +336,10 @@ result<void> controller::reconcile(const ident& id, slot& s, std::uint64_t dup_f
     }
   }
   s.extents_gen = extents_gen_;
-  if (take_count || s.take_count) s.cached_pages = counts->cached;
+  if (take_count || s.take_count) {
+    s.cached_pages = counts->cached;
+    s.counted_ns = counted_at;
+  }
   s.take_count = false;
   s.dirty = counts->dirty + counts->writeback > 0;
   ensure_copy(s);
@@ -349,6 +359,58 @@ result<void> controller::reconcile(const ident& id, slot& s, std::uint64_t dup_f
   return {};
 }
 
+void controller::note(recent_range r, const trace::decoded_event& ev) const {
+  const std::uint64_t end = ev.index + ev.nr_pages;
+  const std::int64_t cpu = ev.unordered ? -1 : static_cast<std::int64_t>(ev.cpu);
+  if (r.ns == 0 || r.ns + opts_.timestamp_slack_ns < horizon_ns_) {
+    // Nothing recent: every run still to come began after the horizon, later than this.
+    r.first = ev.index;
+    r.end = end;
+    r.cpu = cpu;
+  } else {
+    r.first = std::min(r.first, ev.index);
+    r.end = std::max(r.end, end);
+    if (r.cpu != cpu) r.cpu = -1;
+  }
+  r.ns = std::max(r.ns, ev.end_timestamp_ns);
+}
+
+// Whether a record of another CPU, applied already, may have happened after this record began
+// on the same pages: then it overtook this one. One CPU's records are in order (the kernel
+// flushes its run before anything else leaves the CPU).
+bool controller::overtaken(recent_range r, const trace::decoded_event& ev) const {
+  if (r.ns == 0 || r.ns + opts_.timestamp_slack_ns < std::max(horizon_ns_, ev.timestamp_ns)) return false;
+  if (!ev.unordered && r.cpu == static_cast<std::int64_t>(ev.cpu)) return false;
+  return ev.index < r.end && r.first < ev.index + ev.nr_pages;
+}
+
+bool controller::in_order(const ident& id, slot& s, const trace::decoded_event& ev) {
+  bool doubt = false;
+  if (s.counted_ns != 0) {
+    // Made wholly before the count was taken: already in it (and in the index rebuilt with it).
+    if (ev.end_timestamp_ns < s.counted_ns) return false;
+    doubt = ev.timestamp_ns <= s.counted_ns + opts_.timestamp_slack_ns;
+  }
+  const recent_range removed{s.removed_ns, s.removed_first, s.removed_end, s.removed_cpu};
+  const recent_range added{s.added_ns, s.added_first, s.added_end, s.added_cpu};
+  if (!doubt) {
+    // An insertion overtaken by the removal (or dirtying) of a page it inserted; a removal
+    // overtaken by the insertion that put its page back.
+    doubt = ev.kind == trace::event_kind::cache_add ? overtaken(removed, ev)
+            : ev.kind == trace::event_kind::cache_delete ? overtaken(added, ev)
+                                                          : false;
+  }
+  if (!doubt) {
+    note(ev.kind == trace::event_kind::cache_add ? added : removed, ev);
+    return true;
+  }
+  ++counters_.reordered;
+  mark_pending(id, s);
+  s.changed = {};  // nothing to wait for: the count is what is in doubt
+  s.take_count = true;
+  return false;
+}
+
 void controller::apply(const trace::decoded_event& ev) {
   using trace::event_kind;
   ++counters_.events;
@@ -361,11 +423,14 @@ void controller::apply(const trace::decoded_event& ev) {
         return;
       }
       const ident id{ev.dev, ev.subvol_id, ev.ino};
+      if (!in_order(id, *s, ev)) return;
       if (s->extents_gen < extents_gen_) {
         // Extents never read, or possibly changed: re-resolve the whole file (its index part
-        // comes from residency, which already holds this folio), then count the folio.
+        // comes from residency, which already holds this folio), then count the folio, unless
+        // the reconcile took the whole count from cachestat, which holds it already.
+        const bool counted = s->take_count;
         if (!reconcile(id, *s, ev.index, ev.nr_pages)) rescan_needed_ = true;
-        s->cached_pages += ev.nr_pages;
+        if (!counted) s->cached_pages += ev.nr_pages;
         sync_file_entry(*s);
         return;
       }
@@ -381,7 +446,7 @@ void controller::apply(const trace::decoded_event& ev) {
     case event_kind::cache_delete: {
       counters_.evicted_pages += ev.nr_pages;
       slot* s = find(ev, false);
-      if (!s) return;
+      if (!s || !in_order(ident{ev.dev, ev.subvol_id, ev.ino}, *s, ev)) return;
       unindex(*s, ev.index, ev.nr_pages);
       s->cached_pages -= std::min<std::uint64_t>(s->cached_pages, ev.nr_pages);
       sync_file_entry(*s);
@@ -390,7 +455,7 @@ void controller::apply(const trace::decoded_event& ev) {
     case event_kind::folio_dirty: {
       counters_.dirtied_pages += ev.nr_pages;
       slot* s = find(ev, false);
-      if (!s) return;
+      if (!s || !in_order(ident{ev.dev, ev.subvol_id, ev.ino}, *s, ev)) return;
       // Its contents may now differ, and writeback may move it (COW): out of the index until
       // the file is clean again and re-resolved.
       unindex(*s, ev.index, ev.nr_pages);
@@ -445,9 +510,10 @@ result<void> controller::tick() {
       keep.push_back(id);
       continue;
     }
-    if (s.dirty && s.extents_gen == extents_gen_) {
+    if (s.dirty && s.extents_gen == extents_gen_ && !s.take_count) {
       // Dirty pages already left the index; the extents can only change at writeback, so
       // re-resolve (FIEMAP) once, when nothing is dirty any more. Until then a count suffices.
+      // (Not when the count itself is in doubt: then re-resolve now, and again after writeback.)
       unique_fd fd = open_slot(s, id);
       if (fd) {
         auto c = reader_->totals(fd.get(), 0);

@@ -13,9 +13,16 @@
 //    kernel could not name bumps the extent generation: every inode re-reads its extents before
 //    its next insertion is placed.
 //  - lost events: the whole index is rebuilt by a rescan at the next tick. Never silently wrong.
+//  - order: insertions, removals and dirtying arrive as runs flushed later than they happened
+//    (dupcache_abi.h), so a record from another CPU can overtake the run it follows: a removal
+//    the insertion of its page, an insertion the removal run before it. A record that overlaps
+//    such a record of another CPU (same pages, times not clearly apart) is not applied: the
+//    inode is re-resolved from cachestat, and records already reflected in that count (made
+//    before it was taken) are then skipped.
 
 #include <sys/types.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -40,12 +47,16 @@ struct live_counters {
   std::uint64_t lost_events = 0;        // ring buffer drops, as the feed reported them
   std::uint64_t reconciles = 0;         // single inodes re-resolved
   std::uint64_t rescans = 0;            // full rescans (seed and repairs)
+  std::uint64_t reordered = 0;          // records that may have been overtaken: inode re-resolved
 };
 
 struct controller_options {
   scan_options scan;
   // Sharing events fire at syscall entry: wait this long before re-reading extents.
   std::chrono::milliseconds settle{100};
+  // How late after the kernel acted an event's timestamp may be taken (the program runs first).
+  // Two records of different CPUs whose times differ by less are treated as unordered.
+  std::uint64_t timestamp_slack_ns = 100'000;
 };
 
 // The superblock devices (major:minor as mountinfo shows them) a scan with these options
@@ -66,6 +77,9 @@ class controller {
   void touch(const trace::decoded_event& ev);
   // The feed's running total of dropped events; a rise schedules a rescan.
   void note_drops(std::uint64_t total_drops);
+  // Every record made before this CLOCK_MONOTONIC time has been applied (the tracer's
+  // flushed_before_ns() once its ring buffer was drained): older removals can be forgotten.
+  void set_horizon(std::uint64_t ns) { horizon_ns_ = std::max(horizon_ns_, ns); }
   // Re-resolves what changed (settled sharing changes, written-back dirty pages), and rescans
   // after losses. Call between batches of events.
   result<void> tick();
@@ -110,6 +124,26 @@ class controller {
     bool dirty = false;    // re-resolve once written back
     bool take_count = false;  // next reconcile takes the cached count from cachestat
     std::chrono::steady_clock::time_point changed{};
+    // CLOCK_MONOTONIC ns just before the last reconcile that took the count from cachestat:
+    // records made before it are already in that count. 0 = none.
+    std::uint64_t counted_ns = 0;
+    // Removals and dirtying applied recently: latest time, page range, CPU (-1: several).
+    std::uint64_t removed_ns = 0;
+    std::uint64_t removed_first = 0;
+    std::uint64_t removed_end = 0;
+    std::int64_t removed_cpu = 0;
+    // The same for insertions.
+    std::uint64_t added_ns = 0;
+    std::uint64_t added_first = 0;
+    std::uint64_t added_end = 0;
+    std::int64_t added_cpu = 0;
+  };
+  // Recent records of one kind on a slot: latest time, page range, CPU.
+  struct recent_range {
+    std::uint64_t& ns;
+    std::uint64_t& first;
+    std::uint64_t& end;
+    std::int64_t& cpu;
   };
   struct fs_root {
     std::string id;        // filesystem identity
@@ -135,6 +169,11 @@ class controller {
   void unindex(slot& s, std::uint64_t first, std::uint64_t n);
   void unindex_all(slot& s);
   void sync_file_entry(slot& s);
+  // False when the record is already reflected in the slot's state or may be out of order (the
+  // slot is then re-resolved at the next tick): the caller must not apply it.
+  bool in_order(const ident& id, slot& s, const trace::decoded_event& ev);
+  void note(recent_range r, const trace::decoded_event& ev) const;
+  bool overtaken(recent_range r, const trace::decoded_event& ev) const;
 
   controller_options opts_;
   std::uint64_t ps_;
@@ -147,6 +186,7 @@ class controller {
   std::vector<ident> pending_;
   std::uint64_t extents_gen_ = 1;
   std::uint64_t drops_seen_ = 0;
+  std::uint64_t horizon_ns_ = 0;
   bool rescan_needed_ = false;
   live_counters counters_;
 };

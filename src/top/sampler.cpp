@@ -67,6 +67,7 @@ result<void> sampler::start() {
     // What arrived during the seed may or may not be in the scan: re-resolve those inodes.
     auto drained = tracer_->poll(0, [this](const trace::decoded_event& ev) { controller_->touch(ev); });
     if (!drained) return drained.err();
+    controller_->set_horizon(tracer_->flushed_before_ns());
     if (auto t = controller_->tick(); !t) return t;
     mode_ = "live (" + std::string(trace::to_string(tracer_->chosen_path())) + ")";
   } else {
@@ -92,6 +93,7 @@ result<sample> sampler::next() {
       auto r = tracer_->poll(0, [this](const trace::decoded_event& ev) { controller_->apply(ev); });
       if (!r) return r.err();
       if (auto c = tracer_->counters()) controller_->note_drops(c->total_drops());
+      controller_->set_horizon(tracer_->flushed_before_ns());
       if (auto t = controller_->tick(); !t) return t.err();
     } else {
       pollfd fd{wake_fd_, POLLIN, 0};

@@ -12,9 +12,9 @@
 
 namespace dupcache::trace::abi {
 
-static_assert(DUPCACHE_BPF_ABI_VERSION == 1, "update the offsets below together with the ABI");
+static_assert(DUPCACHE_BPF_ABI_VERSION == 2, "update the offsets below together with the ABI");
 
-static_assert(sizeof(dupcache_event) == 120);
+static_assert(sizeof(dupcache_event) == 128);
 static_assert(alignof(dupcache_event) == 8);
 static_assert(offsetof(dupcache_event, ts_ns) == 0);
 static_assert(offsetof(dupcache_event, ino) == 8);
@@ -34,9 +34,20 @@ static_assert(offsetof(dupcache_event, fd2) == 88);
 static_assert(offsetof(dupcache_event, aux) == 92);
 static_assert(offsetof(dupcache_event, kind) == 96);
 static_assert(offsetof(dupcache_event, flags) == 97);
-static_assert(offsetof(dupcache_event, pad) == 98);
+static_assert(offsetof(dupcache_event, cpu) == 98);
+static_assert(offsetof(dupcache_event, pad) == 100);
 static_assert(offsetof(dupcache_event, comm) == 104);
 static_assert(sizeof(dupcache_event::comm) == 16);
+static_assert(offsetof(dupcache_event, ts_end_ns) == 120);
+
+static_assert(sizeof(dupcache_run) == 48 + sizeof(dupcache_event));
+static_assert(offsetof(dupcache_run, host) == 0);
+static_assert(offsetof(dupcache_run, sb) == 8);
+static_assert(offsetof(dupcache_run, next_index) == 16);
+static_assert(offsetof(dupcache_run, memcg_data) == 24);
+static_assert(offsetof(dupcache_run, folios) == 32);
+static_assert(offsetof(dupcache_run, busy) == 40);
+static_assert(offsetof(dupcache_run, ev) == 48);
 
 static_assert(DUPCACHE_EV_KIND_MAX < DUPCACHE_EV_KIND_SLOTS);
 static_assert(sizeof(dupcache_counters) == (2 * DUPCACHE_EV_KIND_SLOTS + 5) * 8);

@@ -57,9 +57,13 @@ std::optional<decoded_event> decode_event(const void* data, std::size_t size) {
   decoded_event ev;
   ev.kind = static_cast<event_kind>(raw.kind);
   ev.timestamp_ns = raw.ts_ns;
+  // A zero end (an object that does not fill it) reads as a single instant.
+  ev.end_timestamp_ns = raw.ts_end_ns > raw.ts_ns ? raw.ts_end_ns : raw.ts_ns;
   ev.raw_flags = raw.flags;
   ev.has_identity = (raw.flags & DUPCACHE_EVF_IDENTITY) != 0;
   ev.subvol_unknown = (raw.flags & DUPCACHE_EVF_SUBVOL_UNKNOWN) != 0;
+  ev.unordered = (raw.flags & DUPCACHE_EVF_UNORDERED) != 0;
+  ev.cpu = raw.cpu;
   ev.args_unread = (raw.flags & DUPCACHE_EVF_ARGS_UNREAD) != 0;
   ev.off_is_file_pos = (raw.flags & DUPCACHE_EVF_OFF_IS_FPOS) != 0;
   ev.off2_is_file_pos = (raw.flags & DUPCACHE_EVF_OFF2_IS_FPOS) != 0;

@@ -32,7 +32,8 @@ std::string_view to_string(event_kind kind);
 // Plain data. Which fields are meaningful for which kind: see the table in dupcache_abi.h.
 struct decoded_event {
   event_kind kind{};
-  std::uint64_t timestamp_ns = 0;  // CLOCK_MONOTONIC
+  std::uint64_t timestamp_ns = 0;  // CLOCK_MONOTONIC; for a coalesced run, its first folio
+  std::uint64_t end_timestamp_ns = 0;  // coalesced run: when it was flushed; else == timestamp_ns
 
   // Identity (always for cache/dirty kinds; for sharing kinds only if has_identity).
   bool has_identity = false;
@@ -46,8 +47,8 @@ struct decoded_event {
   std::uint32_t generation = 0;
 
   // Cache and dirty kinds.
-  std::uint64_t index = 0;  // first page index of the folio
-  std::uint32_t nr_pages = 0;
+  std::uint64_t index = 0;  // first page index of the folio (or of the run)
+  std::uint32_t nr_pages = 0;  // pages of the folio, or of the coalesced run of folios
   std::uint64_t cgroup_id = 0;  // memcg's cgroup id; 0 = none/unknown
 
   // Task.
@@ -66,6 +67,8 @@ struct decoded_event {
   bool off_is_file_pos = false;
   bool off2_is_file_pos = false;
 
+  std::uint32_t cpu = 0;      // CPU the record was made on
+  bool unordered = false;     // may have overtaken an earlier run of its own CPU (DUPCACHE_EVF_UNORDERED)
   std::uint8_t raw_flags = 0;  // DUPCACHE_EVF_* as received
 
   std::string_view comm_view() const;

@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <bit>
+#include <chrono>
+#include <ctime>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
@@ -266,6 +268,7 @@ struct tracer::attempt {
   hook_path path = hook_path::tp_btf;
   std::optional<dirty_variant> dirty;
   bool sharing = false;
+  bool coalesce = false;
 
   // Results, moved into the tracer on success.
   skel_ptr skel;
@@ -315,6 +318,7 @@ bool tracer::attempt::run(const tracer_options& options, std::uint64_t ring_byte
   }
   skel->rodata->filter_devs = !options.watch_devs.empty();
   skel->rodata->wakeup_bytes = options.wakeup_fraction > 0 ? ring_bytes / options.wakeup_fraction : 0;
+  skel->rodata->coalesce = coalesce;
   if (int err = bpf_map__set_max_entries(skel->maps.events, static_cast<std::uint32_t>(ring_bytes)))
     return fail(where + "size ring buffer", -err, &log);
 
@@ -327,6 +331,8 @@ bool tracer::attempt::run(const tracer_options& options, std::uint64_t ring_byte
     enabled.insert(enabled.end(), progs.begin(), progs.end());
   }
   for (auto* prog : enabled) bpf_program__set_autoload(prog, true);
+  // Loaded, never attached: run on demand by flush().
+  if (coalesce) bpf_program__set_autoload(skel->progs.dc_flush, true);
 
   // 4. load
   log.clear();
@@ -351,6 +357,16 @@ bool tracer::attempt::run(const tracer_options& options, std::uint64_t ring_byte
       return fail(where + "attach " + bpf_program__section_name(prog), err, &log, bpf_program__name(prog));
     }
     links.emplace_back(link);
+  }
+
+  // 7. coalescing needs dc_flush to run on a chosen CPU; try it once on CPU 0 before relying on it
+  if (coalesce) {
+    LIBBPF_OPTS(bpf_test_run_opts, run_opts, .flags = BPF_F_TEST_RUN_ON_CPU, .cpu = 0);
+    if (int err = bpf_prog_test_run_opts(bpf_program__fd(skel->progs.dc_flush), &run_opts)) {
+      fail(where + "run dc_flush on CPU 0 (BPF_PROG_TEST_RUN, BPF_F_TEST_RUN_ON_CPU)", -err, nullptr,
+           bpf_program__name(skel->progs.dc_flush));
+      return false;
+    }
   }
   return true;
 }
@@ -377,6 +393,8 @@ result<std::unique_ptr<tracer>> tracer::open(const tracer_options& options) {
   }
 
   bool sharing = options.sharing_events;
+  bool coalesce = options.coalesce;
+  std::string coalesce_reason = options.coalesce ? "" : "turned off by options";
   std::set<dirty_variant> dirty_failed;
   std::optional<attempt> chosen;
   std::string failures;
@@ -393,6 +411,7 @@ result<std::unique_ptr<tracer>> tracer::open(const tracer_options& options) {
       attempt a;
       a.path = path;
       a.sharing = sharing;
+      a.coalesce = coalesce;
       if (options.dirty_events) {
         // The fentry path has no dirty hook of its own; it uses the tracepoint.
         std::vector<dirty_variant> candidates = path == hook_path::raw_tp
@@ -413,6 +432,11 @@ result<std::unique_ptr<tracer>> tracer::open(const tracer_options& options) {
       if (a.fatal) return a.failure;
 
       const std::string reason = a.failure.message();
+      if (a.skel && a.coalesce && a.blamed == bpf_program__name(a.skel->progs.dc_flush)) {
+        coalesce = false;  // one record per folio still works
+        coalesce_reason = reason;
+        continue;
+      }
       if (a.skel && !a.blamed.empty() && a.dirty && a.blamed == bpf_program__name(dirty_program(a.skel.get(), *a.dirty))) {
         t->report_.push_back({"dirty:" + std::string(to_string(*a.dirty)), probe_status::rejected, reason});
         dirty_failed.insert(*a.dirty);
@@ -457,7 +481,16 @@ result<std::unique_ptr<tracer>> tracer::open(const tracer_options& options) {
     t->report_.push_back({"sharing:syscalls", probe_status::disabled,
                           options.sharing_events ? "could not be loaded (see above)" : "turned off by options"});
 
-  // 7. ring buffer
+  if (a.coalesce)
+    t->report_.push_back({"coalesce", probe_status::enabled,
+                          "consecutive insertions of a file on one CPU make one record; dc_flush runs on each CPU"});
+  else
+    t->report_.push_back({"coalesce", probe_status::disabled,
+                          coalesce_reason.empty() ? "could not be enabled (see above)" : coalesce_reason});
+  t->coalescing_ = a.coalesce;
+  if (a.coalesce) t->flush_fd_ = bpf_program__fd(a.skel->progs.dc_flush);
+
+  // 8. ring buffer
   ring_buffer* rb = ring_buffer__new(bpf_map__fd(a.skel->maps.events), &tracer::on_sample, t.get(), nullptr);
   if (rb == nullptr) return errno_error("trace: create ring buffer consumer");
   t->ring_.reset(rb);
@@ -486,9 +519,42 @@ int tracer::on_sample(void* ctx, void* data, std::size_t size) {
   return 0;
 }
 
-result<int> tracer::poll(int timeout_ms, const event_fn& fn) {
-  callback_ = &fn;
-  callback_error_ = nullptr;
+result<void> tracer::flush() {
+  if (!coalescing_) return {};
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  const std::uint64_t started = static_cast<std::uint64_t>(ts.tv_sec) * 1000000000u + static_cast<std::uint64_t>(ts.tv_nsec);
+
+  // Only CPUs with an open run get an IPI; the map read is racy, which is fine: a run opened
+  // after it has ts_ns after `started`.
+  const int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return errno_error("trace: count possible CPUs", -ncpu);
+  std::vector<dupcache_run> per_cpu(static_cast<std::size_t>(ncpu));
+  std::uint32_t key = 0;
+  if (int err = bpf_map__lookup_elem(skel_->maps.runs, &key, sizeof(key), per_cpu.data(),
+                                     per_cpu.size() * sizeof(dupcache_run), 0))
+    return errno_error("trace: read runs map", -err);
+  bool complete = true;
+  for (int cpu = 0; cpu < ncpu; ++cpu) {
+    if (per_cpu[static_cast<std::size_t>(cpu)].host == 0) continue;
+    // dc_flush returns 1 while the slot is held by the program it interrupted, which finishes
+    // within microseconds.
+    bool done = false;
+    for (int attempt = 0; attempt < 100 && !done; ++attempt) {
+      LIBBPF_OPTS(bpf_test_run_opts, run_opts, .flags = BPF_F_TEST_RUN_ON_CPU, .cpu = static_cast<__u32>(cpu));
+      if (int err = bpf_prog_test_run_opts(flush_fd_, &run_opts)) {
+        if (err == -ENXIO) break;  // offline since the map was read: its run waits for it
+        return errno_error("trace: run dc_flush on CPU " + std::to_string(cpu), -err);
+      }
+      done = run_opts.retval == 0;
+    }
+    complete = complete && done;
+  }
+  if (complete) flushed_before_ns_ = started;
+  return {};
+}
+
+int tracer::drain(int timeout_ms) {
   int n = ring_buffer__poll(ring_.get(), timeout_ms);
   // With batched wakeups (wakeup_fraction) records can wait without a wakeup: epoll says
   // nothing until the threshold, so read what is there once the timeout has passed.
@@ -496,8 +562,24 @@ result<int> tracer::poll(int timeout_ms, const event_fn& fn) {
     const int more = ring_buffer__consume(ring_.get());
     n = more < 0 ? more : n + more;
   }
+  return n;
+}
+
+result<int> tracer::poll(int timeout_ms, const event_fn& fn) {
+  callback_ = &fn;
+  callback_error_ = nullptr;
+  int n = 0;
+  result<void> flushed = flush();
+  if (flushed) {
+    // While coalescing, never wait longer than a flush interval: runs opened meanwhile sit in
+    // their CPU's slot until the caller polls (and so flushes) again. Waiting in slices inside
+    // this call instead would lose a signal that lands between two slices.
+    if (coalescing_ && (timeout_ms < 0 || timeout_ms > flush_interval_ms)) timeout_ms = flush_interval_ms;
+    n = drain(timeout_ms);
+  }
   callback_ = nullptr;
   if (callback_error_) std::rethrow_exception(std::exchange(callback_error_, nullptr));
+  if (!flushed) return flushed.err();
   if (n == -EINTR) return 0;
   if (n < 0) return errno_error("trace: poll ring buffer", -n);
   return n;
@@ -527,6 +609,11 @@ result<event_counters> tracer::counters() const {
     sum.no_host += c.no_host;
     sum.fd_unresolved += c.fd_unresolved;
   }
+  std::vector<dupcache_run> runs(per_cpu.size());
+  if (int err = bpf_map__lookup_elem(skel_->maps.runs, &key, sizeof(key), runs.data(),
+                                     runs.size() * sizeof(dupcache_run), 0))
+    return errno_error("trace: read runs map", -err);
+  for (const auto& r : runs) sum.run_folios += r.folios;
   sum.decode_errors = decode_errors_;
   return sum;
 }

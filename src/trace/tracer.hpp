@@ -59,6 +59,10 @@ struct tracer_options {
   unsigned wakeup_fraction = 0;
   bool sharing_events = true;  // clone/dedupe/copy_file_range/fiemap/truncate syscalls
   bool dirty_events = true;    // writeback_dirty_folio
+  // Merge consecutive insertions of one file on one CPU into one record (see dupcache_abi.h).
+  // Needs BPF_PROG_TEST_RUN on a chosen CPU (v5.10) for flush(); where that fails the tracer
+  // falls back to one record per folio and says so in probe_report().
+  bool coalesce = true;
   // Classic tracepoints (the sharing syscalls) are attached through tracefs: mount it at
   // /sys/kernel/tracing if no tracefs is mounted (reported in probe_report()).
   bool mount_tracefs = true;
@@ -75,6 +79,7 @@ struct event_counters {
   std::uint64_t filtered_internal = 0;
   std::uint64_t no_host = 0;
   std::uint64_t fd_unresolved = 0;
+  std::uint64_t run_folios = 0;     // folios that went into coalesced runs (opening or extending)
   std::uint64_t decode_errors = 0;  // user side: malformed samples
 
   std::uint64_t emitted_of(event_kind k) const { return emitted[static_cast<std::size_t>(k)]; }
@@ -97,10 +102,21 @@ class tracer {
   ~tracer();
 
   // Waits up to timeout_ms (0: no wait, -1: forever) and delivers every available event to fn.
-  // Returns the number of records consumed; 0 when interrupted by a signal (EINTR), so a
-  // caller's stop flag is checked promptly. An exception thrown by fn stops consumption and is
-  // rethrown here.
+  // Open runs are flushed first. While coalescing, the wait is capped at
+  // flush_interval_ms, so a caller that polls in a loop sees every run within about that long
+  // even if its CPU inserts nothing more. Returns the number of records consumed;
+  // 0 when interrupted by a signal (EINTR), so a caller's stop flag is checked promptly. An
+  // exception thrown by fn stops consumption and is rethrown here.
   result<int> poll(int timeout_ms, const event_fn& fn);
+
+  // Emits every CPU's open run into the ring buffer (a no-op when not coalescing).
+  result<void> flush();
+  // CLOCK_MONOTONIC ns at the start of the last flush() that reached every CPU: once the ring
+  // buffer has been consumed after it, every record of a run opened before that time has been
+  // delivered. Later records have ts_ns at or after it. 0 before the first.
+  std::uint64_t flushed_before_ns() const { return flushed_before_ns_; }
+  bool coalescing() const { return coalescing_; }
+  static constexpr int flush_interval_ms = 100;
 
   // For an external epoll loop: readable when poll() has work.
   int epoll_fd() const;
@@ -135,6 +151,7 @@ class tracer {
 
   tracer() = default;
   static int on_sample(void* ctx, void* data, std::size_t size);
+  int drain(int timeout_ms);  // ring_buffer__poll + consume: records, or -errno
 
   // Members are destroyed in reverse order: ring buffer, then links, then the BPF object.
   skel_ptr skel_;
@@ -145,6 +162,9 @@ class tracer {
   std::vector<probe_result> report_;
   std::uint64_t ring_bytes_ = 0;
   bool filtering_ = false;
+  bool coalescing_ = false;
+  std::uint64_t flushed_before_ns_ = 0;
+  int flush_fd_ = -1;  // dc_flush, owned by skel_
 
   const event_fn* callback_ = nullptr;  // valid only during poll()
   std::exception_ptr callback_error_;

@@ -34,6 +34,8 @@ dupcache_event sample() {
   raw.fd2 = DUPCACHE_FD_NONE;
   raw.kind = DUPCACHE_EV_CACHE_ADD;
   raw.flags = DUPCACHE_EVF_IDENTITY;
+  raw.cpu = 3;
+  raw.ts_end_ns = 123999999;
   std::memcpy(raw.comm, "pread-test", 11);
   return raw;
 }
@@ -44,6 +46,9 @@ TEST(decode_event, decodes_every_field) {
   ASSERT_TRUE(ev);
   EXPECT_EQ(ev->kind, event_kind::cache_add);
   EXPECT_EQ(ev->timestamp_ns, 123456789u);
+  EXPECT_EQ(ev->end_timestamp_ns, 123999999u);
+  EXPECT_EQ(ev->cpu, 3u);
+  EXPECT_FALSE(ev->unordered);
   EXPECT_EQ(ev->ino, 257u);
   EXPECT_EQ(ev->subvol_id, 256u);
   EXPECT_EQ(ev->index, 16u);
@@ -61,6 +66,16 @@ TEST(decode_event, decodes_every_field) {
   EXPECT_TRUE(ev->has_identity);
   EXPECT_TRUE(ev->is_cache());
   EXPECT_FALSE(ev->is_sharing());
+}
+
+TEST(decode_event, end_time_is_never_before_start_and_unordered_flag_decodes) {
+  auto raw = sample();
+  raw.ts_end_ns = 0;  // not filled: a single instant
+  raw.flags |= DUPCACHE_EVF_UNORDERED;
+  auto ev = decode_event(&raw, sizeof(raw));
+  ASSERT_TRUE(ev);
+  EXPECT_EQ(ev->end_timestamp_ns, ev->timestamp_ns);
+  EXPECT_TRUE(ev->unordered);
 }
 
 TEST(decode_event, rejects_short_and_unknown_records) {

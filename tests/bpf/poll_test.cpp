@@ -36,6 +36,7 @@ TEST(bpf_tracer, poll_returns_zero_when_interrupted_by_a_signal) {
   o.watch_devs = {makedev(0, 0xfffff)};  // nothing lives there: poll() can only end by signal
   o.sharing_events = false;
   o.dirty_events = false;
+  o.coalesce = false;  // coalescing caps every wait at the flush interval (tested below)
   auto t = tracer::open(o);
   ASSERT_TRUE(t.ok()) << t.err().message();
 
@@ -56,6 +57,24 @@ TEST(bpf_tracer, poll_returns_zero_when_interrupted_by_a_signal) {
 
   ASSERT_TRUE(n.ok()) << n.err().message();
   EXPECT_EQ(n.value(), 0);
+  EXPECT_LT(waited, std::chrono::seconds(5));
+}
+
+TEST(bpf_tracer, coalescing_caps_a_wait_at_the_flush_interval) {
+  if (auto why = bpf_unavailable_reason(); !why.empty()) DC_SKIP_OR_FAIL(why);
+  tracer_options o;
+  o.watch_devs = {makedev(0, 0xfffff)};
+  o.sharing_events = false;
+  o.dirty_events = false;
+  auto t = tracer::open(o);
+  ASSERT_TRUE(t.ok()) << t.err().message();
+  ASSERT_TRUE(t.value()->coalescing());
+  auto start = std::chrono::steady_clock::now();
+  auto n = t.value()->poll(10000, [](const decoded_event&) {});
+  auto waited = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(n.ok()) << n.err().message();
+  EXPECT_EQ(n.value(), 0);
+  EXPECT_GE(waited, std::chrono::milliseconds(tracer::flush_interval_ms));
   EXPECT_LT(waited, std::chrono::seconds(5));
 }
 

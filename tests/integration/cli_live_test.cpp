@@ -902,7 +902,7 @@ TEST(Trace, JsonLines) {
   const std::string dev = mountinfo_dev(fs.dir());
   ASSERT_FALSE(dev.empty()) << fs.dir() << " not in mountinfo";
   constexpr int pages = 8;
-  background tr({DUPCACHE_BINARY, "trace", "-n", std::to_string(pages), fs.dir()});
+  background tr({DUPCACHE_BINARY, "trace", "--per-folio", "-n", std::to_string(pages), fs.dir()});
   ASSERT_TRUE(tr.wait_for([&] { return contains(tr.err(), "page-cache hooks:"); }, 20))
       << tr.command() << " did not report its hooks\nstderr: " << tr.err();
   read_range(f, 0, pages * ps());
@@ -938,6 +938,39 @@ TEST(Trace, JsonLines) {
   ASSERT_TRUE(std::regex_match(err_lines.back(), m, counters)) << "stderr must end with the counters:\n" << tr.err();
   EXPECT_GE(std::stoull(m[1].str()), static_cast<unsigned long long>(pages));
   EXPECT_EQ(m[2].str(), "0");
+}
+
+// By default consecutive insertions come as runs: fewer lines, the same pages.
+TEST(Trace, CoalescedRunsCoverExactlyTheReadPages) {
+  DUPCACHE_REQUIRE_ROOT("mkfs.btrfs");
+  scratch_fs fs("btrfs");
+  const std::string f = fs.path("f");
+  write_file(f, 1 * MiB, 19);
+  evict(f);
+  struct stat sb {};
+  ASSERT_EQ(stat(f.c_str(), &sb), 0);
+  constexpr std::uint64_t pages = 64;
+  background tr({DUPCACHE_BINARY, "trace", "--duration", "3", "--no-sharing", fs.dir()});
+  ASSERT_TRUE(tr.wait_for([&] { return contains(tr.err(), "page-cache hooks:"); }, 20)) << tr.err();
+  EXPECT_TRUE(contains(tr.err(), "insertions coalesced into runs")) << tr.err();
+  read_range(f, 0, pages * ps());
+  ASSERT_EQ(cached_pages(f), pages);
+  ASSERT_EQ(tr.finish(20), 0) << tr.err();
+
+  std::vector<int> covered(pages, 0);
+  std::size_t records = 0;
+  for (const auto& l : split_lines(tr.out())) {
+    json e = json::parse(l);
+    if (e.value("kind", "") != "cache_add" || e.value("ino", std::uint64_t{0}) != sb.st_ino) continue;
+    ++records;
+    const auto first = e["index"].get<std::uint64_t>();
+    const auto n = e["nr_pages"].get<std::uint64_t>();
+    ASSERT_LE(first + n, pages) << l;
+    for (std::uint64_t i = first; i < first + n; ++i) ++covered[i];
+    if (n > 1) EXPECT_GE(e.value("ts_end_ns", std::uint64_t{0}), e["ts_ns"].get<std::uint64_t>()) << l;
+  }
+  EXPECT_EQ(covered, std::vector<int>(pages, 1)) << "every page read exactly once:\n" << tr.out();
+  EXPECT_LT(records, pages) << "nothing was coalesced:\n" << tr.out();
 }
 
 // ---------------------------------------------------------------------------------------------

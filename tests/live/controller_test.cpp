@@ -4,6 +4,8 @@
 // scenario implies.
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -50,7 +52,7 @@ totals fresh_scan(const std::string& dir) {
 // The tracer and controller as `dupcache top` runs them, driven step by step.
 class live_harness {
  public:
-  explicit live_harness(const std::string& dir, std::uint64_t ring_bytes = 16 * MiB) {
+  explicit live_harness(const std::string& dir, std::uint64_t ring_bytes = 16 * MiB, bool coalesce = true) {
     live::controller_options co;
     co.scan.paths = {dir};
     co.settle = 50ms;
@@ -60,12 +62,14 @@ class live_harness {
     trace::tracer_options to;
     to.ring_buffer_bytes = ring_bytes;
     to.watch_devs = *devs;
+    to.coalesce = coalesce;
     auto t = trace::tracer::open(to);
     if (!t) throw std::runtime_error(t.err().message());
     tracer_ = std::move(t.value());
     if (auto r = ctl_->seed(); !r) throw std::runtime_error(r.err().message());
     auto drained = tracer_->poll(0, [this](const trace::decoded_event& ev) { ctl_->touch(ev); });
     if (!drained) throw std::runtime_error(drained.err().message());
+    ctl_->set_horizon(tracer_->flushed_before_ns());
     if (auto r = ctl_->tick(); !r) throw std::runtime_error(r.err().message());
   }
 
@@ -82,6 +86,7 @@ class live_harness {
       });
       if (!r) throw std::runtime_error(r.err().message());
       if (auto c = tracer_->counters()) ctl_->note_drops(c->total_drops());
+      ctl_->set_horizon(tracer_->flushed_before_ns());
       if (auto t = ctl_->tick(); !t) throw std::runtime_error(t.err().message());
       if (n > 0) quiet_since = std::chrono::steady_clock::now();
       if (std::chrono::steady_clock::now() - quiet_since > 400ms) break;
@@ -101,6 +106,126 @@ void evict_range(const std::string& path, std::uint64_t off, std::uint64_t len) 
   ASSERT_GE(fd, 0);
   posix_fadvise(fd, static_cast<off_t>(off), static_cast<off_t>(len), POSIX_FADV_DONTNEED);
   close(fd);
+}
+
+// Runs fn on a thread pinned to cpu, and waits for it.
+template <typename Fn>
+void on_cpu(int cpu, Fn&& fn) {
+  std::exception_ptr error;
+  std::thread t([&] {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0) {
+      error = std::make_exception_ptr(std::runtime_error("pin to CPU " + std::to_string(cpu)));
+      return;
+    }
+    try {
+      fn();
+    } catch (...) {
+      error = std::current_exception();
+    }
+  });
+  t.join();
+  if (error) std::rethrow_exception(error);
+}
+
+bool two_cpus() {
+  cpu_set_t set;
+  return sched_getaffinity(0, sizeof set, &set) == 0 && CPU_ISSET(0, &set) && CPU_ISSET(1, &set);
+}
+
+#define DUPCACHE_REQUIRE_TWO_CPUS()                                                          \
+  do {                                                                                       \
+    if (!two_cpus()) {                                                                       \
+      if (under_ci()) FAIL() << "CI=true: CPUs 0 and 1 are needed to order events across CPUs"; \
+      GTEST_SKIP() << "CPUs 0 and 1 are needed to order events across CPUs";                 \
+    }                                                                                        \
+  } while (0)
+
+// Flushing goes CPU by CPU in order, so to make a record of CPU 1 overtake CPU 0's open run,
+// CPU 1 must write its record out itself: reading an uncached file opens a new run there,
+// which flushes the one before.
+void flush_cpu1_by_reading(const std::string& path) { read_all(path); }
+
+// The run a reader on CPU 0 opened is still in CPU 0's slot when CPU 1 evicts those pages, so
+// the delete records arrive before the insertions they undo. Applied in arrival order the file
+// would look cached; the controller must notice and re-resolve it.
+TEST(Live, RemovalsOvertakingTheirInsertionRunAreRepaired) {
+  DUPCACHE_REQUIRE_ROOT("mkfs.btrfs");
+  DUPCACHE_REQUIRE_TWO_CPUS();
+  scratch_fs fs("btrfs");
+  const std::uint64_t p = page_size();
+  write_file(fs.path("a"), 128 * p, 30);
+  reflink(fs.path("a"), fs.path("b"));
+  write_file(fs.path("c"), 8 * p, 33);
+  for (auto n : {"a", "b", "c"}) evict(fs.path(n));
+  live_harness live(fs.dir());
+  read_all(fs.path("a"));
+  live.settle();
+  on_cpu(0, [&] { read_all(fs.path("b")); });
+  on_cpu(1, [&] {
+    evict_range(fs.path("b"), 32 * p, 64 * p);  // b keeps 0..31 and 96..127
+    flush_cpu1_by_reading(fs.path("c"));
+  });
+  live.settle();
+  EXPECT_GT(live.counters().reordered, 0u) << "the deletes did not overtake the run: the test lost its point";
+  EXPECT_EQ(live.now().cached, 128 * p + 64 * p + 8 * p) << live.now();
+  EXPECT_EQ(live.now().wasted, 64 * p) << live.now();
+  EXPECT_EQ(live.now(), fresh_scan(fs.dir()));
+}
+
+// The other way round: CPU 1 evicts a range (its removal run stays open), CPU 0 reads it back
+// and its insertion run is written out first. Applied in arrival order the removal would
+// empty what was just read.
+TEST(Live, InsertionsOvertakingTheRemovalRunBeforeThemAreRepaired) {
+  DUPCACHE_REQUIRE_ROOT("mkfs.btrfs");
+  DUPCACHE_REQUIRE_TWO_CPUS();
+  scratch_fs fs("btrfs");
+  const std::uint64_t p = page_size();
+  write_file(fs.path("a"), 128 * p, 34);
+  reflink(fs.path("a"), fs.path("b"));
+  for (auto n : {"a", "b"}) evict(fs.path(n));
+  live_harness live(fs.dir());
+  read_all(fs.path("a"));
+  read_all(fs.path("b"));
+  live.settle();
+  on_cpu(1, [&] { evict_range(fs.path("b"), 0, 64 * p); });
+  on_cpu(0, [&] {
+    read_range(fs.path("b"), 0, 64 * p);
+    write_file(fs.path("c"), 8 * p, 35);  // records of another kind on CPU 0: its run leaves first
+  });
+  live.settle();
+  EXPECT_GT(live.counters().reordered, 0u) << "the insertions did not overtake the removals: the test lost its point";
+  EXPECT_EQ(live.now().cached, 256 * p + 8 * p) << live.now();
+  EXPECT_EQ(live.now().wasted, 128 * p) << live.now();
+  EXPECT_EQ(live.now(), fresh_scan(fs.dir()));
+}
+
+// The same with dirtying: a write on CPU 1 to pages whose insertion run is still on CPU 0.
+// Dirty pages must not count as shared, even for the moment before the run arrives.
+TEST(Live, DirtyingOvertakingTheInsertionRunIsRepaired) {
+  DUPCACHE_REQUIRE_ROOT("mkfs.btrfs");
+  DUPCACHE_REQUIRE_TWO_CPUS();
+  scratch_fs fs("btrfs");
+  const std::uint64_t p = page_size();
+  write_file(fs.path("a"), 64 * p, 31);
+  reflink(fs.path("a"), fs.path("b"));
+  write_file(fs.path("c"), 8 * p, 33);
+  for (auto n : {"a", "b", "c"}) evict(fs.path(n));
+  live_harness live(fs.dir());
+  read_all(fs.path("a"));
+  live.settle();
+  on_cpu(0, [&] { read_all(fs.path("b")); });
+  on_cpu(1, [&] {
+    overwrite(fs.path("b"), 0, 16 * p, 32);
+    flush_cpu1_by_reading(fs.path("c"));
+  });
+  live.settle();
+  EXPECT_GT(live.counters().reordered, 0u) << "the dirtying did not overtake the run: the test lost its point";
+  EXPECT_EQ(live.now().cached, 128 * p + 8 * p) << live.now();
+  EXPECT_EQ(live.now().wasted, 48 * p) << live.now();
+  EXPECT_EQ(live.now(), fresh_scan(fs.dir()));
 }
 
 TEST(Live, MixedWorkloadEqualsFreshScan) {
@@ -254,14 +379,37 @@ TEST(Live, LostEventsAreCountedAndRepaired) {
   write_file(fs.path("a"), 2048 * p, 5);
   reflink(fs.path("a"), fs.path("b"));
   for (auto n : {"a", "b"}) evict(fs.path(n));
-  live_harness live(fs.dir(), 4096);  // one page of ring buffer: about 30 events
-  // 4096 single-page insertions with nobody polling: most of them are dropped.
+  // One page of ring buffer: about 30 records. Without coalescing, 4096 single-page
+  // insertions with nobody polling: most of them are dropped.
+  live_harness live(fs.dir(), 4096, false);
   read_all(fs.path("a"));
   read_all(fs.path("b"));
   live.settle();
   EXPECT_GT(live.counters().lost_events, 1000u);
   EXPECT_GE(live.counters().rescans, 2u) << "the loss must trigger a rescan";
   EXPECT_EQ(live.now().wasted, 2048 * p);
+  EXPECT_EQ(live.now(), fresh_scan(fs.dir()));
+}
+
+// Coalesced runs are lost too when the ring buffer is full at flush time; the repair is the same.
+TEST(Live, LostRunsAreCountedAndRepaired) {
+  DUPCACHE_REQUIRE_ROOT("mkfs.btrfs");
+  scratch_fs fs("btrfs");
+  const std::uint64_t p = page_size();
+  constexpr int files = 64;
+  for (int i = 0; i < files; ++i) write_file(fs.path("f" + std::to_string(i)), 16 * p, 20 + i);
+  reflink(fs.path("f0"), fs.path("g"));
+  for (int i = 0; i < files; ++i) evict(fs.path("f" + std::to_string(i)));
+  evict(fs.path("g"));
+  live_harness live(fs.dir(), 4096);
+  // One run per file (64 records, ring room for about 30), nobody polling in between.
+  for (int i = 0; i < files; ++i) read_all(fs.path("f" + std::to_string(i)));
+  read_all(fs.path("g"));
+  live.settle();
+  EXPECT_GT(live.counters().lost_events, 0u);
+  EXPECT_GE(live.counters().rescans, 2u) << "the loss must trigger a rescan";
+  EXPECT_EQ(live.now().wasted, 16 * p);
+  EXPECT_EQ(live.now().cached, (files + 1) * 16 * p);
   EXPECT_EQ(live.now(), fresh_scan(fs.dir()));
 }
 
