@@ -483,7 +483,7 @@ result<std::unique_ptr<tracer>> tracer::open(const tracer_options& options) {
 
   if (a.coalesce)
     t->report_.push_back({"coalesce", probe_status::enabled,
-                          "consecutive insertions of a file on one CPU make one record; dc_flush runs on each CPU"});
+                          "consecutive folio events of a file on one CPU make one record; dc_flush runs on each CPU"});
   else
     t->report_.push_back({"coalesce", probe_status::disabled,
                           coalesce_reason.empty() ? "could not be enabled (see above)" : coalesce_reason});
@@ -543,7 +543,13 @@ result<void> tracer::flush() {
     for (int attempt = 0; attempt < 100 && !done; ++attempt) {
       LIBBPF_OPTS(bpf_test_run_opts, run_opts, .flags = BPF_F_TEST_RUN_ON_CPU, .cpu = static_cast<__u32>(cpu));
       if (int err = bpf_prog_test_run_opts(flush_fd_, &run_opts)) {
-        if (err == -ENXIO) break;  // offline since the map was read: its run waits for it
+        if (err == -ENXIO) {
+          // Offline since the map was read: its run cannot be had. Count it as lost, so the
+          // consumer repairs by rescanning rather than go on without it.
+          const auto& ev = per_cpu[static_cast<std::size_t>(cpu)].ev;
+          if (ev.kind < stranded_runs_.size()) ++stranded_runs_[ev.kind];
+          break;
+        }
         return errno_error("trace: run dc_flush on CPU " + std::to_string(cpu), -err);
       }
       done = run_opts.retval == 0;
@@ -614,6 +620,7 @@ result<event_counters> tracer::counters() const {
                                      runs.size() * sizeof(dupcache_run), 0))
     return errno_error("trace: read runs map", -err);
   for (const auto& r : runs) sum.run_folios += r.folios;
+  for (std::size_t k = 0; k < stranded_runs_.size(); ++k) sum.drops[k] += stranded_runs_[k];
   sum.decode_errors = decode_errors_;
   return sum;
 }

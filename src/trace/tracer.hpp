@@ -73,7 +73,7 @@ struct tracer_options {
 // Sum over CPUs of struct dupcache_counters, indexed by event_kind value.
 struct event_counters {
   std::array<std::uint64_t, 16> emitted{};
-  std::array<std::uint64_t, 16> drops{};  // ring buffer full
+  std::array<std::uint64_t, 16> drops{};  // ring buffer full, or run stranded on a CPU gone offline
   std::uint64_t filtered_dev = 0;
   std::uint64_t filtered_nonreg = 0;
   std::uint64_t filtered_internal = 0;
@@ -165,6 +165,7 @@ class tracer {
   bool coalescing_ = false;
   std::uint64_t flushed_before_ns_ = 0;
   int flush_fd_ = -1;  // dc_flush, owned by skel_
+  std::array<std::uint64_t, 16> stranded_runs_{};  // open runs of CPUs gone offline, by kind
 
   const event_fn* callback_ = nullptr;  // valid only during poll()
   std::exception_ptr callback_error_;
