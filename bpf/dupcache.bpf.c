@@ -244,9 +244,22 @@ static __always_inline void flush_run(struct dupcache_run *run, struct dupcache_
 		c->emitted[run->ev.kind & (DUPCACHE_EV_KIND_SLOTS - 1)]++;
 }
 
+/* Takes the slot and flushes it; false when it is held (by the program this one interrupted
+ * or preempted, which flushes or extends its run later). */
+static __always_inline bool try_flush_run(struct dupcache_run *run, struct dupcache_counters *c)
+{
+	if (run->busy)
+		return false;
+	run->busy = 1;
+	dc_barrier();
+	flush_run(run, c);
+	dc_barrier();
+	run->busy = 0;
+	return true;
+}
+
 /* Before a record of another kind leaves this CPU: keeps one CPU's records in order. Returns
- * DUPCACHE_EVF_UNORDERED when it could not (the slot is held by the program this one
- * interrupted or preempted, which flushes or extends its run later). */
+ * DUPCACHE_EVF_UNORDERED when it could not. */
 static __always_inline __u8 flush_before_emit(struct dupcache_counters *c)
 {
 	struct dupcache_run *run;
@@ -256,14 +269,7 @@ static __always_inline __u8 flush_before_emit(struct dupcache_counters *c)
 	run = run_slot();
 	if (!run)
 		return 0;
-	if (run->busy)
-		return DUPCACHE_EVF_UNORDERED;
-	run->busy = 1;
-	dc_barrier();
-	flush_run(run, c);
-	dc_barrier();
-	run->busy = 0;
-	return 0;
+	return try_flush_run(run, c) ? 0 : DUPCACHE_EVF_UNORDERED;
 }
 
 static __always_inline bool dev_watched(__u32 dev)
@@ -731,14 +737,7 @@ int dc_flush(void *ctx)
 
 	if (!c || !run)
 		return 0;
-	if (run->busy)
-		return 1;
-	run->busy = 1;
-	dc_barrier();
-	flush_run(run, c);
-	dc_barrier();
-	run->busy = 0;
-	return 0;
+	return try_flush_run(run, c) ? 0 : 1;
 }
 
 /* ---- sharing changes: syscall entry tracepoints ------------------------------------------ */
