@@ -15,6 +15,7 @@
 #include "scan/fs_identity.hpp"
 #include "scan/mounts.hpp"
 #include "scan/placement.hpp"
+#include "util/clock.hpp"
 
 namespace dupcache::live {
 namespace {
@@ -48,12 +49,6 @@ bool build_handle(const std::string& fs_type, std::uint64_t ino, std::uint64_t s
   }
   h.fh.handle_bytes = static_cast<unsigned>(p - h.fh.f_handle);
   return true;
-}
-
-std::uint64_t monotonic_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);  // the clock of bpf_ktime_get_ns()
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
 bool under_any(const std::string& path, const std::vector<std::string>& roots) {

@@ -10,8 +10,6 @@
 
 #include <algorithm>
 #include <bit>
-#include <chrono>
-#include <ctime>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
@@ -23,6 +21,7 @@
 
 #include "dupcache.skel.h"
 #include "trace/abi_check.hpp"
+#include "util/clock.hpp"
 
 namespace dupcache::trace {
 
@@ -150,6 +149,19 @@ std::string reason_text(int err) {
   // strerror(524) is "Unknown error 524"; name it.
   std::string text = err == 524 ? std::string("operation not supported by this kernel") : std::strerror(err);
   return errno_name(err) + " (" + text + ")";
+}
+
+// Slot 0 of a PERCPU_ARRAY map, one value per possible CPU.
+template <typename T>
+result<std::vector<T>> read_per_cpu(const bpf_map* map, const char* name) {
+  static_assert(sizeof(T) % 8 == 0, "per-CPU values are copied with an 8-byte stride");
+  const int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return errno_error("trace: count possible CPUs", -ncpu);
+  std::vector<T> out(static_cast<std::size_t>(ncpu));
+  std::uint32_t key = 0;
+  if (int err = bpf_map__lookup_elem(map, &key, sizeof(key), out.data(), out.size() * sizeof(T), 0))
+    return errno_error(std::string("trace: read ") + name + " map", -err);
+  return out;
 }
 
 enum class dirty_variant { tp_btf, raw_tp };
@@ -521,19 +533,13 @@ int tracer::on_sample(void* ctx, void* data, std::size_t size) {
 
 result<void> tracer::flush() {
   if (!coalescing_) return {};
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  const std::uint64_t started = static_cast<std::uint64_t>(ts.tv_sec) * 1000000000u + static_cast<std::uint64_t>(ts.tv_nsec);
-
+  const std::uint64_t started = monotonic_ns();
   // Only CPUs with an open run get an IPI; the map read is racy, which is fine: a run opened
   // after it has ts_ns after `started`.
-  const int ncpu = libbpf_num_possible_cpus();
-  if (ncpu <= 0) return errno_error("trace: count possible CPUs", -ncpu);
-  std::vector<dupcache_run> per_cpu(static_cast<std::size_t>(ncpu));
-  std::uint32_t key = 0;
-  if (int err = bpf_map__lookup_elem(skel_->maps.runs, &key, sizeof(key), per_cpu.data(),
-                                     per_cpu.size() * sizeof(dupcache_run), 0))
-    return errno_error("trace: read runs map", -err);
+  auto runs = read_per_cpu<dupcache_run>(skel_->maps.runs, "runs");
+  if (!runs) return runs.err();
+  const auto& per_cpu = *runs;
+  const int ncpu = static_cast<int>(per_cpu.size());
   bool complete = true;
   for (int cpu = 0; cpu < ncpu; ++cpu) {
     if (per_cpu[static_cast<std::size_t>(cpu)].host == 0) continue;
@@ -594,17 +600,14 @@ result<int> tracer::poll(int timeout_ms, const event_fn& fn) {
 int tracer::epoll_fd() const { return ring_buffer__epoll_fd(ring_.get()); }
 
 result<event_counters> tracer::counters() const {
-  int ncpu = libbpf_num_possible_cpus();
-  if (ncpu <= 0) return errno_error("trace: count possible CPUs", -ncpu);
-  std::vector<dupcache_counters> per_cpu(static_cast<std::size_t>(ncpu));
-  std::uint32_t key = 0;
-  if (int err = bpf_map__lookup_elem(skel_->maps.counters, &key, sizeof(key), per_cpu.data(),
-                                     per_cpu.size() * sizeof(dupcache_counters), 0))
-    return errno_error("trace: read counters map", -err);
+  auto counters = read_per_cpu<dupcache_counters>(skel_->maps.counters, "counters");
+  if (!counters) return counters.err();
+  auto runs = read_per_cpu<dupcache_run>(skel_->maps.runs, "runs");
+  if (!runs) return runs.err();
 
   event_counters sum;
   static_assert(std::tuple_size_v<decltype(sum.emitted)> == DUPCACHE_EV_KIND_SLOTS);
-  for (const auto& c : per_cpu) {
+  for (const auto& c : *counters) {
     for (std::size_t k = 0; k < DUPCACHE_EV_KIND_SLOTS; ++k) {
       sum.emitted[k] += c.emitted[k];
       sum.drops[k] += c.drops[k];
@@ -615,11 +618,7 @@ result<event_counters> tracer::counters() const {
     sum.no_host += c.no_host;
     sum.fd_unresolved += c.fd_unresolved;
   }
-  std::vector<dupcache_run> runs(per_cpu.size());
-  if (int err = bpf_map__lookup_elem(skel_->maps.runs, &key, sizeof(key), runs.data(),
-                                     runs.size() * sizeof(dupcache_run), 0))
-    return errno_error("trace: read runs map", -err);
-  for (const auto& r : runs) sum.run_folios += r.folios;
+  for (const auto& r : *runs) sum.run_folios += r.folios;
   for (std::size_t k = 0; k < stranded_runs_.size(); ++k) sum.drops[k] += stranded_runs_[k];
   sum.decode_errors = decode_errors_;
   return sum;
