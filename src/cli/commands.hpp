@@ -24,6 +24,8 @@ struct report_args {
   bool cross_mounts = false;
   bool all_extents = false;
   std::string residency = "auto";
+  std::vector<std::string> containers;  // --container
+  std::vector<std::string> cgroups;     // --cgroup
 };
 
 void register_report(CLI::App& app, report_args& args);

@@ -6,6 +6,9 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "cgroup/accounting.hpp"
+#include "cgroup/hierarchy.hpp"
+#include "cgroup/names.hpp"
 #include "report/report.hpp"
 #include "scan/scanner.hpp"
 #include "util/text.hpp"
@@ -34,13 +37,23 @@ void register_report(CLI::App& app, report_args& a) {
   cmd->add_option("PATH", a.paths, "Files or directories to scan");
   cmd->add_flag("--json", a.json, "Print the JSON document described in dupcache-report(8)");
   // One value per --by (comma separated): a vector option would swallow the PATHs after it.
-  cmd->add_option("--by", a.by, "Tables to print: file, group, fs (comma separated; default file,group)")
+  cmd->add_option("--by", a.by,
+                  "Tables to print: file, group, fs, container (comma separated; default file,group)")
       ->check([](const std::string& v) -> std::string {
         for (const auto& item : split_commas(v)) {
-          if (item != "file" && item != "group" && item != "fs") return "'" + item + "' is not one of file, group, fs";
+          if (item != "file" && item != "group" && item != "fs" && item != "container") {
+            return "'" + item + "' is not one of file, group, fs, container";
+          }
         }
         return {};
       });
+  cmd->add_option("--container", a.containers,
+                  "Only this container: id (or a prefix of 4+ characters), name or pod uid (repeatable)")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_option("--cgroup", a.cgroups, "Only containers in this cgroup or below it (repeatable)")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--top", a.top, "Rows per table (default 20; JSON lists every row unless given)")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--bytes", a.bytes, "Print sizes in bytes instead of KiB/MiB/GiB");
@@ -63,18 +76,50 @@ int run_report(const report_args& a) {
   so.residency = a.residency == "cachestat" ? residency_mode::cachestat
                  : a.residency == "mincore" ? residency_mode::mincore
                                             : residency_mode::automatic;
+  report_options ro;
+  if (!a.by.empty()) {
+    ro.views.clear();
+    for (const auto& b : split_commas(a.by)) {
+      ro.views.push_back(b == "file"    ? report_view::file
+                         : b == "group" ? report_view::group
+                         : b == "fs"    ? report_view::fs
+                                        : report_view::container);
+    }
+  }
+  const container_filter filter{a.containers, a.cgroups};
+  so.attribute = !filter.empty() || std::find(ro.views.begin(), ro.views.end(), report_view::container) != ro.views.end();
+
   auto scanned = scan(so);
   if (!scanned) {
     fmt::print(stderr, "dupcache: report: {}\n", scanned.err().message());
     return exit_failure;
   }
-  const auto model = build_report(*scanned);
-
-  report_options ro;
-  if (!a.by.empty()) {
-    ro.views.clear();
-    for (const auto& b : split_commas(a.by)) {
-      ro.views.push_back(b == "file" ? report_view::file : b == "group" ? report_view::group : report_view::fs);
+  auto model = build_report(*scanned);
+  if (so.attribute) {
+    auto map = cgroup::cgroup_map::load();
+    if (!map && scanned->attributed) {
+      scanned->attributed = false;
+      scanned->attribution_error = map.err().message();
+    }
+    cgroup::name_resolver names;
+    std::vector<cgroup::container_row> rows;
+    if (map) {
+      rows = cgroup::account(*scanned, cgroup::host_owners(*map, names));
+    } else {
+      rows = cgroup::account(*scanned, [](std::uint64_t) { return cgroup::charge_owner{{}, {}, false}; });
+    }
+    attach_containers(model, *scanned, std::move(rows));
+    if (!scanned->attributed) {
+      fmt::print(stderr, "dupcache: report: page charges unavailable, every page is unattributed: {}\n",
+                 scanned->attribution_error);
+    }
+    if (!filter.empty() && filter_containers(model, filter) == 0) {
+      std::string what;
+      for (const auto& c : a.containers) what += (what.empty() ? "" : ", ") + ("--container " + c);
+      for (const auto& c : a.cgroups) what += (what.empty() ? "" : ", ") + ("--cgroup " + c);
+      fmt::print(stderr, "dupcache: report: {}: no container with cached pages under the scanned paths matches\n",
+                 terminal_safe(what));
+      return exit_failure;
     }
   }
   if (a.top > 0) ro.top = a.top;

@@ -104,6 +104,12 @@ void block_index::remove(copy_id copy, domain_id domain, std::uint64_t phys, std
   });
 }
 
+std::optional<domain_id> block_index::find_domain(const std::string& name) const {
+  auto it = domain_ids_.find(name);
+  if (it == domain_ids_.end()) return std::nullopt;
+  return it->second;
+}
+
 std::size_t block_index::segment_count() const {
   std::size_t n = 0;
   for (const auto& m : domains_) n += m.size();

@@ -11,6 +11,7 @@
 #include <compare>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -80,6 +81,19 @@ class block_index {
 
   // Bytes of `domain`'s [phys, phys+len) that a copy other than `self` caches.
   std::uint64_t covered_by_others(domain_id domain, std::uint64_t phys, std::uint64_t len, copy_id self) const;
+
+  // Every physical range cached by at least two copies, in address order per domain:
+  // fn(domain, start, end, copies), copies sorted by id.
+  template <typename Fn>
+  void for_each_shared(Fn&& fn) const {
+    for (domain_id d = 0; d < domains_.size(); ++d) {
+      for (const auto& [start, seg] : domains_[d]) {
+        if (seg.copies.size() >= 2) fn(d, start, seg.end, seg.copies);
+      }
+    }
+  }
+  // The id of a domain already interned.
+  std::optional<domain_id> find_domain(const std::string& name) const;
 
   // All groups with at least two copies, largest waste first.
   std::vector<copy_group> groups() const;

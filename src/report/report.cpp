@@ -45,6 +45,7 @@ report_model build_report(const scan_result& scan) {
     row.ino = index.key_of(id).ino;
     row.cached_bytes = f.cached_bytes;
     row.dirty_bytes = f.dirty_bytes;
+    row.copy = id;
     if (auto it = shares.find(id); it != shares.end()) {
       row.shared_cached_bytes = it->second.shared_bytes;
       row.wasted_bytes = it->second.wasted_bytes;
@@ -64,6 +65,7 @@ report_model build_report(const scan_result& scan) {
   for (const auto& g : index.groups()) {
     report_model::group_row row;
     for (copy_id id : g.copies) row.paths.push_back(scan.files[id].path);
+    row.copies = g.copies;
     row.bytes_per_copy = g.bytes;
     row.wasted_bytes = g.wasted_bytes();
     wasted_by_fs[index.key_of(g.copies.front()).fs] += row.wasted_bytes;
@@ -79,6 +81,40 @@ report_model build_report(const scan_result& scan) {
     return a.id < b.id;
   });
   return m;
+}
+
+void attach_containers(report_model& m, const scan_result& scan, std::vector<cgroup::container_row> rows) {
+  m.containers_known = true;
+  m.containers = std::move(rows);
+  m.attribution_error = scan.attributed ? std::string() : scan.attribution_error;
+  m.copy_paths.resize(scan.files.size());
+  for (copy_id id = 0; id < scan.files.size(); ++id) m.copy_paths[id] = scan.files[id].path;
+}
+
+bool container_filter::matches(const cgroup::container_row& r) const {
+  for (const auto& c : containers) {
+    if (cgroup::matches_container(r, c)) return true;
+  }
+  for (const auto& c : cgroups) {
+    if (cgroup::matches_cgroup(r, c)) return true;
+  }
+  return false;
+}
+
+std::size_t filter_containers(report_model& m, const container_filter& f) {
+  if (f.empty()) return m.containers.size();
+  std::erase_if(m.containers, [&](const auto& r) { return !f.matches(r); });
+  std::vector<bool> copies;
+  for (const auto& r : m.containers) {
+    for (copy_id c : r.copies) {
+      if (c >= copies.size()) copies.resize(c + 1);
+      copies[c] = true;
+    }
+  }
+  auto held = [&](copy_id c) { return c < copies.size() && copies[c]; };
+  std::erase_if(m.files, [&](const auto& row) { return !held(row.copy); });
+  std::erase_if(m.groups, [&](const auto& g) { return std::none_of(g.copies.begin(), g.copies.end(), held); });
+  return m.containers.size();
 }
 
 nlohmann::ordered_json report_json(const report_model& m, const report_options& opts) {
@@ -127,6 +163,35 @@ nlohmann::ordered_json report_json(const report_model& m, const report_options& 
     j["filesystems"].push_back(std::move(row));
   }
   j["containers"] = json::array();
+  const std::size_t ncont = rows_for(opts, m.containers.size());
+  const std::size_t nfiles_per = rows_for(opts, 10);
+  for (std::size_t i = 0; i < m.containers.size() && i < ncont; ++i) {
+    const auto& c = m.containers[i];
+    json row = {{"cgroup", c.cgroup},   {"runtime", c.runtime}, {"id", c.id}, {"name", c.name},
+                {"cached_bytes", c.cached_bytes}, {"wasted_bytes", c.wasted_bytes},
+                {"shared_cached_bytes", c.shared_cached_bytes}};
+    if (!c.pod_uid.empty()) row["pod_uid"] = c.pod_uid;
+    if (!c.qos.empty()) row["qos"] = c.qos;
+    row["files"] = json::array();
+    for (std::size_t k = 0; k < c.files.size() && k < nfiles_per; ++k) {
+      const auto& f = c.files[k];
+      json fr = json::object();
+      path_json(fr, "path", f.copy < m.copy_paths.size() ? m.copy_paths[f.copy] : std::string());
+      fr["shared_cached_bytes"] = f.shared_cached_bytes;
+      fr["wasted_bytes"] = f.wasted_bytes;
+      row["files"].push_back(std::move(fr));
+    }
+    row["shared_with"] = json::array();
+    for (const auto& p : c.shared_with) {
+      row["shared_with"].push_back(
+          {{"cgroup", p.cgroup}, {"runtime", p.runtime}, {"id", p.id}, {"name", p.name}, {"bytes", p.bytes}});
+    }
+    j["containers"].push_back(std::move(row));
+  }
+  if (m.containers_known) {
+    j["attribution"] = {{"method", m.attribution_error.empty() ? "kpagecgroup" : "none"}};
+    if (!m.attribution_error.empty()) j["attribution"]["error"] = m.attribution_error;
+  }
   j["errors"] = json::array();
   for (const auto& e : m.errors) {
     json row = json::object();
@@ -177,6 +242,37 @@ std::string report_text(const report_model& m, const report_options& opts) {
             out += fmt::format("{:>6} {:>{}} {:>{}}  {}\n", "", "", w, "", w, terminal_safe(g.paths[k]));
           }
         }
+      }
+    } else if (view == report_view::container) {
+      const std::size_t n = std::min(rows_for(opts, 20), m.containers.size());
+      out += fmt::format("\nCONTAINERS ({} of {}, by wasted: each copy of a block pays an equal share)\n", n,
+                         m.containers.size());
+      out += fmt::format("{:>{}} {:>{}} {:>{}}  {:<14} {:<20} {}\n", "WASTED", w, "SHARED", w, "CACHED", w,
+                         "RUNTIME", "CONTAINER", "CGROUP");
+      for (std::size_t i = 0; i < n; ++i) {
+        const auto& c = m.containers[i];
+        out += fmt::format("{:>{}} {:>{}} {:>{}}  {:<14} {:<20} {}\n", size(c.wasted_bytes), w,
+                           size(c.shared_cached_bytes), w, size(c.cached_bytes), w, c.runtime,
+                           terminal_safe(c.label()), terminal_safe(c.cgroup));
+        const std::string pad(static_cast<std::size_t>(3 * w + 4), ' ');
+        for (std::size_t k = 0; k < c.files.size() && k < 3; ++k) {
+          const auto& f = c.files[k];
+          out += fmt::format("{}{} {}  {}\n", pad, k == 0 ? "files:" : "      ", size(f.shared_cached_bytes),
+                             terminal_safe(f.copy < m.copy_paths.size() ? m.copy_paths[f.copy] : std::string()));
+        }
+        if (!c.shared_with.empty()) {
+          std::string peers;
+          for (std::size_t k = 0; k < c.shared_with.size() && k < 4; ++k) {
+            if (k > 0) peers += ", ";
+            peers += fmt::format("{} ({})", terminal_safe(c.shared_with[k].label), size(c.shared_with[k].bytes));
+          }
+          if (c.shared_with.size() > 4) peers += fmt::format(", {} more", c.shared_with.size() - 4);
+          out += fmt::format("{}other copies: {}\n", pad, peers);
+        }
+      }
+      if (!m.attribution_error.empty()) {
+        out += fmt::format("note: page charges could not be read ({}): every page is unattributed\n",
+                           terminal_safe(m.attribution_error));
       }
     } else if (view == report_view::fs) {
       out += fmt::format("\nFILESYSTEMS ({})\n", m.filesystems.size());

@@ -8,11 +8,12 @@
 #include <string>
 #include <vector>
 
+#include "cgroup/accounting.hpp"
 #include "scan/scanner.hpp"
 
 namespace dupcache {
 
-enum class report_view { file, group, fs };
+enum class report_view { file, group, fs, container };
 
 struct report_options {
   std::vector<report_view> views{report_view::file, report_view::group};
@@ -31,9 +32,11 @@ struct report_model {
     std::uint64_t shared_cached_bytes = 0;
     std::uint64_t wasted_bytes = 0;  // this file's part of the waste (the even split)
     std::uint64_t dirty_bytes = 0;
+    copy_id copy = 0;
   };
   struct group_row {
     std::vector<std::string> paths;
+    std::vector<copy_id> copies;
     std::uint64_t bytes_per_copy = 0;
     std::uint64_t wasted_bytes = 0;
   };
@@ -59,9 +62,27 @@ struct report_model {
   scan_stats stats;
   std::string residency_method;
   bool dirty_known = true;
+  // Per container (attach_containers()); containers_known: attribution was asked for.
+  bool containers_known = false;
+  std::vector<cgroup::container_row> containers;
+  std::string attribution_error;    // why charges could not be read, if they could not
+  std::vector<std::string> copy_paths;  // by copy_id, for the containers' file lists
 };
 
 report_model build_report(const scan_result& scan);
+// Adds the per-container rows (cgroup::account()) to a model built from the same scan.
+void attach_containers(report_model& m, const scan_result& scan, std::vector<cgroup::container_row> rows);
+
+// --container / --cgroup: keeps the containers any filter matches, and the files and groups
+// holding pages charged to them. Totals stay those of the whole scan. Returns how many
+// containers are kept.
+struct container_filter {
+  std::vector<std::string> containers;
+  std::vector<std::string> cgroups;
+  bool empty() const { return containers.empty() && cgroups.empty(); }
+  bool matches(const cgroup::container_row& r) const;
+};
+std::size_t filter_containers(report_model& m, const container_filter& f);
 nlohmann::ordered_json report_json(const report_model& m, const report_options& opts);
 std::string report_text(const report_model& m, const report_options& opts);
 

@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <unordered_set>
@@ -78,6 +79,15 @@ class scan_job {
       : opts_(opts), ps_(page_size), reader_(std::move(reader)), out_(page_size) {
     out_.residency_method = reader_->name();
     out_.dirty_known = reader_->knows_dirty();
+    if (opts_.attribute) {
+      auto c = charge_reader::open(ps_);
+      if (c) {
+        charges_.emplace(std::move(*c));
+        out_.attributed = true;
+      } else {
+        out_.attribution_error = c.err().message();
+      }
+    }
   }
 
   scan_result run(std::vector<dir_task> roots, std::vector<std::pair<std::string, std::string>> named_files) {
@@ -276,6 +286,12 @@ class scan_job {
       if (clean) pieces = std::move(*clean);
       else add_error(path, clean.err().message());
     }
+    std::vector<charge_run> charges;
+    if (charges_) {
+      auto c = charges_->read(fd, static_cast<std::uint64_t>(st.st_size));
+      if (c) charges = std::move(*c);
+      else add_error(path, c.err().message() + " (its pages are reported unattributed)");
+    }
 
     std::lock_guard lock(out_mu_);
     const copy_id id = out_.index.intern_copy(key);
@@ -284,6 +300,14 @@ class scan_job {
                                 (counts->dirty + counts->writeback) * ps_};
     for (const auto& piece : pieces) {
       out_.index.add(id, out_.index.intern_domain(piece.domain), piece.physical, piece.length);
+    }
+    if (opts_.attribute) {
+      if (id >= out_.charges.size()) {
+        out_.charges.resize(id + 1);
+        out_.placements.resize(id + 1);
+      }
+      out_.charges[id] = std::move(charges);
+      out_.placements[id] = opts_.record_inodes ? placement : std::move(placement);
     }
     if (opts_.record_inodes) {
       out_.inodes.push_back({key, path, mount_id, static_cast<std::int64_t>(id), std::move(placement)});
@@ -311,6 +335,7 @@ class scan_job {
   const scan_options& opts_;
   std::uint64_t ps_;
   std::unique_ptr<residency_reader> reader_;
+  std::optional<charge_reader> charges_;
   fs_registry registry_;
   claim_set claims_;
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "index/block_index.hpp"
+#include "scan/charges.hpp"
 #include "scan/placement.hpp"
 #include "scan/residency.hpp"
 #include "util/result.hpp"
@@ -26,6 +27,9 @@ struct scan_options {
   // to cross-check the flag).
   bool shared_hint = true;
   residency_mode residency = residency_mode::automatic;
+  // Read which memory cgroup each cached page is charged to (scan_result::charges; needs
+  // CAP_SYS_ADMIN for /proc/kpagecgroup). Also keeps each cached file's placement.
+  bool attribute = false;
   // Keep a record of every inode scanned (for the live controller's path cache and extents).
   bool record_inodes = false;
 };
@@ -79,6 +83,13 @@ struct scan_result {
   std::map<std::string, fs_entry> filesystems;
   std::vector<scan_error> errors;  // sorted by path
   std::vector<inode_record> inodes;
+  // With scan_options::attribute, by copy_id: the memory cgroup of each cached page, and the
+  // file's placed extents. attributed is false when the charges could not be read at all
+  // (attribution_error says why); a file whose charges could not be read has none.
+  std::vector<std::vector<charge_run>> charges;
+  std::vector<std::vector<placed_extent>> placements;
+  bool attributed = false;
+  std::string attribution_error;
   scan_stats stats;
   bool named_path_failed = false;  // a PATH on the command line could not be scanned at all
   std::string residency_method;    // "cachestat" or "mincore"

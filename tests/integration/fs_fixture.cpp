@@ -8,13 +8,18 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <random>
 #include <stdexcept>
 
@@ -328,6 +333,81 @@ const nlohmann::json* file_entry(const nlohmann::json& report, const std::string
     if (f.at("path") == path) return &f;
   }
   return nullptr;
+}
+
+std::optional<std::string> memory_hierarchy() {
+  std::ifstream f("/proc/self/mountinfo");
+  std::string line;
+  std::optional<std::string> v2;
+  while (std::getline(f, line)) {
+    std::istringstream in(line);
+    std::vector<std::string> fields;
+    for (std::string w; in >> w;) fields.push_back(w);
+    const auto dash = std::find(fields.begin(), fields.end(), "-");
+    if (fields.size() < 5 || dash == fields.end() || fields.end() - dash < 4) continue;
+    const std::string& type = *(dash + 1);
+    const std::string& super = *(dash + 3);
+    if (type == "cgroup" && ("," + super + ",").find(",memory,") != std::string::npos) return fields[4];
+    if (type == "cgroup2" && fields[3] == "/") {
+      std::ifstream c(fields[4] + "/cgroup.controllers");
+      std::string all((std::istreambuf_iterator<char>(c)), std::istreambuf_iterator<char>());
+      if ((" " + all).find(" memory") != std::string::npos) v2 = fields[4];
+    }
+  }
+  return v2;
+}
+
+namespace {
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream f(path);
+  f << text;
+  f.flush();
+  if (!f) throw std::runtime_error("write " + path + ": " + std::strerror(errno));
+}
+}  // namespace
+
+test_cgroup::test_cgroup(const std::string& rel) : rel_(rel) {
+  auto root = memory_hierarchy();
+  if (!root) throw std::runtime_error("no memory cgroup hierarchy");
+  const bool v2 = access((*root + "/cgroup.subtree_control").c_str(), F_OK) == 0;
+  std::string at = *root;
+  std::size_t start = 0;
+  while (start < rel.size()) {
+    const std::size_t slash = std::min(rel.find('/', start), rel.size());
+    // cgroup2: a child has the memory controller only when its parent delegates it.
+    if (v2) write_text(at + "/cgroup.subtree_control", "+memory");
+    at += "/" + rel.substr(start, slash - start);
+    if (mkdir(at.c_str(), 0755) == 0) made_.push_back(at);
+    else if (errno != EEXIST) throw std::runtime_error("mkdir " + at + ": " + std::strerror(errno));
+    start = slash + 1;
+  }
+  dir_ = at;
+}
+
+test_cgroup::~test_cgroup() {
+  for (auto it = made_.rbegin(); it != made_.rend(); ++it) rmdir(it->c_str());
+}
+
+void test_cgroup::run_in(const std::string& root, const std::function<void()>& fn) const {
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("fork");
+  if (pid == 0) {
+    try {
+      write_text(dir_ + "/cgroup.procs", std::to_string(getpid()));
+      if (unshare(CLONE_NEWNS) < 0) _exit(2);
+      if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) _exit(3);
+      if (chroot(root.c_str()) < 0 || chdir("/") < 0) _exit(4);
+      fn();
+    } catch (...) {
+      _exit(5);
+    }
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    throw std::runtime_error("child in " + dir_ + " failed with status " + std::to_string(status));
+  }
 }
 
 }  // namespace dupcache::testing

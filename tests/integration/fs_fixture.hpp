@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -67,6 +68,29 @@ void read_all(const std::string& path);
 std::vector<unsigned char> residency(const std::string& path);
 std::uint64_t cached_pages(const std::string& path);
 std::vector<std::uint32_t> extent_flags(const std::string& path);
+
+// A memory cgroup made for a test in the host's memory hierarchy (cgroup v1 "memory" on hybrid
+// hosts, cgroup2 with +memory delegated down on pure v2), removed with its parents afterwards.
+// rel: path below the hierarchy root, e.g. "dupcache-test.slice/docker-<id>.scope".
+class test_cgroup {
+ public:
+  explicit test_cgroup(const std::string& rel);
+  ~test_cgroup();
+  test_cgroup(const test_cgroup&) = delete;
+  test_cgroup& operator=(const test_cgroup&) = delete;
+  const std::string& dir() const { return dir_; }
+  std::string rel() const { return "/" + rel_; }
+  // Runs fn in a child process placed in this cgroup, in a mount namespace of its own with
+  // its root changed to `root`; throws when the child fails.
+  void run_in(const std::string& root, const std::function<void()>& fn) const;
+
+ private:
+  std::string rel_;
+  std::string dir_;
+  std::vector<std::string> made_;  // directories made, outermost first
+};
+// The memory hierarchy's mount point, or nullopt with no memory controller.
+std::optional<std::string> memory_hierarchy();
 
 // Runs `dupcache report --json ARGS...` and parses the document.
 nlohmann::json report_json(const std::vector<std::string>& args, int* exit_status = nullptr);

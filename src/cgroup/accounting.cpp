@@ -1,0 +1,336 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "cgroup/accounting.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <numeric>
+#include <unordered_map>
+
+#include "cgroup/hierarchy.hpp"
+#include "cgroup/names.hpp"
+
+namespace dupcache::cgroup {
+
+namespace {
+
+// One copy's pages within a physical range: [start, end) charged to one row.
+struct charged_piece {
+  std::uint64_t start = 0;
+  std::uint64_t end = 0;
+  std::size_t row = 0;
+};
+
+// A copy's placed extents as physical ranges, for lookups by address.
+struct reverse_extent {
+  domain_id domain = 0;
+  std::uint64_t physical = 0;
+  std::uint64_t length = 0;
+  std::uint64_t first_page = 0;
+  bool operator<(const reverse_extent& o) const {
+    return std::tie(domain, physical, first_page) < std::tie(o.domain, o.physical, o.first_page);
+  }
+};
+
+class accountant {
+ public:
+  accountant(const scan_result& scan, const owner_lookup& owner)
+      : scan_(scan), owner_(owner), ps_(scan.index.page_size()) {}
+
+  std::vector<container_row> run() {
+    const std::size_t ncopies = scan_.files.size();
+    rev_.resize(ncopies);
+    for (copy_id c = 0; c < ncopies; ++c) {
+      cached(c);
+      if (c < scan_.placements.size()) {
+        for (const auto& p : scan_.placements[c]) {
+          auto d = scan_.index.find_domain(p.domain);
+          if (d) rev_[c].push_back({*d, p.physical, p.pages * ps_, p.first_page});
+        }
+        std::sort(rev_[c].begin(), rev_[c].end());
+      }
+    }
+    scan_.index.for_each_shared([&](domain_id d, std::uint64_t s, std::uint64_t e, const std::vector<copy_id>& cs) {
+      segment(d, s, e, cs);
+    });
+    round_waste();
+    return finish();
+  }
+
+ private:
+  struct acc {
+    std::map<std::uint64_t, std::uint64_t> share;  // k -> Σ (k-1)·pages: the share is Σ n/k pages
+    std::unordered_map<copy_id, std::pair<std::uint64_t, std::map<std::uint64_t, std::uint64_t>>> files;
+    std::unordered_map<std::size_t, std::uint64_t> peers;
+  };
+
+  std::size_t row_of(std::uint64_t ino) {
+    if (auto it = row_by_ino_.find(ino); it != row_by_ino_.end()) return it->second;
+    container_row r;
+    if (ino == 0) {
+      r.runtime = "unattributed";
+    } else {
+      const charge_owner o = owner_(ino);
+      if (!o.known) {
+        r.runtime = "removed";
+        r.id = "cgroup-ino-" + std::to_string(ino);
+      } else if (o.ref.host()) {
+        r.runtime = "host";
+        r.cgroup = "/";
+      } else {
+        r.runtime = o.ref.runtime;
+        r.id = o.ref.id;
+        r.cgroup = o.ref.cgroup;
+        r.pod_uid = o.ref.pod_uid;
+        r.qos = o.ref.qos;
+        r.name = o.name;
+      }
+    }
+    const std::string key = r.runtime + "\n" + r.id + "\n" + r.cgroup;
+    std::size_t idx;
+    if (auto it = row_by_key_.find(key); it != row_by_key_.end()) {
+      idx = it->second;
+    } else {
+      idx = rows_.size();
+      rows_.push_back(std::move(r));
+      accs_.emplace_back();
+      row_by_key_.emplace(key, idx);
+    }
+    row_by_ino_.emplace(ino, idx);
+    return idx;
+  }
+
+  const std::vector<charge_run>* charges_of(copy_id c) const {
+    if (!scan_.attributed || c >= scan_.charges.size()) return nullptr;
+    return &scan_.charges[c];
+  }
+
+  // Cached bytes per container; what the charges do not cover is unattributed.
+  void cached(copy_id c) {
+    const std::uint64_t total = scan_.files[c].cached_bytes;
+    if (total == 0) return;
+    std::uint64_t seen = 0;
+    if (const auto* runs = charges_of(c)) {
+      for (const auto& r : *runs) {
+        auto& row = rows_[row_of(r.cgroup)];
+        row.cached_bytes += r.pages * ps_;
+        add_copy(row, c);
+        seen += r.pages * ps_;
+      }
+    }
+    if (seen < total) {
+      auto& row = rows_[row_of(0)];
+      row.cached_bytes += total - seen;
+      add_copy(row, c);
+    }
+  }
+
+  static void add_copy(container_row& row, copy_id c) {
+    if (row.copies.empty() || row.copies.back() != c) row.copies.push_back(c);
+  }
+
+  // The charges of copy c's pages within [s, e) of domain d, in address order, gap-free.
+  std::vector<charged_piece> pieces(copy_id c, domain_id d, std::uint64_t s, std::uint64_t e) {
+    std::vector<charged_piece> out;
+    auto emit = [&](std::uint64_t a, std::uint64_t b, std::size_t row) {
+      if (a >= b) return;
+      if (!out.empty() && out.back().end == a && out.back().row == row) out.back().end = b;
+      else out.push_back({a, b, row});
+    };
+    const auto& rev = rev_[c];
+    const auto* runs = charges_of(c);
+    std::uint64_t at = s;
+    // Extents are sorted by address; a physical range mapped twice counts once (the index
+    // holds it once), through its first mapping.
+    auto it = std::upper_bound(rev.begin(), rev.end(), reverse_extent{d, s, 0, ~0ULL});
+    if (it != rev.begin()) --it;
+    for (; it != rev.end() && at < e; ++it) {
+      if (it->domain < d) continue;
+      if (it->domain > d || it->physical >= e) break;
+      const std::uint64_t xs = std::max(at, it->physical);
+      const std::uint64_t xe = std::min(e, it->physical + it->length);
+      if (xs >= xe) continue;
+      emit(at, xs, row_of(0));  // not placed: cannot say whose
+      // File pages [p0, p1) of this extent hold [xs, xe).
+      const std::uint64_t p0 = it->first_page + (xs - it->physical) / ps_;
+      const std::uint64_t p1 = p0 + (xe - xs) / ps_;
+      std::uint64_t p = p0;
+      if (runs) {
+        auto r = std::upper_bound(runs->begin(), runs->end(), p0,
+                                  [](std::uint64_t v, const charge_run& cr) { return v < cr.first; });
+        if (r != runs->begin()) --r;
+        for (; r != runs->end() && r->first < p1; ++r) {
+          const std::uint64_t a = std::max(p, r->first);
+          const std::uint64_t b = std::min(p1, r->first + r->pages);
+          if (a >= b) continue;
+          emit(xs + (p - p0) * ps_, xs + (a - p0) * ps_, row_of(0));
+          emit(xs + (a - p0) * ps_, xs + (b - p0) * ps_, row_of(r->cgroup));
+          p = b;
+        }
+      }
+      emit(xs + (p - p0) * ps_, xe, row_of(0));
+      at = xe;
+    }
+    emit(at, e, row_of(0));
+    return out;
+  }
+
+  void segment(domain_id d, std::uint64_t s, std::uint64_t e, const std::vector<copy_id>& cs) {
+    const std::size_t k = cs.size();
+    std::vector<std::vector<charged_piece>> per(k);
+    std::vector<std::size_t> pos(k, 0);
+    for (std::size_t i = 0; i < k; ++i) per[i] = pieces(cs[i], d, s, e);
+    std::vector<std::size_t> rows(k);
+    std::vector<std::pair<std::size_t, std::uint64_t>> present;  // row, copies in it
+    for (std::uint64_t at = s; at < e;) {
+      std::uint64_t next = e;
+      for (std::size_t i = 0; i < k; ++i) {
+        while (per[i][pos[i]].end <= at) ++pos[i];
+        rows[i] = per[i][pos[i]].row;
+        next = std::min(next, per[i][pos[i]].end);
+      }
+      const std::uint64_t pages = (next - at) / ps_;
+      present.clear();
+      for (std::size_t i = 0; i < k; ++i) {
+        auto& a = accs_[rows[i]];
+        a.share[k] += (k - 1) * pages;
+        auto& f = a.files[cs[i]];
+        f.first += pages * ps_;
+        f.second[k] += (k - 1) * pages;
+        rows_[rows[i]].shared_cached_bytes += pages * ps_;
+        auto p = std::find_if(present.begin(), present.end(), [&](const auto& x) { return x.first == rows[i]; });
+        if (p == present.end()) present.push_back({rows[i], 1});
+        else ++p->second;
+      }
+      for (const auto& [x, n] : present) {
+        for (const auto& [y, _] : present) {
+          if (y != x) accs_[x].peers[y] += n * pages * ps_;
+        }
+      }
+      total_wasted_pages_ += (k - 1) * pages;
+      at = next;
+    }
+  }
+
+  // Whole pages of each row's exact share, then the pages left over by largest remainder.
+  void round_waste() {
+    std::vector<std::uint64_t> whole(rows_.size(), 0);
+    std::vector<long double> frac(rows_.size(), 0);
+    std::uint64_t given = 0;
+    for (std::size_t i = 0; i < rows_.size(); ++i) {
+      for (const auto& [k, n] : accs_[i].share) {
+        whole[i] += n / k;
+        frac[i] += static_cast<long double>(n % k) / static_cast<long double>(k);
+      }
+      const auto extra = static_cast<std::uint64_t>(std::floor(frac[i] + 1e-9L));
+      whole[i] += extra;
+      frac[i] = std::max<long double>(0, frac[i] - static_cast<long double>(extra));
+      given += whole[i];
+    }
+    std::vector<std::size_t> order(rows_.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return frac[a] > frac[b]; });
+    // Rounding of the remainders may be off by a page either way: the total is exact by
+    // construction.
+    for (std::size_t j = 0; given < total_wasted_pages_ && !order.empty(); j = (j + 1) % order.size()) {
+      ++whole[order[j]];
+      ++given;
+    }
+    for (std::size_t j = order.size(); given > total_wasted_pages_ && j-- > 0;) {
+      if (whole[order[j]] > 0) {
+        --whole[order[j]];
+        --given;
+        if (j == 0) j = order.size();
+      }
+    }
+    for (std::size_t i = 0; i < rows_.size(); ++i) rows_[i].wasted_bytes = whole[i] * ps_;
+  }
+
+  std::vector<container_row> finish() {
+    for (std::size_t i = 0; i < rows_.size(); ++i) {
+      auto& r = rows_[i];
+      for (const auto& [c, f] : accs_[i].files) {
+        std::uint64_t w = 0;
+        for (const auto& [k, n] : f.second) w += n / k;
+        r.files.push_back({c, f.first, w * ps_});
+      }
+      std::sort(r.files.begin(), r.files.end(), [&](const auto& a, const auto& b) {
+        if (a.shared_cached_bytes != b.shared_cached_bytes) return a.shared_cached_bytes > b.shared_cached_bytes;
+        return scan_.files[a.copy].path < scan_.files[b.copy].path;
+      });
+      for (const auto& [y, bytes] : accs_[i].peers) {
+        const auto& o = rows_[y];
+        r.shared_with.push_back({o.runtime, o.id, o.name, o.cgroup, o.label(), bytes});
+      }
+      std::sort(r.shared_with.begin(), r.shared_with.end(), [](const auto& a, const auto& b) {
+        return a.bytes != b.bytes ? a.bytes > b.bytes : std::tie(a.label, a.cgroup) < std::tie(b.label, b.cgroup);
+      });
+      std::sort(r.copies.begin(), r.copies.end());
+      r.copies.erase(std::unique(r.copies.begin(), r.copies.end()), r.copies.end());
+    }
+    std::vector<container_row> out = std::move(rows_);
+    // Rows met only on the way (an empty gap) hold nothing.
+    std::erase_if(out, [](const container_row& r) { return r.cached_bytes == 0 && r.shared_cached_bytes == 0 && r.wasted_bytes == 0; });
+    std::sort(out.begin(), out.end(), [&](const container_row& x, const container_row& y) {
+      if (x.wasted_bytes != y.wasted_bytes) return x.wasted_bytes > y.wasted_bytes;
+      if (x.cached_bytes != y.cached_bytes) return x.cached_bytes > y.cached_bytes;
+      return std::tie(x.runtime, x.id, x.cgroup) < std::tie(y.runtime, y.id, y.cgroup);
+    });
+    return out;
+  }
+
+  const scan_result& scan_;
+  const owner_lookup& owner_;
+  std::uint64_t ps_;
+  std::vector<std::vector<reverse_extent>> rev_;
+  std::vector<container_row> rows_;
+  std::vector<acc> accs_;
+  std::unordered_map<std::uint64_t, std::size_t> row_by_ino_;
+  std::unordered_map<std::string, std::size_t> row_by_key_;
+  std::uint64_t total_wasted_pages_ = 0;
+};
+
+}  // namespace
+
+std::string container_row::label() const {
+  if (!name.empty()) return name;
+  if (!id.empty()) return id.size() > 12 && runtime != "systemd" && runtime != "lxc" && runtime != "systemd-nspawn"
+                              ? id.substr(0, 12)
+                              : id;
+  if (runtime == "unattributed") return "(unattributed)";
+  return runtime == "host" ? "(host)" : cgroup;
+}
+
+owner_lookup host_owners(cgroup_map& map, name_resolver& names) {
+  return [&map, &names](std::uint64_t ino) {
+    charge_owner o;
+    const std::string* path = map.path_refreshing(ino);
+    if (!path) {
+      o.known = false;
+      return o;
+    }
+    o.ref = classify(*path);
+    o.name = names.name(o.ref);
+    return o;
+  };
+}
+
+std::vector<container_row> account(const scan_result& scan, const owner_lookup& owner) {
+  return accountant(scan, owner).run();
+}
+
+bool matches_container(const container_row& r, const std::string& want) {
+  if (want.empty()) return false;
+  if (r.name == want || r.id == want || r.pod_uid == want) return true;
+  return want.size() >= 4 && r.id.size() > want.size() && r.id.compare(0, want.size(), want) == 0;
+}
+
+bool matches_cgroup(const container_row& r, const std::string& want) {
+  if (r.cgroup.empty() || want.empty()) return false;
+  std::string w = want;
+  while (w.size() > 1 && w.back() == '/') w.pop_back();
+  if (w == "/") return true;
+  return r.cgroup == w || (r.cgroup.size() > w.size() && r.cgroup.compare(0, w.size(), w) == 0 && r.cgroup[w.size()] == '/');
+}
+
+}  // namespace dupcache::cgroup

@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#pragma once
+
+// Per-container accounting: who pays for the duplicates.
+//
+// Every cached page of a copy is charged to one memory cgroup (scan_result::charges); the
+// cgroup belongs to a container (classify()). A container's cached bytes are the pages charged
+// to it. The waste is split per physical page: a page cached by k copies wastes k-1 pages, and
+// each of the k copies pays an equal (k-1)/k of a page to the container its page is charged to.
+// A container's exact share (a sum of such fractions) is rounded to whole pages by largest
+// remainder (ties: container order), so the containers' wasted bytes add up to the total
+// exactly. Pages whose charge is unknown go to one "unattributed" row, never to a guess.
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "cgroup/container.hpp"
+#include "scan/scanner.hpp"
+
+namespace dupcache::cgroup {
+
+struct container_row {
+  std::string runtime;  // as container_ref; "host" for the host, "unattributed" for unknown charges
+  std::string id;
+  std::string name;
+  std::string cgroup;   // the container's cgroup ("/" for the host, "" when unattributed)
+  std::string pod_uid;
+  std::string qos;
+  std::uint64_t cached_bytes = 0;
+  std::uint64_t shared_cached_bytes = 0;  // its cached bytes whose blocks another copy caches too
+  std::uint64_t wasted_bytes = 0;         // its share of the waste
+  struct file_part {
+    copy_id copy = 0;
+    std::uint64_t shared_cached_bytes = 0;
+    std::uint64_t wasted_bytes = 0;  // whole pages of the file's exact share, rounded down
+  };
+  std::vector<file_part> files;  // its duplicated files, most shared first
+  struct peer {
+    std::string runtime, id, name, cgroup, label;
+    std::uint64_t bytes = 0;  // this container's duplicated bytes of which the peer holds a copy
+  };
+  std::vector<peer> shared_with;  // most bytes first
+  std::vector<copy_id> copies;    // every copy with pages charged to it, sorted
+  bool unattributed() const { return runtime == "unattributed"; }
+  std::string label() const;  // name, else id, else cgroup
+};
+
+// Which container a memory cgroup (by inode number) belongs to.
+struct charge_owner {
+  container_ref ref;    // runtime "" for the host
+  std::string name;
+  bool known = true;    // false: the inode is not a cgroup of the hierarchy (removed since)
+};
+using owner_lookup = std::function<charge_owner(std::uint64_t cgroup_ino)>;
+
+class cgroup_map;
+class name_resolver;
+// The host's lookup: the inode's path in the memory hierarchy (walked again for new cgroups),
+// classified, named from local runtime metadata.
+owner_lookup host_owners(cgroup_map& map, name_resolver& names);
+
+// Rows sorted by wasted bytes, then cached bytes, then label. Needs scan.charges and
+// scan.placements (scan_options::attribute); without them every cached page is unattributed.
+std::vector<container_row> account(const scan_result& scan, const owner_lookup& owner);
+
+// Filters, as on the command line: --container matches an id (or a prefix of at least 4
+// characters of one), a name or a pod uid; --cgroup matches the container's cgroup or any
+// cgroup above it.
+bool matches_container(const container_row& r, const std::string& want);
+bool matches_cgroup(const container_row& r, const std::string& want);
+
+}  // namespace dupcache::cgroup

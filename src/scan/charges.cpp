@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "scan/charges.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+
+#include <algorithm>
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+
+namespace dupcache {
+
+namespace {
+
+constexpr std::uint64_t window_pages = 16384;  // 64 MiB of 4 KiB pages mapped at a time
+constexpr std::uint64_t pm_present = 1ULL << 63;
+constexpr std::uint64_t pm_pfn_mask = (1ULL << 55) - 1;
+
+class mapping {
+ public:
+  mapping(void* p, std::size_t len) : p_(p), len_(len) {}
+  mapping(const mapping&) = delete;
+  mapping& operator=(const mapping&) = delete;
+  ~mapping() {
+    if (p_ != MAP_FAILED) munmap(p_, len_);
+  }
+  bool ok() const { return p_ != MAP_FAILED; }
+  unsigned char* data() const { return static_cast<unsigned char*>(p_); }
+
+ private:
+  void* p_;
+  std::size_t len_;
+};
+
+result<void> pread_all(int fd, void* buf, std::size_t len, std::uint64_t off, const char* what) {
+  auto* p = static_cast<char*>(buf);
+  while (len > 0) {
+    const ssize_t n = pread(fd, p, len, static_cast<off_t>(off));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_error(what);
+    }
+    if (n == 0) return plain_error(what, "short read");
+    p += n;
+    len -= static_cast<std::size_t>(n);
+    off += static_cast<std::uint64_t>(n);
+  }
+  return {};
+}
+
+}  // namespace
+
+void append_charge(std::vector<charge_run>& runs, std::uint64_t first, std::uint64_t pages, std::uint64_t cgroup) {
+  if (pages == 0) return;
+  if (!runs.empty() && runs.back().cgroup == cgroup && runs.back().first + runs.back().pages == first) {
+    runs.back().pages += pages;
+    return;
+  }
+  runs.push_back({first, pages, cgroup});
+}
+
+result<charge_reader> charge_reader::open(std::uint64_t page_size) {
+  unique_fd pm(::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
+  if (!pm) return errno_error("open /proc/self/pagemap");
+  unique_fd kc(::open("/proc/kpagecgroup", O_RDONLY | O_CLOEXEC));
+  if (!kc) {
+    if (errno == ENOENT) return plain_error("open /proc/kpagecgroup", "the kernel has no memory cgroups (CONFIG_MEMCG)");
+    return errno_error("open /proc/kpagecgroup");
+  }
+  return charge_reader(page_size, std::move(pm), std::move(kc));
+}
+
+result<std::vector<charge_run>> charge_reader::read(int fd, std::uint64_t size) const {
+  std::vector<charge_run> out;
+  const std::uint64_t pages = (size + ps_ - 1) / ps_;
+  for (std::uint64_t first = 0; first < pages; first += window_pages) {
+    if (auto r = read_window(fd, first, std::min(window_pages, pages - first), out); !r) return r.err();
+  }
+  return out;
+}
+
+result<void> charge_reader::read_window(int fd, std::uint64_t first, std::uint64_t pages,
+                                        std::vector<charge_run>& out) const {
+  const std::size_t len = pages * ps_;
+  mapping m(mmap(nullptr, len, PROT_READ, MAP_SHARED, fd, static_cast<off_t>(first * ps_)), len);
+  if (!m.ok()) return errno_error("map file for its page charges");
+  // No read-ahead on fault, and no accessed marks when the mapping goes (vma_has_recency()).
+  if (madvise(m.data(), len, MADV_RANDOM) < 0) return errno_error("madvise MADV_RANDOM");
+  std::vector<unsigned char> resident(pages);
+  if (mincore(m.data(), len, resident.data()) < 0) return errno_error("mincore");
+
+  std::vector<std::uint64_t> entries(pages);
+  std::vector<std::uint64_t> cgroups;
+  for (std::uint64_t i = 0; i < pages;) {
+    if (!(resident[i] & 1)) {
+      ++i;
+      continue;
+    }
+    std::uint64_t end = i;
+    while (end < pages && (resident[end] & 1)) ++end;
+    const std::size_t run_len = (end - i) * ps_;
+    // EFAULT: a page of the run went away (truncated); its PTE stays empty and it is reported
+    // as not attributed below.
+    (void)madvise(m.data() + i * ps_, run_len, MADV_POPULATE_READ);
+    const auto vaddr = reinterpret_cast<std::uintptr_t>(m.data() + i * ps_);
+    if (auto r = pread_all(pagemap_.get(), &entries[i], (end - i) * sizeof(std::uint64_t),
+                           vaddr / ps_ * sizeof(std::uint64_t), "read /proc/self/pagemap");
+        !r) {
+      return r;
+    }
+    // Frames of one large folio are consecutive: read their charges with one pread.
+    for (std::uint64_t j = i; j < end;) {
+      if (!(entries[j] & pm_present) || (entries[j] & pm_pfn_mask) == 0) {
+        append_charge(out, first + j, 1, 0);
+        ++j;
+        continue;
+      }
+      const std::uint64_t pfn = entries[j] & pm_pfn_mask;
+      std::uint64_t k = j + 1;
+      while (k < end && (entries[k] & pm_present) && (entries[k] & pm_pfn_mask) == pfn + (k - j)) ++k;
+      cgroups.resize(k - j);
+      if (auto r = pread_all(kpagecgroup_.get(), cgroups.data(), cgroups.size() * sizeof(std::uint64_t),
+                             pfn * sizeof(std::uint64_t), "read /proc/kpagecgroup");
+          !r) {
+        return r;
+      }
+      for (std::uint64_t x = j; x < k; ++x) append_charge(out, first + x, 1, cgroups[x - j]);
+      j = k;
+    }
+    i = end;
+  }
+  return {};
+}
+
+}  // namespace dupcache

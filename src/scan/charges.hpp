@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#pragma once
+
+// Which memory cgroup each cached page of a file is charged to, read without reading data:
+// the file is mapped read-only, only pages mincore(2) reports resident are populated into our
+// page tables (MADV_POPULATE_READ, never a read from disk for a page that was cached), their
+// frames come from /proc/self/pagemap and each frame's memory cgroup from /proc/kpagecgroup.
+// Both /proc files need CAP_SYS_ADMIN; without them the caller says "unattributed".
+//
+// Disturbance: the mapping is MADV_RANDOM, so faulting maps no neighbours by read-ahead and
+// unmapping it does not mark pages accessed. The one race left: a page evicted between mincore
+// and the populate of its run is read back in (a clean page, never data) and charged to the
+// caller's cgroup. The window is one madvise call per run of resident pages.
+
+#include <cstdint>
+#include <vector>
+
+#include "util/fd.hpp"
+#include "util/result.hpp"
+
+namespace dupcache {
+
+// A run of file pages charged to one memory cgroup. cgroup is the memcg's cgroup inode number
+// (what /proc/kpagecgroup reports and the BPF events carry as cgroup_id); 0: the page is
+// cached but its charge could not be read.
+struct charge_run {
+  std::uint64_t first = 0;
+  std::uint64_t pages = 0;
+  std::uint64_t cgroup = 0;
+  bool operator==(const charge_run&) const = default;
+};
+
+// Appends [first, first + pages) charged to cgroup, merging with the last run when it continues it.
+void append_charge(std::vector<charge_run>& runs, std::uint64_t first, std::uint64_t pages, std::uint64_t cgroup);
+
+class charge_reader {
+ public:
+  // Opens /proc/self/pagemap and /proc/kpagecgroup; fails naming the file and the reason.
+  static result<charge_reader> open(std::uint64_t page_size);
+
+  // The charge of every cached page of fd's first `size` bytes, in file order. Pages that are
+  // not cached are not in any run. Thread-safe.
+  result<std::vector<charge_run>> read(int fd, std::uint64_t size) const;
+
+ private:
+  charge_reader(std::uint64_t ps, unique_fd pagemap, unique_fd kpagecgroup)
+      : ps_(ps), pagemap_(std::move(pagemap)), kpagecgroup_(std::move(kpagecgroup)) {}
+  result<void> read_window(int fd, std::uint64_t first, std::uint64_t pages, std::vector<charge_run>& out) const;
+
+  std::uint64_t ps_;
+  unique_fd pagemap_;
+  unique_fd kpagecgroup_;
+};
+
+}  // namespace dupcache

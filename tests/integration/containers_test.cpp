@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// Per-container accounting on real scenes: a btrfs image directory reflinked into container
+// root filesystems, processes in real memory cgroups named by each runtime's convention, each
+// reading its own rootfs from a mount namespace of its own, chrooted into it.
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+
+#include "fs_fixture.hpp"
+
+namespace dupcache::testing {
+namespace {
+
+const std::string docker_id(64, 'a');
+const std::string cri_id = std::string(63, 'b') + "1";
+const std::string podman_id = std::string(62, 'c') + "22";
+const std::string pod_uid = "0f3c2a4e-9d1b-4c55-8a6e-2b7d9e1f0a11";
+
+// The scene. lib.so: 62 pages; A, B and C read all of it, D its first 32 pages. A also reads a
+// 16-page file of its own. So the first 32 physical pages have 4 copies (waste 3 x 32), the
+// last 30 have 3 (waste 2 x 30): 156 wasted pages. Each copy pays (k-1)/k of a page:
+// A, B, C: 32 x 3/4 + 30 x 2/3 = 24 + 20 = 44 pages; D: 24 pages. 44 x 3 + 24 = 156.
+class container_scene : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    DUPCACHE_REQUIRE_ROOT("mkfs.btrfs");
+    if (!memory_hierarchy()) {
+      if (under_ci()) FAIL() << "CI=true and there is no memory cgroup hierarchy";
+      GTEST_SKIP() << "no memory cgroup hierarchy (memory controller not mounted)";
+    }
+    ps_ = page_size();
+    fs_ = std::make_unique<scratch_fs>("btrfs");
+    std::filesystem::create_directories(fs_->path("image"));
+    write_file(fs_->path("image/lib.so"), 62 * ps_, 1);
+    for (const char* c : {"a", "b", "c", "d"}) {
+      std::filesystem::create_directories(fs_->path(std::string("rootfs/") + c));
+      reflink(fs_->path("image/lib.so"), fs_->path(std::string("rootfs/") + c + "/lib.so"));
+    }
+    write_file(fs_->path("rootfs/a/own.dat"), 16 * ps_, 2);
+    for (const auto& p : {"image/lib.so", "rootfs/a/lib.so", "rootfs/b/lib.so", "rootfs/c/lib.so", "rootfs/d/lib.so",
+                          "rootfs/a/own.dat"}) {
+      evict(fs_->path(p));
+    }
+    const std::string base = "dupcache-test-" + std::to_string(getpid()) + ".slice";
+    a_ = std::make_unique<test_cgroup>(base + "/system.slice/docker-" + docker_id + ".scope");
+    b_ = std::make_unique<test_cgroup>(base + "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" +
+                                       under(pod_uid) + ".slice/cri-containerd-" + cri_id + ".scope");
+    c_ = std::make_unique<test_cgroup>(base + "/machine.slice/libpod-" + podman_id + ".scope");
+    d_ = std::make_unique<test_cgroup>(base + "/lxc.payload.web");
+  }
+
+  void TearDown() override {
+    // Charged pages keep a removed cgroup alive: evict them before the cgroups go.
+    if (fs_) {
+      for (const auto& p : {"rootfs/a/lib.so", "rootfs/b/lib.so", "rootfs/c/lib.so", "rootfs/d/lib.so",
+                            "rootfs/a/own.dat"}) {
+        try {
+          evict(fs_->path(p));
+        } catch (...) {
+        }
+      }
+    }
+    a_.reset();
+    b_.reset();
+    c_.reset();
+    d_.reset();
+    fs_.reset();
+  }
+
+  static std::string under(std::string s) {
+    for (auto& ch : s) ch = ch == '-' ? '_' : ch;
+    return s;
+  }
+
+  void read_scene() {
+    const std::uint64_t ps = ps_;
+    a_->run_in(fs_->path("rootfs/a"), [] { read_all("/lib.so"); read_all("/own.dat"); });
+    b_->run_in(fs_->path("rootfs/b"), [] { read_all("/lib.so"); });
+    c_->run_in(fs_->path("rootfs/c"), [] { read_all("/lib.so"); });
+    d_->run_in(fs_->path("rootfs/d"), [ps] { read_range("/lib.so", 0, 32 * ps); });
+  }
+
+  static const nlohmann::json* row(const nlohmann::json& doc, const std::string& runtime) {
+    for (const auto& c : doc["containers"]) {
+      if (c["runtime"] == runtime) return &c;
+    }
+    return nullptr;
+  }
+
+  std::uint64_t ps_ = 0;
+  std::unique_ptr<scratch_fs> fs_;
+  std::unique_ptr<test_cgroup> a_, b_, c_, d_;
+};
+
+TEST_F(container_scene, OneShotChargesEachContainerItsShareExactly) {
+  read_scene();
+  int status = -1;
+  auto doc = report_json({"--by", "container", fs_->dir()}, &status);
+  ASSERT_EQ(status, 0);
+  ASSERT_EQ(doc["totals"]["wasted_bytes"], 156 * ps_);
+  ASSERT_EQ(doc["totals"]["cached_bytes"], (62 * 3 + 32 + 16) * ps_);
+  ASSERT_EQ(doc["containers"].size(), 4u) << doc["containers"].dump(1);
+  EXPECT_EQ(doc["attribution"]["method"], "kpagecgroup");
+
+  const auto* a = row(doc, "docker");
+  const auto* b = row(doc, "containerd");
+  const auto* c = row(doc, "podman");
+  const auto* d = row(doc, "lxc");
+  ASSERT_TRUE(a && b && c && d) << doc["containers"].dump(1);
+  EXPECT_EQ((*a)["id"], docker_id);
+  EXPECT_EQ((*a)["cgroup"], a_->rel());
+  EXPECT_EQ((*a)["cached_bytes"], 78 * ps_);
+  EXPECT_EQ((*a)["shared_cached_bytes"], 62 * ps_);
+  EXPECT_EQ((*a)["wasted_bytes"], 44 * ps_);
+  EXPECT_EQ((*b)["id"], cri_id);
+  EXPECT_EQ((*b)["pod_uid"], pod_uid);
+  EXPECT_EQ((*b)["qos"], "burstable");
+  EXPECT_EQ((*b)["cgroup"], b_->rel());
+  EXPECT_EQ((*b)["cached_bytes"], 62 * ps_);
+  EXPECT_EQ((*b)["wasted_bytes"], 44 * ps_);
+  EXPECT_EQ((*c)["id"], podman_id);
+  EXPECT_EQ((*c)["cached_bytes"], 62 * ps_);
+  EXPECT_EQ((*c)["wasted_bytes"], 44 * ps_);
+  EXPECT_EQ((*d)["id"], "web");
+  EXPECT_EQ((*d)["name"], "web");
+  EXPECT_EQ((*d)["cached_bytes"], 32 * ps_);
+  EXPECT_EQ((*d)["wasted_bytes"], 24 * ps_);
+
+  // Its duplicated file, and who holds the other copies: D shares its 32 pages with each of
+  // the others; A shares all 62 with B and C, and 32 with D.
+  ASSERT_EQ((*a)["files"].size(), 1u);
+  EXPECT_EQ((*a)["files"][0]["path"], fs_->path("rootfs/a/lib.so"));
+  EXPECT_EQ((*a)["files"][0]["shared_cached_bytes"], 62 * ps_);
+  std::map<std::string, std::uint64_t> peers;
+  for (const auto& p : (*a)["shared_with"]) peers[p["runtime"]] = p["bytes"];
+  EXPECT_EQ(peers, (std::map<std::string, std::uint64_t>{{"containerd", 62 * ps_}, {"podman", 62 * ps_}, {"lxc", 32 * ps_}}));
+  peers.clear();
+  for (const auto& p : (*d)["shared_with"]) peers[p["runtime"]] = p["bytes"];
+  EXPECT_EQ(peers, (std::map<std::string, std::uint64_t>{{"containerd", 32 * ps_}, {"podman", 32 * ps_}, {"docker", 32 * ps_}}));
+
+  // Measuring disturbed nothing.
+  EXPECT_EQ(cached_pages(fs_->path("rootfs/d/lib.so")), 32u);
+  EXPECT_EQ(cached_pages(fs_->path("image/lib.so")), 0u);
+}
+
+TEST_F(container_scene, FiltersSelectContainersAndTheirFiles) {
+  read_scene();
+  int status = -1;
+  auto doc = report_json({"--by", "container,file", "--container", "web", fs_->dir()}, &status);
+  ASSERT_EQ(status, 0);
+  ASSERT_EQ(doc["containers"].size(), 1u);
+  EXPECT_EQ(doc["containers"][0]["runtime"], "lxc");
+  ASSERT_EQ(doc["files"].size(), 1u);
+  EXPECT_EQ(doc["files"][0]["path"], fs_->path("rootfs/d/lib.so"));
+  // Totals stay those of the whole scan.
+  EXPECT_EQ(doc["totals"]["wasted_bytes"], 156 * ps_);
+
+  doc = report_json({"--by", "container", "--container", docker_id.substr(0, 12), "--container", pod_uid,
+                     fs_->dir()},
+                    &status);
+  ASSERT_EQ(status, 0);
+  ASSERT_EQ(doc["containers"].size(), 2u);
+
+  const std::string slice = a_->rel().substr(0, a_->rel().find(".slice/") + 6);
+  doc = report_json({"--by", "container", "--cgroup", slice + "/kubepods.slice", fs_->dir()}, &status);
+  ASSERT_EQ(status, 0);
+  ASSERT_EQ(doc["containers"].size(), 1u);
+  EXPECT_EQ(doc["containers"][0]["id"], cri_id);
+
+  auto none = run({DUPCACHE_BINARY, "report", "--container", "nosuchcontainer", fs_->dir()});
+  EXPECT_EQ(none.status, 1);
+  EXPECT_NE(none.err.find("--container nosuchcontainer: no container"), std::string::npos) << none.err;
+}
+
+TEST_F(container_scene, TextTableNamesContainersAndPeers) {
+  read_scene();
+  auto r = run({DUPCACHE_BINARY, "report", "--by", "container", "--bytes", fs_->dir()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("CONTAINERS (4 of 4"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(std::to_string(44 * ps_)), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("web"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("other copies:"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace dupcache::testing
