@@ -5,6 +5,7 @@
 #include <cmath>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <unordered_map>
 
 #include "cgroup/hierarchy.hpp"
@@ -34,8 +35,8 @@ struct reverse_extent {
 
 class accountant {
  public:
-  accountant(const scan_result& scan, const owner_lookup& owner)
-      : scan_(scan), owner_(owner), ps_(scan.index.page_size()) {}
+  accountant(const scan_result& scan, const owner_lookup& owner, bool use_charges)
+      : scan_(scan), owner_(owner), ps_(scan.index.page_size()), use_charges_(use_charges) {}
 
   std::vector<container_row> run() {
     const std::size_t ncopies = scan_.files.size();
@@ -101,7 +102,7 @@ class accountant {
   }
 
   const std::vector<charge_run>* charges_of(copy_id c) const {
-    if (!scan_.attributed || c >= scan_.charges.size()) return nullptr;
+    if (!use_charges_ || !scan_.attributed || c >= scan_.charges.size()) return nullptr;
     return &scan_.charges[c];
   }
 
@@ -282,6 +283,7 @@ class accountant {
   const scan_result& scan_;
   const owner_lookup& owner_;
   std::uint64_t ps_;
+  bool use_charges_;
   std::vector<std::vector<reverse_extent>> rev_;
   std::vector<container_row> rows_;
   std::vector<acc> accs_;
@@ -315,8 +317,35 @@ owner_lookup host_owners(cgroup_map& map, name_resolver& names) {
   };
 }
 
-std::vector<container_row> account(const scan_result& scan, const owner_lookup& owner) {
-  return accountant(scan, owner).run();
+std::vector<container_row> account(const scan_result& scan, const owner_lookup& owner, bool use_charges) {
+  return accountant(scan, owner, use_charges).run();
+}
+
+struct host_accounting::impl {
+  explicit impl(std::string root) : names(std::move(root)) {}
+  name_resolver names;
+  std::optional<cgroup_map> map;
+  std::string map_error;
+  bool tried = false;
+};
+
+host_accounting::host_accounting(std::string metadata_root) : impl_(std::make_unique<impl>(std::move(metadata_root))) {}
+host_accounting::~host_accounting() = default;
+
+std::vector<container_row> host_accounting::rows(const scan_result& scan) {
+  if (!impl_->tried) {
+    impl_->tried = true;
+    auto m = cgroup_map::load();
+    if (m) impl_->map.emplace(std::move(*m));
+    else impl_->map_error = m.err().message();
+  }
+  if (!impl_->map) return account(scan, [](std::uint64_t) { return charge_owner{}; }, false);
+  return account(scan, host_owners(*impl_->map, impl_->names));
+}
+
+std::string host_accounting::error(const scan_result& scan) const {
+  if (!scan.attributed) return scan.attribution_error;
+  return impl_->map_error;
 }
 
 bool matches_container(const container_row& r, const std::string& want) {

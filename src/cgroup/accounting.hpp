@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -63,7 +64,23 @@ owner_lookup host_owners(cgroup_map& map, name_resolver& names);
 
 // Rows sorted by wasted bytes, then cached bytes, then label. Needs scan.charges and
 // scan.placements (scan_options::attribute); without them every cached page is unattributed.
-std::vector<container_row> account(const scan_result& scan, const owner_lookup& owner);
+// use_charges false: the charges cannot be resolved (no hierarchy), every page is unattributed.
+std::vector<container_row> account(const scan_result& scan, const owner_lookup& owner, bool use_charges = true);
+
+// The host's accounting, for report and top: the memory hierarchy found once (walked again for
+// cgroups it does not know), names from runtime metadata under metadata_root.
+class host_accounting {
+ public:
+  explicit host_accounting(std::string metadata_root = "/");
+  ~host_accounting();
+  std::vector<container_row> rows(const scan_result& scan);
+  // Why pages are unattributed wholesale (charges unreadable, no hierarchy); empty when not.
+  std::string error(const scan_result& scan) const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
 
 // Filters, as on the command line: --container matches an id (or a prefix of at least 4
 // characters of one), a name or a pod uid; --cgroup matches the container's cgroup or any

@@ -26,6 +26,7 @@ struct report_args {
   std::string residency = "auto";
   std::vector<std::string> containers;  // --container
   std::vector<std::string> cgroups;     // --cgroup
+  std::string metadata_root = "/";
 };
 
 void register_report(CLI::App& app, report_args& args);
@@ -44,6 +45,10 @@ struct top_args {
   bool no_bpf = false;
   std::uint64_t ring_buffer = std::uint64_t{16} << 20;
   bool cross_mounts = false;
+  std::vector<std::string> containers;
+  std::vector<std::string> cgroups;
+  bool no_containers = false;
+  std::string metadata_root = "/";
 };
 void register_top(CLI::App& app, top_args& args);
 int run_top(const top_args& args);

@@ -7,8 +7,6 @@
 
 #include "cli/commands.hpp"
 #include "cgroup/accounting.hpp"
-#include "cgroup/hierarchy.hpp"
-#include "cgroup/names.hpp"
 #include "report/report.hpp"
 #include "scan/scanner.hpp"
 #include "util/text.hpp"
@@ -51,6 +49,8 @@ void register_report(CLI::App& app, report_args& a) {
                   "Only this container: id (or a prefix of 4+ characters), name or pod uid (repeatable)")
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_option("--metadata-root", a.metadata_root,
+                  "Where container runtimes' metadata is read for names (default /; e.g. /host from a container)");
   cmd->add_option("--cgroup", a.cgroups, "Only containers in this cgroup or below it (repeatable)")
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
@@ -96,22 +96,12 @@ int run_report(const report_args& a) {
   }
   auto model = build_report(*scanned);
   if (so.attribute) {
-    auto map = cgroup::cgroup_map::load();
-    if (!map && scanned->attributed) {
-      scanned->attributed = false;
-      scanned->attribution_error = map.err().message();
-    }
-    cgroup::name_resolver names;
-    std::vector<cgroup::container_row> rows;
-    if (map) {
-      rows = cgroup::account(*scanned, cgroup::host_owners(*map, names));
-    } else {
-      rows = cgroup::account(*scanned, [](std::uint64_t) { return cgroup::charge_owner{{}, {}, false}; });
-    }
-    attach_containers(model, *scanned, std::move(rows));
-    if (!scanned->attributed) {
-      fmt::print(stderr, "dupcache: report: page charges unavailable, every page is unattributed: {}\n",
-                 scanned->attribution_error);
+    cgroup::host_accounting acc(a.metadata_root);
+    auto rows = acc.rows(*scanned);
+    const std::string why = acc.error(*scanned);
+    attach_containers(model, *scanned, std::move(rows), why);
+    if (!why.empty()) {
+      fmt::print(stderr, "dupcache: report: page charges unavailable, every page is unattributed: {}\n", why);
     }
     if (!filter.empty() && filter_containers(model, filter) == 0) {
       std::string what;

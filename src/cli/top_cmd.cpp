@@ -26,7 +26,11 @@ const std::vector<std::string>& sort_names(top::view_kind v) {
   static const std::vector<std::string> files{"wasted", "shared", "cached", "path"};
   static const std::vector<std::string> groups{"copies", "per-copy", "wasted", "files"};
   static const std::vector<std::string> fs{"wasted", "cached", "files", "type", "fs"};
-  return v == top::view_kind::files ? files : v == top::view_kind::groups ? groups : fs;
+  static const std::vector<std::string> containers{"wasted", "shared", "cached", "runtime", "container", "cgroup"};
+  return v == top::view_kind::files      ? files
+         : v == top::view_kind::groups   ? groups
+         : v == top::view_kind::containers ? containers
+                                         : fs;
 }
 
 // Batch lines fit $COLUMNS when it is set (a terminal), else 80.
@@ -41,18 +45,30 @@ int batch_width() {
 void register_top(CLI::App& app, top_args& a) {
   auto* cmd = app.add_subcommand("top", "Live view of wasted page cache");
   cmd->footer(
-      "Keys: q quit, < > (or arrows) sort column, r reverse, / filter, f g s views (files, groups, "
-      "filesystems), b exact bytes.\nWithout BPF (not root, no BTF) it rescans every interval and says so.\n"
+      "Keys: q quit, < > (or arrows) sort column, r reverse, / filter, f g s c views (files, groups, "
+      "filesystems, containers), b exact bytes.\nWithout BPF (not root, no BTF) it rescans every interval and says so.\n"
       "Exit status: 0 ok, 1 runtime failure, 2 usage error.");
   cmd->add_option("PATH", a.paths, "Files or directories to watch (default: every filesystem that can share extents)");
   cmd->add_option("-d,--delay", a.delay_s, "Seconds between updates (default 2)")->check(CLI::Range(0.1, 86400.0));
   cmd->add_option("-n,--iterations", a.iterations, "Stop after N updates (default: run until q or a signal)");
   cmd->add_flag("-b,--batch", a.batch, "Plain text per interval, no curses (for logs and pipes)");
   cmd->add_flag("--json", a.json, "One JSON document per interval (the report schema plus rates)");
-  cmd->add_option("--view", a.view, "Initial view: files, groups, fs")->check(CLI::IsMember({"files", "groups", "fs"}));
+  cmd->add_option("--view", a.view, "Initial view: files, groups, fs, containers")
+      ->check(CLI::IsMember({"files", "groups", "fs", "containers"}));
   cmd->add_option("--sort", a.sort,
                   "Sort column: files view wasted|shared|cached|path; groups view copies|per-copy|wasted|files; "
-                  "fs view wasted|cached|files|type|fs (default wasted, descending)");
+                  "fs view wasted|cached|files|type|fs; containers view "
+                  "wasted|shared|cached|runtime|container|cgroup (default wasted, descending)");
+  cmd->add_option("--container", a.containers,
+                  "Only this container: id (or a prefix of 4+ characters), name or pod uid (repeatable)")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_option("--cgroup", a.cgroups, "Only containers in this cgroup or below it (repeatable)")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_flag("--no-containers", a.no_containers,
+                "Do not attribute pages to containers (saves reading page charges)");
+  cmd->add_option("--metadata-root", a.metadata_root, "Where container runtimes' metadata is read (default /)");
   cmd->add_option("--top", a.top, "Rows per interval in batch and JSON mode (default: all in JSON, 20 in batch)")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--bytes", a.bytes, "Sizes in bytes");
@@ -64,8 +80,14 @@ void register_top(CLI::App& app, top_args& a) {
 
 int run_top(const top_args& a) {
   top::view_state st;
-  st.view = a.view == "groups" ? top::view_kind::groups : a.view == "fs" ? top::view_kind::filesystems
-                                                                         : top::view_kind::files;
+  st.view = a.view == "groups"       ? top::view_kind::groups
+            : a.view == "fs"         ? top::view_kind::filesystems
+            : a.view == "containers" ? top::view_kind::containers
+                                     : top::view_kind::files;
+  if (a.no_containers && (st.view == top::view_kind::containers || !a.containers.empty() || !a.cgroups.empty())) {
+    fmt::print(stderr, "dupcache: top: --no-containers cannot be combined with the containers view or its filters\n");
+    return exit_usage;
+  }
   st.sort_column = st.view == top::view_kind::groups ? 2 : 0;
   st.exact_bytes = a.bytes;
   if (!a.sort.empty()) {
@@ -85,6 +107,9 @@ int run_top(const top_args& a) {
   so.interval = std::chrono::milliseconds(static_cast<long>(std::llround(a.delay_s * 1000)));
   so.ring_buffer_bytes = a.ring_buffer;
   so.use_bpf = !a.no_bpf;
+  so.containers = !a.no_containers;
+  so.filter = {a.containers, a.cgroups};
+  so.metadata_root = a.metadata_root;
   top::sampler smp(so);
   active_sampler = &smp;
   install_stop_handlers(wake_sampler);

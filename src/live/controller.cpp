@@ -129,6 +129,11 @@ result<void> controller::seed() {
   for (const auto& m : *mounts) by_id[static_cast<std::uint64_t>(m.id)] = &m;
 
   state_ = std::make_unique<scan_result>(std::move(scanned.value()));
+  charges_.reset();
+  if (state_->attributed) {
+    auto c = charge_reader::open(ps_);
+    if (c) charges_.emplace(std::move(*c));
+  }
   slots_.clear();
   pending_.clear();
   auto& index = state_->index;
@@ -268,6 +273,17 @@ void controller::ensure_copy(slot& s) {
   s.copy = state_->index.intern_copy(s.key);
   s.has_copy = true;
   if (s.copy >= state_->files.size()) state_->files.resize(s.copy + 1);
+  if (opts_.scan.attribute && s.copy >= state_->charges.size()) {
+    state_->charges.resize(s.copy + 1);
+    state_->placements.resize(s.copy + 1);
+  }
+}
+
+void controller::charge(slot& s, const trace::decoded_event& ev, bool cached) {
+  if (!state_->attributed || !s.has_copy) return;
+  auto& runs = state_->charges[s.copy];
+  if (cached) set_charge(runs, ev.index, ev.nr_pages, ev.cgroup_id);
+  else clear_charge(runs, ev.index, ev.nr_pages);
 }
 
 void controller::sync_file_entry(slot& s) {
@@ -312,6 +328,7 @@ result<void> controller::reconcile(const ident& id, slot& s, std::uint64_t dup_f
     // Gone: nothing of it can be cached any more.
     s.cached_pages = 0;
     s.dirty = false;
+    if (state_->attributed && s.has_copy) state_->charges[s.copy].clear();
     sync_file_entry(s);
     return {};
   }
@@ -319,9 +336,9 @@ result<void> controller::reconcile(const ident& id, slot& s, std::uint64_t dup_f
   auto counts = reader_->totals(fd.get(), 0);
   if (!counts) return counts.err();
   auto extents = read_extent_map(fd.get());
+  struct stat st {};
+  fstat(fd.get(), &st);
   if (extents) {
-    struct stat st {};
-    fstat(fd.get(), &st);
     fs_info fs;
     fs.id = s.key.fs;
     fs.has_realtime = false;
@@ -348,6 +365,20 @@ result<void> controller::reconcile(const ident& id, slot& s, std::uint64_t dup_f
     if (!clean) return clean.err();
     for (const auto& c : *clean) {
       state_->index.add(s.copy, p.domain, p.physical + (c.first - p.first_page) * ps_, c.pages * ps_);
+    }
+  }
+  if (state_->attributed) {
+    // The charges are re-read with the residency: events queued meanwhile set or clear what
+    // they touch, which is idempotent.
+    auto& placed = state_->placements[s.copy];
+    placed.clear();
+    for (const auto& p : s.placement) {
+      placed.push_back({state_->index.domain_name(p.domain), p.first_page, p.pages, p.physical, false});
+    }
+    auto& runs = state_->charges[s.copy];
+    runs.clear();
+    if (charges_) {
+      if (auto c = charges_->read(fd.get(), static_cast<std::uint64_t>(st.st_size))) runs = std::move(*c);
     }
   }
   sync_file_entry(s);
@@ -426,6 +457,7 @@ void controller::apply(const trace::decoded_event& ev) {
         const bool counted = s->take_count;
         if (!reconcile(id, *s, ev.index, ev.nr_pages)) rescan_needed_ = true;
         if (!counted) s->cached_pages += ev.nr_pages;
+        charge(*s, ev, true);
         sync_file_entry(*s);
         return;
       }
@@ -435,6 +467,7 @@ void controller::apply(const trace::decoded_event& ev) {
         state_->index.add(s->copy, d, phys, len);
       });
       s->cached_pages += ev.nr_pages;
+      charge(*s, ev, true);
       sync_file_entry(*s);
       return;
     }
@@ -444,6 +477,7 @@ void controller::apply(const trace::decoded_event& ev) {
       if (!s || !in_order(ident{ev.dev, ev.subvol_id, ev.ino}, *s, ev)) return;
       unindex(*s, ev.index, ev.nr_pages);
       s->cached_pages -= std::min<std::uint64_t>(s->cached_pages, ev.nr_pages);
+      charge(*s, ev, false);
       sync_file_entry(*s);
       return;
     }

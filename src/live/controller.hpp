@@ -26,6 +26,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -169,6 +170,8 @@ class controller {
   void unindex(slot& s, std::uint64_t first, std::uint64_t n);
   void unindex_all(slot& s);
   void sync_file_entry(slot& s);
+  // Keeps the page charges (scan_options::attribute) with an applied insertion or removal.
+  void charge(slot& s, const trace::decoded_event& ev, bool cached);
   // False when the record is already reflected in the slot's state or may be out of order (the
   // slot is then re-resolved at the next tick): the caller must not apply it.
   bool in_order(const ident& id, slot& s, const trace::decoded_event& ev);
@@ -179,6 +182,7 @@ class controller {
   std::uint64_t ps_;
   std::unique_ptr<scan_result> state_;
   std::unique_ptr<residency_reader> reader_;
+  std::optional<charge_reader> charges_;
   fs_registry registry_;
   std::unordered_map<ident, slot, ident_hash> slots_;
   std::unordered_map<dev_t, fs_root> roots_;

@@ -83,10 +83,11 @@ report_model build_report(const scan_result& scan) {
   return m;
 }
 
-void attach_containers(report_model& m, const scan_result& scan, std::vector<cgroup::container_row> rows) {
+void attach_containers(report_model& m, const scan_result& scan, std::vector<cgroup::container_row> rows,
+                       std::string error) {
   m.containers_known = true;
   m.containers = std::move(rows);
-  m.attribution_error = scan.attributed ? std::string() : scan.attribution_error;
+  m.attribution_error = std::move(error);
   m.copy_paths.resize(scan.files.size());
   for (copy_id id = 0; id < scan.files.size(); ++id) m.copy_paths[id] = scan.files[id].path;
 }

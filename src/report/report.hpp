@@ -71,7 +71,9 @@ struct report_model {
 
 report_model build_report(const scan_result& scan);
 // Adds the per-container rows (cgroup::account()) to a model built from the same scan.
-void attach_containers(report_model& m, const scan_result& scan, std::vector<cgroup::container_row> rows);
+// error: why every page is unattributed, if that is so.
+void attach_containers(report_model& m, const scan_result& scan, std::vector<cgroup::container_row> rows,
+                       std::string error);
 
 // --container / --cgroup: keeps the containers any filter matches, and the files and groups
 // holding pages charged to them. Totals stay those of the whole scan. Returns how many

@@ -61,6 +61,39 @@ void append_charge(std::vector<charge_run>& runs, std::uint64_t first, std::uint
   runs.push_back({first, pages, cgroup});
 }
 
+void clear_charge(std::vector<charge_run>& runs, std::uint64_t first, std::uint64_t pages) {
+  if (pages == 0 || runs.empty()) return;
+  const std::uint64_t end = first + pages;
+  // First run ending after `first`.
+  auto it = std::partition_point(runs.begin(), runs.end(), [&](const charge_run& r) { return r.first + r.pages <= first; });
+  std::vector<charge_run> keep;  // the parts of overlapping runs outside the range
+  auto last = it;
+  for (; last != runs.end() && last->first < end; ++last) {
+    if (last->first < first) keep.push_back({last->first, first - last->first, last->cgroup});
+    if (last->first + last->pages > end) keep.push_back({end, last->first + last->pages - end, last->cgroup});
+  }
+  it = runs.erase(it, last);
+  runs.insert(it, keep.begin(), keep.end());
+}
+
+void set_charge(std::vector<charge_run>& runs, std::uint64_t first, std::uint64_t pages, std::uint64_t cgroup) {
+  if (pages == 0) return;
+  clear_charge(runs, first, pages);
+  auto it = std::partition_point(runs.begin(), runs.end(), [&](const charge_run& r) { return r.first < first; });
+  const auto at = static_cast<std::size_t>(it - runs.begin());
+  runs.insert(it, {first, pages, cgroup});
+  // Merge with the neighbours it continues.
+  std::size_t i = at;
+  if (i + 1 < runs.size() && runs[i + 1].cgroup == cgroup && runs[i + 1].first == first + pages) {
+    runs[i].pages += runs[i + 1].pages;
+    runs.erase(runs.begin() + static_cast<std::ptrdiff_t>(i + 1));
+  }
+  if (i > 0 && runs[i - 1].cgroup == cgroup && runs[i - 1].first + runs[i - 1].pages == first) {
+    runs[i - 1].pages += runs[i].pages;
+    runs.erase(runs.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+}
+
 result<charge_reader> charge_reader::open(std::uint64_t page_size) {
   unique_fd pm(::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
   if (!pm) return errno_error("open /proc/self/pagemap");

@@ -33,6 +33,11 @@ struct charge_run {
 // Appends [first, first + pages) charged to cgroup, merging with the last run when it continues it.
 void append_charge(std::vector<charge_run>& runs, std::uint64_t first, std::uint64_t pages, std::uint64_t cgroup);
 
+// Replaces the charge of [first, first + pages) (runs stay sorted, disjoint and merged).
+void set_charge(std::vector<charge_run>& runs, std::uint64_t first, std::uint64_t pages, std::uint64_t cgroup);
+// Forgets [first, first + pages): no longer cached.
+void clear_charge(std::vector<charge_run>& runs, std::uint64_t first, std::uint64_t pages);
+
 class charge_reader {
  public:
   // Opens /proc/self/pagemap and /proc/kpagecgroup; fails naming the file and the reason.

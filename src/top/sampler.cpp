@@ -40,6 +40,8 @@ void sampler::wake() {
 result<void> sampler::start() {
   live::controller_options co;
   co.scan = opts_.scan;
+  co.scan.attribute = opts_.containers || !opts_.filter.empty();
+  if (co.scan.attribute) accounting_ = std::make_unique<cgroup::host_accounting>(opts_.metadata_root);
   controller_ = std::make_unique<live::controller>(co);
 
   std::string why_not;
@@ -115,6 +117,11 @@ result<sample> sampler::next() {
   s.elapsed_s = std::chrono::duration<double>(now - last_).count();
   last_ = now;
   s.model = build_report(controller_->state());
+  if (accounting_) {
+    const auto& state = controller_->state();
+    attach_containers(s.model, state, accounting_->rows(state), accounting_->error(state));
+    filter_containers(s.model, opts_.filter);
+  }
   s.model.files_scanned = controller_->known_files();
   s.page_cache_bytes = read_page_cache_bytes();
   const auto& c = controller_->counters();

@@ -39,6 +39,10 @@ struct sampler_options {
   std::chrono::milliseconds interval{2000};
   std::uint64_t ring_buffer_bytes = std::uint64_t{16} << 20;
   bool use_bpf = true;
+  // Per-container rows in every sample (the containers view); scan.attribute is set from it.
+  bool containers = true;
+  container_filter filter;  // --container / --cgroup
+  std::string metadata_root = "/";
 };
 
 class sampler {
@@ -62,6 +66,7 @@ class sampler {
   std::chrono::steady_clock::time_point last_;
   live::live_counters last_counters_{};
   int wake_fd_ = -1;
+  std::unique_ptr<cgroup::host_accounting> accounting_;
 };
 
 std::uint64_t read_page_cache_bytes();  // /proc/meminfo "Cached:"

@@ -38,7 +38,7 @@ void draw(const sample* s, const view_state& st, const std::string& status) {
   }
   for (const auto& l : header_lines(*s, st.exact_bytes, width)) mvaddnstr(y++, 0, l.c_str(), width);
   std::string tabs;
-  for (auto v : {view_kind::files, view_kind::groups, view_kind::filesystems}) {
+  for (auto v : {view_kind::files, view_kind::groups, view_kind::filesystems, view_kind::containers}) {
     tabs += v == st.view ? fmt::format("[{}] ", view_name(v)) : fmt::format(" {}  ", view_name(v));
   }
   tabs += st.filter.empty() ? "" : "filter: " + st.filter;
@@ -139,11 +139,14 @@ int run_curses(sampler& smp, view_state st, std::uint64_t iterations, bool (*sto
         case 'f':
         case 'g':
         case 's':
+        case 'c':
         case '\t': {
           view_kind next = ch == 'f' ? view_kind::files : ch == 'g' ? view_kind::groups
                          : ch == 's' ? view_kind::filesystems
+                         : ch == 'c' ? view_kind::containers
                          : st.view == view_kind::files ? view_kind::groups
-                         : st.view == view_kind::groups ? view_kind::filesystems : view_kind::files;
+                         : st.view == view_kind::groups ? view_kind::filesystems
+                         : st.view == view_kind::filesystems ? view_kind::containers : view_kind::files;
           st.view = next;
           st.sort_column = next == view_kind::groups ? 2 : 0;
           st.descending = true;

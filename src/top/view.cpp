@@ -35,6 +35,7 @@ const char* view_name(view_kind v) {
     case view_kind::files: return "files";
     case view_kind::groups: return "groups";
     case view_kind::filesystems: return "filesystems";
+    case view_kind::containers: return "containers";
   }
   return "?";
 }
@@ -67,6 +68,18 @@ table make_table(const sample& s, view_kind v, bool exact) {
                         all});
     }
     t.default_sort = 2;
+  } else if (v == view_kind::containers) {
+    t.columns = {{"WASTED", w, true},       {"SHARED", w, true},       {"CACHED", w, true},
+                 {"RUNTIME", 12, false},    {"CONTAINER", 20, false},  {"CGROUP", 0, false}};
+    for (const auto& c : m.containers) {
+      const std::string label = terminal_safe(c.label());
+      const std::string cg = terminal_safe(c.cgroup);
+      t.rows.push_back({{size_cell(c.wasted_bytes, exact), size_cell(c.shared_cached_bytes, exact),
+                         size_cell(c.cached_bytes, exact), c.runtime, label, cg},
+                        {c.wasted_bytes, c.shared_cached_bytes, c.cached_bytes, 0, 0, 0},
+                        c.runtime + " " + label + " " + terminal_safe(c.id) + " " + cg + " " + c.pod_uid});
+    }
+    t.default_sort = 0;
   } else {
     t.columns = {{"WASTED", w, true}, {"CACHED", w, true}, {"FILES", 7, true}, {"TYPE", 8, false},
                  {"FILESYSTEM", 0, false}};

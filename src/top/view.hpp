@@ -14,7 +14,7 @@
 
 namespace dupcache::top {
 
-enum class view_kind { files, groups, filesystems };
+enum class view_kind { files, groups, filesystems, containers };
 const char* view_name(view_kind v);
 
 struct column {

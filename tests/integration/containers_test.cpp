@@ -4,6 +4,8 @@
 // reading its own rootfs from a mount namespace of its own, chrooted into it.
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -65,10 +67,11 @@ class container_scene : public ::testing::Test {
         }
       }
     }
-    a_.reset();
-    b_.reset();
-    c_.reset();
+    // a_ made the shared parents: it goes last.
     d_.reset();
+    c_.reset();
+    b_.reset();
+    a_.reset();
     fs_.reset();
   }
 
@@ -175,6 +178,53 @@ TEST_F(container_scene, FiltersSelectContainersAndTheirFiles) {
   auto none = run({DUPCACHE_BINARY, "report", "--container", "nosuchcontainer", fs_->dir()});
   EXPECT_EQ(none.status, 1);
   EXPECT_NE(none.err.find("--container nosuchcontainer: no container"), std::string::npos) << none.err;
+}
+
+// Live: top attached before anything is read; the reads happen while it traces, and its last
+// document must hold the same exact per-container numbers as the one-shot report.
+TEST_F(container_scene, LiveTopChargesTheSameAsOneShot) {
+  const std::string out_path = fs_->path("../top.out");
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const int fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) _exit(126);
+    dup2(fd, 1);
+    execl(DUPCACHE_BINARY, DUPCACHE_BINARY, "top", "--json", "--view", "containers", "-d", "1.5", "-n", "3",
+          fs_->dir().c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  auto lines = [&] {
+    std::ifstream f(out_path);
+    std::vector<std::string> v;
+    for (std::string l; std::getline(f, l);) v.push_back(l);
+    return v;
+  };
+  // The first document: the tracer is attached and the seed done.
+  for (int i = 0; i < 400 && lines().empty(); ++i) usleep(50'000);
+  ASSERT_FALSE(lines().empty()) << "top printed no document";
+  auto first = nlohmann::json::parse(lines().front());
+  EXPECT_EQ(first["totals"]["cached_bytes"], 0u);
+  EXPECT_EQ(first["containers"].size(), 0u);
+  read_scene();
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  auto all = lines();
+  ASSERT_EQ(all.size(), 3u);
+  auto doc = nlohmann::json::parse(all.back());
+  ASSERT_TRUE(doc.at("mode").get<std::string>().rfind("live", 0) == 0) << doc.at("mode");
+  ASSERT_EQ(doc["lost_events"], 0u);
+  ASSERT_EQ(doc["totals"]["wasted_bytes"], 156 * ps_);
+  ASSERT_EQ(doc["containers"].size(), 4u) << doc["containers"].dump(1);
+  const std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> want{
+      {"docker", {78 * ps_, 44 * ps_}},
+      {"containerd", {62 * ps_, 44 * ps_}},
+      {"podman", {62 * ps_, 44 * ps_}},
+      {"lxc", {32 * ps_, 24 * ps_}}};
+  std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> got;
+  for (const auto& c : doc["containers"]) got[c["runtime"]] = {c["cached_bytes"], c["wasted_bytes"]};
+  EXPECT_EQ(got, want);
 }
 
 TEST_F(container_scene, TextTableNamesContainersAndPeers) {
