@@ -258,7 +258,7 @@ std::string report_text(const report_model& m, const report_options& opts) {
         const std::string pad(static_cast<std::size_t>(3 * w + 4), ' ');
         for (std::size_t k = 0; k < c.files.size() && k < 3; ++k) {
           const auto& f = c.files[k];
-          out += fmt::format("{}{} {}  {}\n", pad, k == 0 ? "files:" : "      ", size(f.shared_cached_bytes),
+          out += fmt::format("{}{} {:>{}}  {}\n", pad, k == 0 ? "files:" : "      ", size(f.shared_cached_bytes), w,
                              terminal_safe(f.copy < m.copy_paths.size() ? m.copy_paths[f.copy] : std::string()));
         }
         if (!c.shared_with.empty()) {
