@@ -70,7 +70,7 @@ table make_table(const sample& s, view_kind v, bool exact) {
     t.default_sort = 2;
   } else if (v == view_kind::containers) {
     t.columns = {{"WASTED", w, true},       {"SHARED", w, true},       {"CACHED", w, true},
-                 {"RUNTIME", 12, false},    {"CONTAINER", 20, false},  {"CGROUP", 0, false}};
+                 {"RUNTIME", 10, false}, {"CONTAINER", 16, false}, {"CGROUP", 0, false}};
     for (const auto& c : m.containers) {
       const std::string label = terminal_safe(c.label());
       const std::string cg = terminal_safe(c.cgroup);

@@ -707,7 +707,7 @@ std::string joined(const std::vector<std::string>& screen) {
 // The column title line (the first line after the header that names the last column).
 std::string title_line(const std::vector<std::string>& screen) {
   for (const auto& l : screen) {
-    if (contains(l, "PATH") || contains(l, "FILES") || contains(l, "FILESYSTEM")) {
+    if (contains(l, "PATH") || contains(l, "FILES") || contains(l, "FILESYSTEM") || contains(l, "CONTAINER")) {
       if (!starts_with(l, "files scanned")) return l;
     }
   }
@@ -860,6 +860,26 @@ TEST(TopCurses, KeysInTmux) {
   };
   screen = wait_exact([&](const auto& s) { return fs_row(s) == want_fs; }, &ok);
   EXPECT_TRUE(ok) << "expected a btrfs row: wasted " << want_fs[0] << ", cached " << want_fs[1] << ", 3 files:\n"
+                  << joined(screen) << scene_now();
+  check_width(screen);
+
+  // c : containers view. This test's own reads are charged to its cgroup, which is the host's:
+  // one row paying the whole waste.
+  t.keys("c");
+  screen = t.wait_screen([](const auto& s) { return contains(title_line(s), "CONTAINER"); }, 5, &ok);
+  ASSERT_TRUE(ok) << "'c' did not show the containers view:\n" << joined(screen);
+  const std::vector<std::string> want_c{std::to_string(size), std::to_string(2 * size),
+                                        std::to_string(2 * size + solo_size), "host"};
+  auto host_row = [&](const std::vector<std::string>& s) {
+    for (const auto& l : s) {
+      const auto tk = tokens(l);
+      if (tk.size() >= 5 && tk[3] == "host") return std::vector<std::string>(tk.begin(), tk.begin() + 4);
+    }
+    return std::vector<std::string>{};
+  };
+  screen = wait_exact([&](const auto& s) { return host_row(s) == want_c; }, &ok);
+  EXPECT_TRUE(ok) << "expected a host row: wasted " << want_c[0] << ", shared " << want_c[1] << ", cached "
+                  << want_c[2] << ":\n"
                   << joined(screen) << scene_now();
   check_width(screen);
 

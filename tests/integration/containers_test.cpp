@@ -36,6 +36,9 @@ class container_scene : public ::testing::Test {
       GTEST_SKIP() << "no memory cgroup hierarchy (memory controller not mounted)";
     }
     ps_ = page_size();
+    char tmpl[] = "/tmp/dupcache-containers-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    side_ = tmpl;  // outside the scanned filesystem
     fs_ = std::make_unique<scratch_fs>("btrfs");
     std::filesystem::create_directories(fs_->path("image"));
     write_file(fs_->path("image/lib.so"), 62 * ps_, 1);
@@ -73,6 +76,7 @@ class container_scene : public ::testing::Test {
     b_.reset();
     a_.reset();
     fs_.reset();
+    if (!side_.empty()) std::filesystem::remove_all(side_);
   }
 
   static std::string under(std::string s) {
@@ -98,6 +102,7 @@ class container_scene : public ::testing::Test {
   std::uint64_t ps_ = 0;
   std::unique_ptr<scratch_fs> fs_;
   std::unique_ptr<test_cgroup> a_, b_, c_, d_;
+  std::string side_;
 };
 
 TEST_F(container_scene, OneShotChargesEachContainerItsShareExactly) {
@@ -151,6 +156,29 @@ TEST_F(container_scene, OneShotChargesEachContainerItsShareExactly) {
   EXPECT_EQ(cached_pages(fs_->path("image/lib.so")), 0u);
 }
 
+// Names come from the runtimes' metadata files: Docker's config.v2.json, kubelet's log links.
+TEST_F(container_scene, NamesFromRuntimeMetadata) {
+  read_scene();
+  const std::string meta = side_ + "/meta";
+  std::filesystem::create_directories(meta + "/var/lib/docker/containers/" + docker_id);
+  std::ofstream(meta + "/var/lib/docker/containers/" + docker_id + "/config.v2.json") << R"({"Name": "/web-frontend"})";
+  std::filesystem::create_directories(meta + "/var/log/containers");
+  std::ofstream(meta + "/var/log/containers/api-5f7_shop_server-" + cri_id + ".log");
+  int status = -1;
+  auto doc = report_json({"--by", "container", "--metadata-root", meta, fs_->dir()}, &status);
+  ASSERT_EQ(status, 0);
+  const auto* a = row(doc, "docker");
+  const auto* b = row(doc, "containerd");
+  ASSERT_TRUE(a && b) << doc["containers"].dump(1);
+  EXPECT_EQ((*a)["name"], "web-frontend");
+  EXPECT_EQ((*b)["name"], "shop/api-5f7/server");
+  // And the filter takes the name.
+  doc = report_json({"--by", "container", "--metadata-root", meta, "--container", "web-frontend", fs_->dir()}, &status);
+  ASSERT_EQ(status, 0);
+  ASSERT_EQ(doc["containers"].size(), 1u);
+  EXPECT_EQ(doc["containers"][0]["id"], docker_id);
+}
+
 TEST_F(container_scene, FiltersSelectContainersAndTheirFiles) {
   read_scene();
   int status = -1;
@@ -183,7 +211,7 @@ TEST_F(container_scene, FiltersSelectContainersAndTheirFiles) {
 // Live: top attached before anything is read; the reads happen while it traces, and its last
 // document must hold the same exact per-container numbers as the one-shot report.
 TEST_F(container_scene, LiveTopChargesTheSameAsOneShot) {
-  const std::string out_path = fs_->path("../top.out");
+  const std::string out_path = side_ + "/top.out";
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
