@@ -10,6 +10,7 @@
 
 #include "cgroup/hierarchy.hpp"
 #include "cgroup/names.hpp"
+#include "scan/placement_lookup.hpp"
 
 namespace dupcache::cgroup {
 
@@ -22,35 +23,13 @@ struct charged_piece {
   std::size_t row = 0;
 };
 
-// A copy's placed extents as physical ranges, for lookups by address.
-struct reverse_extent {
-  domain_id domain = 0;
-  std::uint64_t physical = 0;
-  std::uint64_t length = 0;
-  std::uint64_t first_page = 0;
-  bool operator<(const reverse_extent& o) const {
-    return std::tie(domain, physical, first_page) < std::tie(o.domain, o.physical, o.first_page);
-  }
-};
-
 class accountant {
  public:
   accountant(const scan_result& scan, const owner_lookup& owner, bool use_charges)
-      : scan_(scan), owner_(owner), ps_(scan.index.page_size()), use_charges_(use_charges) {}
+      : scan_(scan), owner_(owner), ps_(scan.index.page_size()), use_charges_(use_charges), placed_(scan) {}
 
   std::vector<container_row> run() {
-    const std::size_t ncopies = scan_.files.size();
-    rev_.resize(ncopies);
-    for (copy_id c = 0; c < ncopies; ++c) {
-      cached(c);
-      if (c < scan_.placements.size()) {
-        for (const auto& p : scan_.placements[c]) {
-          auto d = scan_.index.find_domain(p.domain);
-          if (d) rev_[c].push_back({*d, p.physical, p.pages * ps_, p.first_page});
-        }
-        std::sort(rev_[c].begin(), rev_[c].end());
-      }
-    }
+    for (copy_id c = 0; c < scan_.files.size(); ++c) cached(c);
     scan_.index.for_each_shared([&](domain_id d, std::uint64_t s, std::uint64_t e, const std::vector<copy_id>& cs) {
       segment(d, s, e, cs);
     });
@@ -138,22 +117,15 @@ class accountant {
       if (!out.empty() && out.back().end == a && out.back().row == row) out.back().end = b;
       else out.push_back({a, b, row});
     };
-    const auto& rev = rev_[c];
     const auto* runs = charges_of(c);
-    std::uint64_t at = s;
-    // Extents are sorted by address; a physical range mapped twice counts once (the index
-    // holds it once), through its first mapping.
-    auto it = std::upper_bound(rev.begin(), rev.end(), reverse_extent{d, s, 0, ~0ULL});
-    if (it != rev.begin()) --it;
-    for (; it != rev.end() && at < e; ++it) {
-      if (it->domain < d) continue;
-      if (it->domain > d || it->physical >= e) break;
-      const std::uint64_t xs = std::max(at, it->physical);
-      const std::uint64_t xe = std::min(e, it->physical + it->length);
-      if (xs >= xe) continue;
-      emit(at, xs, row_of(0));  // not placed: cannot say whose
-      // File pages [p0, p1) of this extent hold [xs, xe).
-      const std::uint64_t p0 = it->first_page + (xs - it->physical) / ps_;
+    for (const auto& sp : placed_.spans(c, d, s, e)) {
+      if (!sp.placed) {
+        emit(sp.start, sp.end, row_of(0));  // not placed: cannot say whose
+        continue;
+      }
+      // File pages [p0, p1) hold [sp.start, sp.end).
+      const std::uint64_t xs = sp.start, xe = sp.end;
+      const std::uint64_t p0 = sp.first_page;
       const std::uint64_t p1 = p0 + (xe - xs) / ps_;
       std::uint64_t p = p0;
       if (runs) {
@@ -170,9 +142,7 @@ class accountant {
         }
       }
       emit(xs + (p - p0) * ps_, xe, row_of(0));
-      at = xe;
     }
-    emit(at, e, row_of(0));
     return out;
   }
 
@@ -284,7 +254,7 @@ class accountant {
   const owner_lookup& owner_;
   std::uint64_t ps_;
   bool use_charges_;
-  std::vector<std::vector<reverse_extent>> rev_;
+  placement_lookup placed_;
   std::vector<container_row> rows_;
   std::vector<acc> accs_;
   std::unordered_map<std::uint64_t, std::size_t> row_by_ino_;
