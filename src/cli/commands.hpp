@@ -65,6 +65,25 @@ struct trace_args {
 void register_trace(CLI::App& app, trace_args& args);
 int run_trace(const trace_args& args);
 
+struct evict_args {
+  std::vector<std::string> paths;
+  bool dry_run = false;
+  bool json = false;
+  bool bytes = false;
+  std::vector<std::string> containers;      // scope: only copies charged to these
+  std::vector<std::string> cgroups;
+  std::vector<std::string> keep_containers; // their copies are kept first
+  std::uint64_t max_bytes = 0;
+  bool cross_mounts = false;
+  std::string metadata_root = "/";
+};
+void register_evict(CLI::App& app, evict_args& args);
+int run_evict(const evict_args& args);
+
+// --container / --cgroup, as report, top and evict take them.
+void add_container_filters(CLI::App* cmd, std::vector<std::string>& containers, std::vector<std::string>& cgroups,
+                           const std::string& what);
+
 struct doctor_args {
   bool json = false;
 };

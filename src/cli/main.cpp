@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
   register_top(app, top);
   trace_args trace;
   register_trace(app, trace);
+  evict_args evict;
+  register_evict(app, evict);
   doctor_args doctor;
   register_doctor(app, doctor);
 
@@ -34,6 +36,7 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("report")) return run_report(report);
   if (app.got_subcommand("top")) return run_top(top);
   if (app.got_subcommand("trace")) return run_trace(trace);
+  if (app.got_subcommand("evict")) return run_evict(evict);
   if (app.got_subcommand("doctor")) return run_doctor(doctor);
   return exit_usage;
 }

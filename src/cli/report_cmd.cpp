@@ -26,6 +26,18 @@ std::vector<std::string> split_commas(const std::string& v) {
 
 }  // namespace
 
+void add_container_filters(CLI::App* cmd, std::vector<std::string>& containers, std::vector<std::string>& cgroups,
+                           const std::string& what) {
+  // One value per option: a vector option would swallow the PATHs after it.
+  cmd->add_option("--container", containers,
+                  what + " this container: id (or a prefix of 4+ characters), name or pod uid (repeatable)")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_option("--cgroup", cgroups, what + " containers in this cgroup or below it (repeatable)")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+}
+
 void register_report(CLI::App& app, report_args& a) {
   auto* cmd = app.add_subcommand("report", "One-shot report of duplicated page cache");
   cmd->footer(
@@ -45,15 +57,9 @@ void register_report(CLI::App& app, report_args& a) {
         }
         return {};
       });
-  cmd->add_option("--container", a.containers,
-                  "Only this container: id (or a prefix of 4+ characters), name or pod uid (repeatable)")
-      ->allow_extra_args(false)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  add_container_filters(cmd, a.containers, a.cgroups, "Only");
   cmd->add_option("--metadata-root", a.metadata_root,
                   "Where container runtimes' metadata is read for names (default /; e.g. /host from a container)");
-  cmd->add_option("--cgroup", a.cgroups, "Only containers in this cgroup or below it (repeatable)")
-      ->allow_extra_args(false)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--top", a.top, "Rows per table (default 20; JSON lists every row unless given)")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--bytes", a.bytes, "Print sizes in bytes instead of KiB/MiB/GiB");

@@ -59,13 +59,7 @@ void register_top(CLI::App& app, top_args& a) {
                   "Sort column: files view wasted|shared|cached|path; groups view copies|per-copy|wasted|files; "
                   "fs view wasted|cached|files|type|fs; containers view "
                   "wasted|shared|cached|runtime|container|cgroup (default wasted, descending)");
-  cmd->add_option("--container", a.containers,
-                  "Only this container: id (or a prefix of 4+ characters), name or pod uid (repeatable)")
-      ->allow_extra_args(false)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  cmd->add_option("--cgroup", a.cgroups, "Only containers in this cgroup or below it (repeatable)")
-      ->allow_extra_args(false)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  add_container_filters(cmd, a.containers, a.cgroups, "Only");
   cmd->add_flag("--no-containers", a.no_containers,
                 "Do not attribute pages to containers (saves reading page charges)");
   cmd->add_option("--metadata-root", a.metadata_root, "Where container runtimes' metadata is read (default /)");

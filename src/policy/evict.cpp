@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "policy/evict.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "scan/residency.hpp"
+
+namespace dupcache::policy {
+
+int evictor::open_copy(copy_id c, std::string* err) {
+  if (auto it = fds_.find(c); it != fds_.end()) return it->second.get();
+  const auto& path = scan_.files[c].path;
+  unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY));
+  if (!fd) {
+    *err = errno_error("open " + path).message();
+    return -1;
+  }
+  struct stat st {};
+  if (fstat(fd.get(), &st) < 0 || !S_ISREG(st.st_mode)) {
+    *err = "open " + path + " failed: not a regular file any more";
+    return -1;
+  }
+  auto fs = registry_.lookup(fd.get(), st);
+  const auto& key = scan_.index.key_of(c);
+  if (!fs || fs->id != key.fs || fs->subvol != key.subvol || static_cast<std::uint64_t>(st.st_ino) != key.ino) {
+    *err = path + ": a different file is there now (renamed or replaced since it was scanned)";
+    return -1;
+  }
+  const int raw = fd.get();
+  fds_.emplace(c, std::move(fd));
+  return raw;
+}
+
+evict_outcome evictor::run(const copy_plan& plan, std::uint64_t budget) {
+  evict_outcome out;
+  out.copy = plan.copy;
+  out.path = scan_.files[plan.copy].path;
+  std::uint64_t largest = 0;
+  for (const auto& it : plan.items) {
+    if (it.pages * ps_ > largest) {
+      largest = it.pages * ps_;
+      out.kept_path = scan_.files[it.keeper].path;
+    }
+  }
+  std::string err;
+  const int fd = open_copy(plan.copy, &err);
+  if (fd < 0) {
+    out.error = err;
+    return out;
+  }
+  for (const auto& it : plan.items) {
+    if (budget != 0 && out.planned_bytes >= budget) break;
+    const std::uint64_t off = it.first_page * ps_, len = it.pages * ps_;
+    out.planned_bytes += len;
+    std::string kerr;
+    const int kfd = open_copy(it.keeper, &kerr);
+    auto kept = kfd < 0 ? result<page_counts>(plain_error("open keeper", kerr))
+                        : cachestat_range(kfd, it.keeper_first_page * ps_, len);
+    if (!kept || kept->cached != it.pages) {
+      out.skipped_keeper_bytes += len;
+      continue;
+    }
+    auto before = cachestat_range(fd, off, len);
+    if (!before) {
+      out.error = before.err().message();
+      return out;
+    }
+    if (before->dirty + before->writeback > 0) {
+      out.skipped_dirty_bytes += len;
+      continue;
+    }
+    if (dry_run_) continue;
+    if (int rc = posix_fadvise(fd, static_cast<off_t>(off), static_cast<off_t>(len), POSIX_FADV_DONTNEED); rc != 0) {
+      out.error = errno_error("posix_fadvise DONTNEED " + out.path, rc).message();
+      return out;
+    }
+    auto after = cachestat_range(fd, off, len);
+    if (!after) {
+      out.error = after.err().message();
+      return out;
+    }
+    const std::uint64_t freed = before->cached > after->cached ? before->cached - after->cached : 0;
+    out.freed_bytes += freed * ps_;
+    out.still_cached_bytes += after->cached * ps_;
+  }
+  return out;
+}
+
+}  // namespace dupcache::policy

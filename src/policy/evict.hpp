@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#pragma once
+
+// Carries out an eviction plan: posix_fadvise(POSIX_FADV_DONTNEED) on exactly the planned
+// runs. Each run is checked just before it is acted on:
+//   - the file at the planned path is still the planned inode (filesystem, subvolume, inode);
+//   - the keeper still caches its pages of the run (else the run could hold the block's last
+//     cached copy: skipped);
+//   - none of the run's pages is dirty or under writeback (cachestat): such a run is skipped,
+//     so no writeback is started and no dirty page is ever dropped (DONTNEED never drops one
+//     either; this also keeps it from starting writeback).
+// Freed bytes are measured: the run's cached pages before minus after. Pages that stay (mapped
+// by a process, or in use) are reported as kept.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "policy/plan.hpp"
+#include "scan/fs_identity.hpp"
+#include "util/fd.hpp"
+
+namespace dupcache::policy {
+
+struct evict_outcome {
+  copy_id copy = 0;
+  std::string path;
+  std::string kept_path;  // the keeper of its largest run
+  std::uint64_t planned_bytes = 0;
+  std::uint64_t freed_bytes = 0;
+  std::uint64_t skipped_dirty_bytes = 0;
+  std::uint64_t skipped_keeper_bytes = 0;  // the keeper no longer held the run
+  std::uint64_t still_cached_bytes = 0;    // acted on, but the kernel kept them (mapped, busy)
+  std::string error;                       // the copy could not be acted on at all
+};
+
+class evictor {
+ public:
+  evictor(const scan_result& scan, bool dry_run) : scan_(scan), dry_run_(dry_run), ps_(scan.index.page_size()) {}
+  // Acts on the plan's runs in order until budget_bytes are planned (0: no limit).
+  evict_outcome run(const copy_plan& plan, std::uint64_t budget_bytes = 0);
+
+ private:
+  int open_copy(copy_id c, std::string* err);
+  const scan_result& scan_;
+  bool dry_run_;
+  std::uint64_t ps_;
+  fs_registry registry_;
+  std::map<copy_id, unique_fd> fds_;
+};
+
+}  // namespace dupcache::policy

@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#pragma once
+
+// Which cached copies to get rid of: for every physical range cached by two or more copies,
+// one copy is kept (the keeper) and the clean pages of the others are planned for eviction.
+// The keeper is never planned, so no block loses its last cached copy by the plan; the
+// executor checks again, just before acting, that the keeper still holds the range.
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "scan/scanner.hpp"
+
+namespace dupcache::policy {
+
+enum class keep_rule {
+  hottest,   // the copy most recently used (live: last insertion; one-shot: most cached)
+  priority,  // the copy charged to the highest-priority container, then the hottest
+};
+
+struct copy_facts {
+  int priority = 0;        // higher is kept first under keep_rule::priority
+  std::uint64_t heat = 0;  // higher is kept
+  bool evictable = true;   // in scope and not backing off
+};
+using facts_fn = std::function<copy_facts(copy_id)>;
+
+// One run of a copy's file pages to evict, and the copy (and its pages) that keep the blocks.
+struct evict_item {
+  copy_id copy = 0;
+  std::uint64_t first_page = 0;
+  std::uint64_t pages = 0;
+  copy_id keeper = 0;
+  std::uint64_t keeper_first_page = 0;
+};
+
+struct copy_plan {
+  copy_id copy = 0;
+  std::uint64_t bytes = 0;
+  std::vector<evict_item> items;  // in file order, adjacent runs with one keeper merged
+};
+
+// Copies with the most to evict first.
+std::vector<copy_plan> plan_evictions(const scan_result& scan, keep_rule rule, const facts_fn& facts);
+
+}  // namespace dupcache::policy
