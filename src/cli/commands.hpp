@@ -84,6 +84,15 @@ int run_evict(const evict_args& args);
 void add_container_filters(CLI::App* cmd, std::vector<std::string>& containers, std::vector<std::string>& cgroups,
                            const std::string& what);
 
+inline constexpr const char* default_config_path = "/etc/dupcache/dupcache.toml";
+struct daemon_args {
+  std::string config = default_config_path;
+  bool dry_run = false;
+  bool check = false;
+};
+void register_daemon(CLI::App& app, daemon_args& args);
+int run_daemon(const daemon_args& args);
+
 struct doctor_args {
   bool json = false;
 };

@@ -26,4 +26,23 @@ void install_stop_handlers(void (*on_signal)()) {
 
 bool stop_requested() { return stop_flag; }
 
+namespace {
+std::atomic<bool> reload_flag{false};
+void (*reload_callback)() = nullptr;
+void reload_handler(int) {
+  reload_flag = true;
+  if (reload_callback) reload_callback();
+}
+}  // namespace
+
+void install_reload_handler(void (*on_signal)()) {
+  reload_callback = on_signal;
+  struct sigaction sa {};
+  sa.sa_handler = reload_handler;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGHUP, &sa, nullptr);
+}
+
+bool reload_requested() { return reload_flag.exchange(false); }
+
 }  // namespace dupcache

@@ -10,5 +10,8 @@ namespace dupcache {
 // eventfd write), so long-running commands stop cleanly and flush their output.
 void install_stop_handlers(void (*on_signal)());
 bool stop_requested();
+// SIGHUP sets a flag (taken, i.e. read and cleared, by reload_requested()) and runs on_signal.
+void install_reload_handler(void (*on_signal)());
+bool reload_requested();
 
 }  // namespace dupcache

@@ -56,6 +56,11 @@ class block_index {
   copy_id intern_copy(const copy_key& key);
   const copy_key& key_of(copy_id id) const { return copies_[id]; }
   std::size_t copy_count() const { return copies_.size(); }
+  std::optional<copy_id> find_copy(const copy_key& key) const {
+    auto it = copy_ids_.find(key);
+    if (it == copy_ids_.end()) return std::nullopt;
+    return it->second;
+  }
 
   // A physical namespace in which equal addresses mean the same bytes on disk: a filesystem's
   // data device, an XFS realtime device, one btrfs compressed extent, ...

@@ -136,6 +136,7 @@ result<void> controller::seed() {
   }
   slots_.clear();
   pending_.clear();
+  last_insert_ns_.clear();  // copy ids are new
   auto& index = state_->index;
   for (auto& rec : state_->inodes) {
     auto mi = by_id.find(rec.mount_id);
@@ -273,10 +274,16 @@ void controller::ensure_copy(slot& s) {
   s.copy = state_->index.intern_copy(s.key);
   s.has_copy = true;
   if (s.copy >= state_->files.size()) state_->files.resize(s.copy + 1);
-  if (opts_.scan.attribute && s.copy >= state_->charges.size()) {
+  if ((opts_.scan.attribute || opts_.scan.keep_placements) && s.copy >= state_->charges.size()) {
     state_->charges.resize(s.copy + 1);
     state_->placements.resize(s.copy + 1);
   }
+}
+
+void controller::note_heat(const slot& s, const trace::decoded_event& ev) {
+  if (!s.has_copy) return;
+  if (s.copy >= last_insert_ns_.size()) last_insert_ns_.resize(s.copy + 1, 0);
+  last_insert_ns_[s.copy] = std::max(last_insert_ns_[s.copy], ev.end_timestamp_ns);
 }
 
 void controller::charge(slot& s, const trace::decoded_event& ev, bool cached) {
@@ -367,14 +374,16 @@ result<void> controller::reconcile(const ident& id, slot& s, std::uint64_t dup_f
       state_->index.add(s.copy, p.domain, p.physical + (c.first - p.first_page) * ps_, c.pages * ps_);
     }
   }
-  if (state_->attributed) {
-    // The charges are re-read with the residency: events queued meanwhile set or clear what
-    // they touch, which is idempotent.
+  if (opts_.scan.attribute || opts_.scan.keep_placements) {
     auto& placed = state_->placements[s.copy];
     placed.clear();
     for (const auto& p : s.placement) {
       placed.push_back({state_->index.domain_name(p.domain), p.first_page, p.pages, p.physical, false});
     }
+  }
+  if (state_->attributed) {
+    // The charges are re-read with the residency: events queued meanwhile set or clear what
+    // they touch, which is idempotent.
     auto& runs = state_->charges[s.copy];
     runs.clear();
     if (charges_) {
@@ -458,6 +467,7 @@ void controller::apply(const trace::decoded_event& ev) {
         if (!reconcile(id, *s, ev.index, ev.nr_pages)) rescan_needed_ = true;
         if (!counted) s->cached_pages += ev.nr_pages;
         charge(*s, ev, true);
+        note_heat(*s, ev);
         sync_file_entry(*s);
         return;
       }
@@ -468,6 +478,7 @@ void controller::apply(const trace::decoded_event& ev) {
       });
       s->cached_pages += ev.nr_pages;
       charge(*s, ev, true);
+      note_heat(*s, ev);
       sync_file_entry(*s);
       return;
     }

@@ -91,6 +91,8 @@ class controller {
   // Superblock devices of the watched filesystems (the BPF filter's keys), major:minor.
   std::vector<dev_t> watched_devs() const;
   std::size_t tracked_inodes() const { return slots_.size(); }
+  // CLOCK_MONOTONIC ns of the copy's latest insertion seen live; 0 if none since the seed.
+  std::uint64_t last_insert_ns(copy_id c) const { return c < last_insert_ns_.size() ? last_insert_ns_[c] : 0; }
   // Inodes under the watched paths that the controller knows (scanned or seen in events).
   std::size_t known_files() const;
 
@@ -172,6 +174,7 @@ class controller {
   void sync_file_entry(slot& s);
   // Keeps the page charges (scan_options::attribute) with an applied insertion or removal.
   void charge(slot& s, const trace::decoded_event& ev, bool cached);
+  void note_heat(const slot& s, const trace::decoded_event& ev);
   // False when the record is already reflected in the slot's state or may be out of order (the
   // slot is then re-resolved at the next tick): the caller must not apply it.
   bool in_order(const ident& id, slot& s, const trace::decoded_event& ev);
@@ -191,6 +194,7 @@ class controller {
   std::uint64_t extents_gen_ = 1;
   std::uint64_t drops_seen_ = 0;
   std::uint64_t horizon_ns_ = 0;
+  std::vector<std::uint64_t> last_insert_ns_;  // by copy_id
   bool rescan_needed_ = false;
   live_counters counters_;
 };

@@ -71,9 +71,17 @@ report_model build_report(const scan_result& scan) {
     wasted_by_fs[index.key_of(g.copies.front()).fs] += row.wasted_bytes;
     m.groups.push_back(std::move(row));
   }
+  // Cached bytes per filesystem from the files themselves, so a live state (whose filesystem
+  // entries are from the seed) is current too.
+  std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> cached_by_fs;  // files, bytes
+  for (const auto& f : m.files) {
+    auto& c = cached_by_fs[f.fs];
+    ++c.first;
+    c.second += f.cached_bytes;
+  }
   for (const auto& [id, fs] : scan.filesystems) {
-    m.filesystems.push_back({id, fs.type, fs.where, fs.files_scanned, fs.files_cached, fs.cached_bytes,
-                             wasted_by_fs[id]});
+    const auto& c = cached_by_fs[id];
+    m.filesystems.push_back({id, fs.type, fs.where, fs.files_scanned, c.first, c.second, wasted_by_fs[id]});
   }
   std::sort(m.filesystems.begin(), m.filesystems.end(), [](const auto& a, const auto& b) {
     if (auto c = b.wasted_bytes <=> a.wasted_bytes; c != 0) return c < 0;

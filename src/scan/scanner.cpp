@@ -301,7 +301,7 @@ class scan_job {
     for (const auto& piece : pieces) {
       out_.index.add(id, out_.index.intern_domain(piece.domain), piece.physical, piece.length);
     }
-    if (opts_.attribute) {
+    if (opts_.attribute || opts_.keep_placements) {
       if (id >= out_.charges.size()) {
         out_.charges.resize(id + 1);
         out_.placements.resize(id + 1);

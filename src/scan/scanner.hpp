@@ -30,6 +30,9 @@ struct scan_options {
   // Read which memory cgroup each cached page is charged to (scan_result::charges; needs
   // CAP_SYS_ADMIN for /proc/kpagecgroup). Also keeps each cached file's placement.
   bool attribute = false;
+  // Keep each cached file's placement (scan_result::placements) without reading charges: what
+  // the eviction planner needs.
+  bool keep_placements = false;
   // Keep a record of every inode scanned (for the live controller's path cache and extents).
   bool record_inodes = false;
 };

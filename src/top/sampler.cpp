@@ -41,6 +41,7 @@ result<void> sampler::start() {
   live::controller_options co;
   co.scan = opts_.scan;
   co.scan.attribute = opts_.containers || !opts_.filter.empty();
+  co.scan.keep_placements = opts_.keep_placements;
   if (co.scan.attribute) accounting_ = std::make_unique<cgroup::host_accounting>(opts_.metadata_root);
   controller_ = std::make_unique<live::controller>(co);
 

@@ -41,6 +41,7 @@ struct sampler_options {
   bool use_bpf = true;
   // Per-container rows in every sample (the containers view); scan.attribute is set from it.
   bool containers = true;
+  bool keep_placements = false;  // scan.keep_placements, for planners
   container_filter filter;  // --container / --cgroup
   std::string metadata_root = "/";
 };
@@ -56,6 +57,8 @@ class sampler {
   // Asks a blocked next() to return early (from another thread or a signal handler).
   void wake();
   const std::string& mode() const { return mode_; }
+  // The live index behind the samples (the daemon plans from it); null before start().
+  const live::controller* controller() const { return controller_.get(); }
 
  private:
   sampler_options opts_;
