@@ -121,6 +121,8 @@ class policy_daemon {
       log(err, "{}", r.err().message());
       return exit_failure;
     }
+    std::uint64_t usec = 0;
+    watchdog_ = sd_watchdog_enabled(0, &usec) > 0;
     top::sampler_options so;
     so.scan.paths = cfg_.watch_paths;
     so.interval = interval();
@@ -157,7 +159,7 @@ class policy_daemon {
   std::chrono::milliseconds interval() const {
     auto iv = cfg_.interval;
     std::uint64_t usec = 0;
-    if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
+    if (watchdog_ && sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
       iv = std::min(iv, std::chrono::milliseconds(std::max<std::uint64_t>(usec / 2000, 100)));
     }
     return iv;
@@ -219,10 +221,15 @@ class policy_daemon {
     acting_ = !why.empty();
     if (acting_) act(*ctl, s, why);
     publish(s, state, ctl);
-    sd_notify(0, fmt::format("STATUS=wasted {} of {} cached; freed {} in {} action(s){}\nWATCHDOG=1",
-                             human_bytes(s.model.wasted_bytes), human_bytes(s.model.cached_bytes),
-                             human_bytes(counts_.freed_bytes), actions_taken_, acting_ ? "; acting" : "")
-                     .c_str());
+    // Only what changed, and the watchdog only when systemd asked for it: sd_notify blocks when
+    // the manager's queue is full.
+    std::string status = fmt::format("STATUS=wasted {} of {} cached; freed {} in {} action(s){}",
+                                     human_bytes(s.model.wasted_bytes), human_bytes(s.model.cached_bytes),
+                                     human_bytes(counts_.freed_bytes), actions_taken_, acting_ ? "; acting" : "");
+    std::string msg = status == last_status_ ? std::string() : status;
+    if (watchdog_) msg += std::string(msg.empty() ? "" : "\n") + "WATCHDOG=1";
+    if (!msg.empty()) sd_notify(0, msg.c_str());
+    last_status_ = std::move(status);
   }
 
   bool in_scope(const scan_result& st, copy_id c, const std::set<copy_id>& allowed, const std::set<copy_id>& denied,
@@ -377,6 +384,8 @@ class policy_daemon {
   std::uint64_t actions_taken_ = 0;
   bool acting_ = false;
   std::map<copy_key, file_state> files_;
+  std::string last_status_;
+  bool watchdog_ = false;
 };
 
 }  // namespace

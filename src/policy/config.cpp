@@ -22,7 +22,9 @@ class reader {
   explicit reader(std::string source) : source_(std::move(source)) {}
 
   [[noreturn]] void fail(const toml::node* n, const std::string& what) const {
-    const auto& src = n ? n->source() : toml::source_region{};
+    fail_at(n ? n->source() : toml::source_region{}, what);
+  }
+  [[noreturn]] void fail_at(const toml::source_region& src, const std::string& what) const {
     throw parse_failure{fmt::format("{}:{}:{}: {}", source_, src.begin.line, src.begin.column, what)};
   }
 
@@ -31,7 +33,9 @@ class reader {
     std::set<std::string> ok(keys.begin(), keys.end());
     for (const auto& [k, v] : t) {
       if (!ok.count(std::string(k.str()))) {
-        fail(&v, fmt::format("unknown key '{}' in {}", k.str(), section.empty() ? "the top level" : "[" + section + "]"));
+        // At the key itself (a section's key is its [header]).
+        fail_at(k.source().begin.line ? k.source() : v.source(),
+                fmt::format("unknown key '{}' in {}", k.str(), section.empty() ? "the top level" : "[" + section + "]"));
       }
     }
   }

@@ -1,0 +1,450 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The policy daemon end to end: the real binary on a real btrfs image with reflinked copies,
+// readiness and status through a NOTIFY_SOCKET the test owns, the action journal, metrics.
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "fs_fixture.hpp"
+
+namespace dupcache::testing {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+// The systemd side of sd_notify: a datagram socket whose path the daemon gets as NOTIFY_SOCKET,
+// read all the time (as systemd does: a full queue would block the daemon's sd_notify).
+class notify_socket {
+ public:
+  explicit notify_socket(const std::string& path) : path_(path) {
+    fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+    unlink(path.c_str());
+    if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0) throw std::runtime_error("notify socket");
+    reader_ = std::thread([this] {
+      while (!done_) {
+        pollfd p{fd_, POLLIN, 0};
+        if (poll(&p, 1, 50) <= 0) continue;
+        char buf[4096];
+        const ssize_t n = recv(fd_, buf, sizeof buf, 0);
+        if (n <= 0) continue;
+        std::lock_guard lock(mu_);
+        messages_.emplace_back(buf, static_cast<std::size_t>(n));
+      }
+    });
+  }
+  ~notify_socket() {
+    done_ = true;
+    reader_.join();
+    close(fd_);
+    unlink(path_.c_str());
+  }
+  // Whether a message containing `what` arrives (or did) within the timeout.
+  bool wait_for(const std::string& what, double timeout_s) {
+    const auto deadline = clock_type::now() + std::chrono::duration<double>(timeout_s);
+    for (;;) {
+      {
+        std::lock_guard lock(mu_);
+        for (const auto& m : messages_) {
+          if (m.find(what) != std::string::npos) return true;
+        }
+      }
+      if (clock_type::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  void clear() {
+    std::lock_guard lock(mu_);
+    messages_.clear();
+  }
+  const std::string& path() const { return path_; }
+  std::string all() {
+    std::lock_guard lock(mu_);
+    std::string s;
+    for (const auto& m : messages_) s += m + "\n--\n";
+    return s;
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  std::atomic<bool> done_{false};
+  std::mutex mu_;
+  std::vector<std::string> messages_;
+  std::thread reader_;
+};
+
+class daemon_proc {
+ public:
+  daemon_proc(const std::string& config, const std::string& notify, const std::string& log,
+              std::vector<std::string> extra = {}, std::uint64_t watchdog_usec = 0)
+      : log_(log), watchdog_usec_(watchdog_usec) {
+    pid_ = fork();
+    if (pid_ < 0) throw std::runtime_error("fork");
+    if (pid_ == 0) {
+      setenv("NOTIFY_SOCKET", notify.c_str(), 1);
+      if (watchdog_usec_) setenv("WATCHDOG_USEC", std::to_string(watchdog_usec_).c_str(), 1);
+      const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+      if (fd >= 0) dup2(fd, 2);
+      std::vector<std::string> argv{DUPCACHE_BINARY, "daemon", "-c", config};
+      argv.insert(argv.end(), extra.begin(), extra.end());
+      std::vector<char*> args;
+      for (auto& a : argv) args.push_back(a.data());
+      args.push_back(nullptr);
+      execv(args[0], args.data());
+      _exit(127);
+    }
+  }
+  ~daemon_proc() {
+    if (pid_ > 0 && !reaped_) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  void signal(int sig) const { kill(pid_, sig); }
+  bool alive() {
+    if (reaped_) return false;
+    int st = 0;
+    if (waitpid(pid_, &st, WNOHANG) == pid_) {
+      reaped_ = true;
+      status_ = st;
+      return false;
+    }
+    return true;
+  }
+  // SIGTERM (or `sig`), then the exit status (-1: killed or did not stop in 10 s).
+  int stop(int sig = SIGTERM) {
+    if (!reaped_) {
+      kill(pid_, sig);
+      for (int i = 0; i < 100 && alive(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (!reaped_) return -1;
+    return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
+  }
+  std::string log() const {
+    std::ifstream f(log_);
+    return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  }
+
+ private:
+  std::string log_;
+  std::uint64_t watchdog_usec_ = 0;
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  int status_ = 0;
+};
+
+bool eventually(const std::function<bool()>& pred, double timeout_s) {
+  const auto deadline = clock_type::now() + std::chrono::duration<double>(timeout_s);
+  while (!pred()) {
+    if (clock_type::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return true;
+}
+
+std::uint64_t checksum(const std::string& path, std::uint64_t from = 0) {
+  std::ifstream f(path, std::ios::binary);
+  f.seekg(static_cast<std::streamoff>(from));
+  std::uint64_t h = 1469598103934665603ull;
+  char buf[65536];
+  while (f.read(buf, sizeof buf) || f.gcount() > 0) {
+    for (std::streamsize i = 0; i < f.gcount(); ++i) h = (h ^ static_cast<unsigned char>(buf[i])) * 1099511628211ull;
+  }
+  return h;
+}
+
+std::vector<nlohmann::json> journal_lines(const std::string& path) {
+  std::vector<nlohmann::json> out;
+  std::ifstream f(path);
+  for (std::string l; std::getline(f, l);) {
+    if (!l.empty()) out.push_back(nlohmann::json::parse(l));
+  }
+  return out;
+}
+
+class daemon_scene : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    DUPCACHE_REQUIRE_ROOT("mkfs.btrfs");
+    ps_ = page_size();
+    char tmpl[] = "/tmp/dupcache-daemon-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    side_ = tmpl;
+    fs_ = std::make_unique<scratch_fs>("btrfs");
+    write_file(fs_->path("a"), size_, 31);
+    for (const char* n : {"b", "c", "d"}) reflink(fs_->path("a"), fs_->path(n));
+    sum_ = checksum(fs_->path("a"));
+    for (const char* n : {"a", "b", "c", "d"}) evict(fs_->path(n));
+    notify_ = std::make_unique<notify_socket>(side_ + "/notify");
+  }
+  void TearDown() override {
+    notify_.reset();
+    fs_.reset();
+    if (!side_.empty()) std::filesystem::remove_all(side_);
+  }
+
+  std::string config(const std::string& body) {
+    const std::string p = side_ + "/dupcache.toml";
+    std::ofstream(p) << "[watch]\npaths = [\"" << fs_->dir() << "\"]\n[journal]\npath = \"" << journal()
+                     << "\"\n" << body;
+    return p;
+  }
+  std::string journal() const { return side_ + "/actions.jsonl"; }
+  std::string log() const { return side_ + "/daemon.log"; }
+  std::uint64_t wasted() {
+    int st = -1;
+    auto doc = report_json({fs_->dir()}, &st);
+    return doc["totals"]["wasted_bytes"].get<std::uint64_t>();
+  }
+  std::unique_ptr<daemon_proc> start(const std::string& cfg, std::vector<std::string> extra = {},
+                                     std::uint64_t watchdog_usec = 0) {
+    notify_->clear();
+    auto d = std::make_unique<daemon_proc>(cfg, notify_->path(), log(), std::move(extra), watchdog_usec);
+    EXPECT_TRUE(notify_->wait_for("READY=1", 30)) << "no READY=1; messages:\n" << notify_->all() << d->log();
+    return d;
+  }
+
+  const std::uint64_t size_ = 4 * MiB;
+  std::uint64_t ps_ = 0;
+  std::uint64_t sum_ = 0;
+  std::string side_;
+  std::unique_ptr<scratch_fs> fs_;
+  std::unique_ptr<notify_socket> notify_;
+};
+
+TEST_F(daemon_scene, EvictsColdCopiesKeepsTheHotOneNeverDropsDirtyPages) {
+  for (const char* n : {"a", "b", "c"}) read_all(fs_->path(n));
+  // WATCHDOG_USEC as systemd sets it for WatchdogSec=2s: pings at least every second.
+  auto d = start(config("[policy]\ninterval = \"300ms\"\ncooldown = \"30s\"\n[metrics]\nlisten = \"\"\n"), {}, 2'000'000);
+  // d is read while the daemon traces: the hottest copy. b gets a dirty page it must keep.
+  read_all(fs_->path("d"));
+  const std::string dirty(ps_, 'Z');
+  {
+    const int fd = open(fs_->path("b").c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(pwrite(fd, dirty.data(), dirty.size(), 0), static_cast<ssize_t>(dirty.size()));
+    close(fd);
+  }
+  const std::uint64_t before = 3 * size_ - ps_;  // four copies, b's first page no longer shared
+  EXPECT_EQ(wasted(), before);
+  const auto t0 = clock_type::now();
+  ASSERT_TRUE(eventually([&] { return wasted() <= before / 10; }, 15)) << "wasted still " << wasted() << "\n" << d->log();
+  const double took = std::chrono::duration<double>(clock_type::now() - t0).count();
+  EXPECT_LT(took, 10.0);
+  EXPECT_EQ(cached_pages(fs_->path("d")), size_ / ps_) << "the hot copy must stay cached\n" << d->log();
+  EXPECT_EQ(cached_pages(fs_->path("a")), 0u);
+  EXPECT_EQ(cached_pages(fs_->path("c")), 0u);
+  EXPECT_EQ(residency(fs_->path("b"))[0], 1u) << "the dirty page was dropped";
+  EXPECT_EQ(cached_pages(fs_->path("b")), 1u);
+  EXPECT_TRUE(notify_->wait_for("STATUS=wasted", 5)) << notify_->all();
+  EXPECT_TRUE(notify_->wait_for("WATCHDOG=1", 5)) << notify_->all();
+  EXPECT_EQ(d->stop(), 0) << d->log();
+  EXPECT_TRUE(notify_->wait_for("STOPPING=1", 5)) << notify_->all();
+
+  // The journal: one line per copy acted on, keeper d, bytes measured.
+  std::uint64_t freed = 0;
+  for (const auto& j : journal_lines(journal())) {
+    if (j.value("action", "") != "evict") continue;
+    EXPECT_EQ(j["kept"], fs_->path("d")) << j.dump();
+    EXPECT_EQ(j["result"], "ok") << j.dump();
+    freed += j["freed_bytes"].get<std::uint64_t>();
+  }
+  EXPECT_EQ(freed, 3 * size_ - ps_);
+  // Contents: unchanged, and b holds its write.
+  sync();
+  for (const char* n : {"a", "c", "d"}) EXPECT_EQ(checksum(fs_->path(n)), sum_) << n;
+  evict(fs_->path("b"));
+  std::string first(ps_, 0);
+  {
+    std::ifstream f(fs_->path("b"), std::ios::binary);
+    f.read(first.data(), static_cast<std::streamsize>(ps_));
+  }
+  EXPECT_EQ(first, dirty);
+  EXPECT_EQ(checksum(fs_->path("b"), ps_), checksum(fs_->path("a"), ps_));
+}
+
+TEST_F(daemon_scene, DryRunChangesNothing) {
+  for (const char* n : {"a", "b", "c", "d"}) read_all(fs_->path(n));
+  auto d = start(config("[policy]\ninterval = \"200ms\"\n[metrics]\nlisten = \"\"\n"), {"--dry-run"});
+  ASSERT_TRUE(eventually([&] { return journal_lines(journal()).size() >= 3; }, 10)) << d->log();
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  for (const char* n : {"a", "b", "c", "d"}) EXPECT_EQ(cached_pages(fs_->path(n)), size_ / ps_) << n;
+  for (const auto& j : journal_lines(journal())) {
+    EXPECT_EQ(j["dry_run"], true);
+    EXPECT_EQ(j["result"], "dry_run");
+    EXPECT_EQ(j["freed_bytes"], 0);
+  }
+  EXPECT_EQ(wasted(), 3 * size_);
+  EXPECT_EQ(d->stop(), 0);
+}
+
+TEST_F(daemon_scene, InvalidConfigOnSighupKeepsTheOldOne) {
+  const std::string cfg = config("[policy]\ninterval = \"200ms\"\ncooldown = \"100ms\"\n[metrics]\nlisten = \"\"\n");
+  auto d = start(cfg);
+  std::ofstream(cfg, std::ios::trunc) << "[policy]\ninterval = \"200ms\"\ncooldown = 5\n";
+  d->signal(SIGHUP);
+  ASSERT_TRUE(eventually([&] { return d->log().find("keeping the configuration in force") != std::string::npos; }, 10))
+      << d->log();
+  EXPECT_NE(d->log().find("dupcache.toml:3:12: 'cooldown' must be a duration"), std::string::npos) << d->log();
+  ASSERT_TRUE(d->alive());
+  // Still acting, with the old configuration.
+  for (const char* n : {"a", "b"}) read_all(fs_->path(n));
+  ASSERT_TRUE(eventually([&] { return wasted() == 0; }, 10)) << d->log();
+  bool rejected = false;
+  for (const auto& j : journal_lines(journal())) rejected = rejected || (j.value("event", "") == "reload" && j["result"] == "rejected");
+  EXPECT_TRUE(rejected);
+  EXPECT_EQ(d->stop(), 0);
+}
+
+TEST_F(daemon_scene, InvalidConfigAtStartIsRefused) {
+  const std::string p = side_ + "/bad.toml";
+  std::ofstream(p) << "[policy]\nrate_limit = \"fast\"\n";
+  auto r = run({DUPCACHE_BINARY, "daemon", "-c", p});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("bad.toml:2:14: 'rate_limit'"), std::string::npos) << r.err;
+}
+
+TEST_F(daemon_scene, RecoversAfterSigkillAndRestart) {
+  const std::string cfg = config("[policy]\ninterval = \"200ms\"\ncooldown = \"100ms\"\n[metrics]\nlisten = \"\"\n");
+  {
+    auto d = start(cfg);
+    EXPECT_EQ(d->stop(SIGKILL), -1);
+  }
+  for (const char* n : {"a", "b", "c"}) read_all(fs_->path(n));
+  auto d = start(cfg);
+  ASSERT_TRUE(eventually([&] { return wasted() == 0; }, 10)) << d->log();
+  EXPECT_EQ(d->stop(), 0);
+}
+
+// Two readers that keep re-reading their copies: each eviction of one comes straight back, so
+// the daemon must back off (doubling) instead of evicting every cooldown.
+TEST_F(daemon_scene, BacksOffCopiesThatComeStraightBack) {
+  std::atomic<bool> stop{false};
+  auto reader = [&](const std::string& p) {
+    while (!stop) {
+      read_all(p);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  };
+  std::thread rb(reader, fs_->path("b")), rc(reader, fs_->path("c"));
+  auto d = start(config("[policy]\ninterval = \"200ms\"\ncooldown = \"400ms\"\nrefault_window = \"10s\"\n"
+                        "max_backoff = \"1h\"\n[metrics]\nlisten = \"\"\n"));
+  std::this_thread::sleep_for(std::chrono::seconds(8));
+  stop = true;
+  rb.join();
+  rc.join();
+  EXPECT_EQ(d->stop(), 0) << d->log();
+  std::map<std::string, int> evictions, backoffs;
+  for (const auto& j : journal_lines(journal())) {
+    if (j.value("action", "") == "evict" && j["result"] == "ok") ++evictions[j["path"]];
+    if (j.value("event", "") == "backoff") ++backoffs[j["path"]];
+  }
+  // The cooldown alone would allow 8 s / 0.4 s = 20 evictions of each; backing off doubles
+  // 0.8, 1.6, 3.2, 6.4 s: at most 5 in 8 s.
+  for (const char* n : {"b", "c"}) {
+    EXPECT_LE(evictions[fs_->path(n)], 5) << n << "\n" << d->log();
+  }
+  EXPECT_GE(backoffs[fs_->path("b")] + backoffs[fs_->path("c")], 1) << d->log();
+}
+
+std::string http_get(int port, const std::string& path) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0) {
+    close(fd);
+    return "";
+  }
+  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  (void)!write(fd, req.data(), req.size());
+  std::string out;
+  char buf[65536];
+  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+  close(fd);
+  return out;
+}
+
+std::uint64_t metric(const std::string& text, const std::string& name) {
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);) {
+    if (l.rfind(name + " ", 0) == 0) return std::stoull(l.substr(name.size() + 1));
+  }
+  return ~0ull;
+}
+
+TEST_F(daemon_scene, MetricsOnLoopbackAndTextfile) {
+  for (const char* n : {"a", "b", "c"}) read_all(fs_->path(n));
+  const int port = 20000 + getpid() % 20000;
+  const std::string textfile = side_ + "/dupcache.prom";
+  // A trigger that never holds: the waste stays and the numbers can be compared.
+  auto d = start(config("[trigger]\nwasted_bytes = \"1TiB\"\n[policy]\ninterval = \"200ms\"\n[metrics]\nlisten = \"127.0.0.1:" +
+                        std::to_string(port) + "\"\ntextfile = \"" + textfile + "\"\n"));
+  std::string body;
+  ASSERT_TRUE(eventually([&] {
+    body = http_get(port, "/metrics");
+    return body.find("dupcache_wasted_bytes ") != std::string::npos;
+  }, 10)) << body << d->log();
+  EXPECT_NE(body.find("Content-Type: text/plain; version=0.0.4"), std::string::npos) << body;
+  EXPECT_EQ(metric(body, "dupcache_wasted_bytes"), 2 * size_);
+  EXPECT_EQ(metric(body, "dupcache_cached_bytes"), 3 * size_);
+  EXPECT_EQ(metric(body, "dupcache_block_copies_count"), size_ / ps_);
+  EXPECT_EQ(metric(body, "dupcache_block_copies_sum"), 3 * size_ / ps_);
+  EXPECT_EQ(metric(body, "dupcache_triggered"), 0u);
+  EXPECT_NE(body.find("# TYPE dupcache_freed_bytes_total counter"), std::string::npos);
+  ASSERT_TRUE(eventually([&] { return std::filesystem::exists(textfile); }, 5));
+  std::ifstream tf(textfile);
+  const std::string text((std::istreambuf_iterator<char>(tf)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(metric(text, "dupcache_wasted_bytes"), 2 * size_);
+  EXPECT_EQ(cached_pages(fs_->path("b")), size_ / ps_) << "no trigger held: nothing may be evicted";
+  EXPECT_EQ(d->stop(), 0);
+}
+
+TEST(DaemonService, UnitVerifiesAndExampleConfigParses) {
+  DUPCACHE_REQUIRE_ROOT("systemd-analyze");
+  const std::string src = std::string(DUPCACHE_SOURCE_DIR) + "/packaging/systemd/dupcache.service";
+  std::ifstream in(src);
+  ASSERT_TRUE(in) << src;
+  std::string unit((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_NE(unit.find("Type=notify"), std::string::npos);
+  const auto at = unit.find("/usr/sbin/dupcache");
+  ASSERT_NE(at, std::string::npos);
+  unit.replace(at, std::strlen("/usr/sbin/dupcache"), DUPCACHE_BINARY);  // verify checks the binary exists
+  char tmpl[] = "/tmp/dupcache-unit-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string p = std::string(tmpl) + "/dupcache.service";
+  std::ofstream(p) << unit;
+  // --man=no: the man pages are not installed here (the install test covers them).
+  auto r = run({"systemd-analyze", "verify", "--man=no", p});
+  std::filesystem::remove_all(tmpl);
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_EQ(r.err, "") << r.err;
+  auto c = run({DUPCACHE_BINARY, "daemon", "--check-config", "-c",
+                std::string(DUPCACHE_SOURCE_DIR) + "/packaging/dupcache.toml"});
+  EXPECT_EQ(c.status, 0) << c.err;
+}
+
+}  // namespace
+}  // namespace dupcache::testing
