@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// dupcache evict on real btrfs and XFS images: exactly the duplicate copies go, one copy of
+// every block stays, dirty pages stay, contents never change, --dry-run changes nothing.
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "fs_fixture.hpp"
+
+namespace dupcache::testing {
+namespace {
+
+nlohmann::json evict_json(const std::vector<std::string>& args, int* status) {
+  std::vector<std::string> argv{DUPCACHE_BINARY, "evict", "--json"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto r = run(argv);
+  *status = r.status;
+  return nlohmann::json::parse(r.out.empty() ? "{}" : r.out);
+}
+
+std::string contents(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+class evict_fs : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(evict_fs, KeepsOneCopyOfEveryBlockAndNothingElseChanges) {
+  DUPCACHE_REQUIRE_ROOT(GetParam() == "btrfs" ? "mkfs.btrfs" : "mkfs.xfs");
+  scratch_fs fs(GetParam());
+  const std::uint64_t ps = page_size(), size = 2 * MiB;
+  write_file(fs.path("a"), size, 5);
+  reflink(fs.path("a"), fs.path("b"));
+  reflink(fs.path("a"), fs.path("c"));
+  write_file(fs.path("solo"), size, 6);
+  const std::string original = contents(fs.path("a"));
+  for (const char* n : {"a", "b", "c", "solo"}) evict(fs.path(n));
+  // a and c wholly cached, b only its second half; solo shares nothing.
+  read_all(fs.path("a"));
+  read_all(fs.path("c"));
+  read_range(fs.path("b"), size / 2, size / 2);
+  read_all(fs.path("solo"));
+
+  int status = -1;
+  auto dry = evict_json({"--dry-run", fs.dir()}, &status);
+  ASSERT_EQ(status, 0);
+  EXPECT_EQ(dry["wasted_bytes_before"], size + size / 2);
+  EXPECT_EQ(dry["planned_bytes"], size + size / 2);
+  EXPECT_EQ(dry["freed_bytes"], 0);
+  EXPECT_EQ(cached_pages(fs.path("b")), size / 2 / ps) << "--dry-run changed the cache";
+  EXPECT_EQ(cached_pages(fs.path("c")), size / ps);
+
+  auto done = evict_json({fs.dir()}, &status);
+  ASSERT_EQ(status, 0);
+  EXPECT_EQ(done["freed_bytes"], size + size / 2);
+  EXPECT_EQ(done["wasted_bytes_after"], 0);
+  // The most cached copy is kept (a and c tie: the first in inode order, a).
+  EXPECT_EQ(cached_pages(fs.path("a")), size / ps);
+  EXPECT_EQ(cached_pages(fs.path("b")), 0u);
+  EXPECT_EQ(cached_pages(fs.path("c")), 0u);
+  EXPECT_EQ(cached_pages(fs.path("solo")), size / ps) << "a file with no duplicate was touched";
+  for (const auto& a : done["actions"]) EXPECT_EQ(a["kept"], fs.path("a")) << a.dump();
+  for (const char* n : {"a", "b", "c"}) EXPECT_EQ(contents(fs.path(n)), original) << n;
+}
+
+INSTANTIATE_TEST_SUITE_P(, evict_fs, ::testing::Values("btrfs", "xfs"));
+
+TEST(Evict, DirtyPagesAreNeverDropped) {
+  DUPCACHE_REQUIRE_ROOT("mkfs.btrfs");
+  scratch_fs fs("btrfs");
+  const std::uint64_t ps = page_size(), size = 1 * MiB;
+  write_file(fs.path("a"), size, 7);
+  reflink(fs.path("a"), fs.path("b"));
+  evict(fs.path("a"));
+  evict(fs.path("b"));
+  read_all(fs.path("a"));
+  read_all(fs.path("b"));
+  // Dirty three pages of b in the middle; they no longer hold the shared blocks' contents.
+  const std::string z(3 * ps, 'z');
+  const int fd = open(fs.path("b").c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(pwrite(fd, z.data(), z.size(), static_cast<off_t>(8 * ps)), static_cast<ssize_t>(z.size()));
+  close(fd);
+  int status = -1;
+  auto r = evict_json({fs.path("b"), fs.path("a")}, &status);
+  ASSERT_EQ(status, 0) << r.dump();
+  // b is the copy that goes (a and b tie on cached pages; a is first in inode order), all of it
+  // but the dirty pages.
+  ASSERT_EQ(r["actions"].size(), 1u) << r.dump();
+  EXPECT_EQ(r["actions"][0]["path"], fs.path("b"));
+  EXPECT_EQ(r["freed_bytes"], size - 3 * ps);
+  const auto res = residency(fs.path("b"));
+  for (std::uint64_t p = 8; p < 11; ++p) EXPECT_EQ(res[p], 1u) << "dirty page " << p << " was dropped";
+  sync();
+  evict(fs.path("b"));
+  const std::string back = contents(fs.path("b"));
+  EXPECT_EQ(back.substr(8 * ps, 3 * ps), z);
+}
+
+TEST(Evict, UsageAndInputErrors) {
+  auto r = run({DUPCACHE_BINARY, "evict", "/nonexistent/dupcache-path"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("/nonexistent/dupcache-path"), std::string::npos) << r.err;
+  r = run({DUPCACHE_BINARY, "evict", "--max-bytes", "lots"});
+  EXPECT_EQ(r.status, 2);
+}
+
+}  // namespace
+}  // namespace dupcache::testing
