@@ -75,6 +75,7 @@ struct evict_args {
   std::vector<std::string> keep_containers; // their copies are kept first
   std::uint64_t max_bytes = 0;
   bool cross_mounts = false;
+  bool no_pageout = false;
   std::string metadata_root = "/";
 };
 void register_evict(CLI::App& app, evict_args& args);

@@ -136,6 +136,10 @@ class policy_daemon {
       log(err, "cannot start: {}", r.err().message());
       return exit_failure;
     }
+    if (cfg_.merge) {
+      log(notice, "merge: the companion module is not available here; mapped duplicates are {}",
+          cfg_.pageout ? "paged out and evicted instead" : "left alone (add \"pageout\" to [policy] actions)");
+    }
     log(info, "watching {}; {}; {}", cfg_.watch_paths.empty() ? "every filesystem that can share extents" : fmt::format("{}", fmt::join(cfg_.watch_paths, ", ")),
         smp.mode(), cfg_.dry_run ? "dry run: nothing will be changed" : "acting");
     sd_notify(0, "READY=1\nSTATUS=seeded, watching");
@@ -283,7 +287,7 @@ class policy_daemon {
     const double secs = std::chrono::duration<double>(interval()).count();
     const auto budget = static_cast<std::uint64_t>(static_cast<double>(cfg_.rate_limit_bytes_per_s) * secs);
     std::uint64_t spent = 0;
-    policy::evictor ev(st, cfg_.dry_run);
+    policy::evictor ev(st, cfg_.dry_run, cfg_.pageout);
     for (const auto& p : plans) {
       if (spent >= budget) break;
       auto o = ev.run(p, budget - spent);
@@ -321,6 +325,8 @@ class policy_daemon {
                              {"skipped_dirty_bytes", o.skipped_dirty_bytes},
                              {"skipped_keeper_bytes", o.skipped_keeper_bytes},
                              {"still_cached_bytes", o.still_cached_bytes},
+                             {"paged_out_bytes", o.paged_out_bytes},
+                             {"pageout_processes", o.pageout_processes},
                              {"dry_run", cfg_.dry_run}};
     if (!o.error.empty()) j["error"] = o.error;
     if (auto r = journal_.write(j); !r) log(warning, "{}", r.err().message());

@@ -33,6 +33,8 @@ void register_evict(CLI::App& app, evict_args& a) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--max-bytes", a.max_bytes, "Evict at most this many bytes (default: no limit)");
   cmd->add_flag("--cross-mounts", a.cross_mounts, "Descend into other mounts below a PATH");
+  cmd->add_flag("--no-pageout", a.no_pageout,
+                "Leave mapped duplicates alone (default: page them out of the processes that map them, then evict)");
   cmd->add_option("--metadata-root", a.metadata_root, "Where container runtimes' metadata is read (default /)");
 }
 
@@ -74,7 +76,7 @@ int run_evict(const evict_args& a) {
                                         return f;
                                       });
 
-  policy::evictor ev(*scanned, a.dry_run);
+  policy::evictor ev(*scanned, a.dry_run, !a.no_pageout);
   std::vector<policy::evict_outcome> done;
   std::uint64_t planned = 0, freed = 0;
   bool failed = scanned->named_path_failed;
@@ -111,6 +113,8 @@ int run_evict(const evict_args& a) {
       r["skipped_dirty_bytes"] = o.skipped_dirty_bytes;
       r["skipped_keeper_bytes"] = o.skipped_keeper_bytes;
       r["still_cached_bytes"] = o.still_cached_bytes;
+      r["paged_out_bytes"] = o.paged_out_bytes;
+      r["pageout_processes"] = o.pageout_processes;
       if (!o.error.empty()) r["error"] = o.error;
       j["actions"].push_back(std::move(r));
     }
@@ -124,6 +128,7 @@ int run_evict(const evict_args& a) {
       std::string extra;
       if (o.skipped_dirty_bytes) extra += fmt::format(", {} dirty skipped", size(o.skipped_dirty_bytes));
       if (o.skipped_keeper_bytes) extra += fmt::format(", {} skipped (keeper gone)", size(o.skipped_keeper_bytes));
+      if (o.paged_out_bytes) extra += fmt::format(", {} paged out of {} process(es)", size(o.paged_out_bytes), o.pageout_processes);
       if (o.still_cached_bytes) extra += fmt::format(", {} still cached (mapped or busy)", size(o.still_cached_bytes));
       std::cout << fmt::format("{} {:>9}  {}  (kept: {}{})\n", a.dry_run ? "would evict" : "evicted",
                                size(a.dry_run ? o.planned_bytes : o.freed_bytes), terminal_safe(o.path),

@@ -124,7 +124,21 @@ class reader {
       number(*t, "hysteresis_percent", c.hysteresis_percent, 0, 100);
     }
     if (const auto* t = section(root, "policy")) {
-      known(*t, "policy", {"keep", "interval", "cooldown", "max_backoff", "refault_window", "rate_limit", "dry_run"});
+      known(*t, "policy",
+            {"keep", "interval", "cooldown", "max_backoff", "refault_window", "rate_limit", "dry_run", "actions"});
+      if (const auto* n = t->get("actions")) {
+        std::vector<std::string> acts;
+        strings(*t, "actions", acts);
+        c.pageout = c.merge = false;
+        bool evict = false;
+        for (const auto& a : acts) {
+          if (a == "evict") evict = true;
+          else if (a == "pageout") c.pageout = true;
+          else if (a == "merge") c.merge = true;
+          else fail(n, "'actions' may hold \"evict\", \"pageout\" and \"merge\", not \"" + a + "\"");
+        }
+        if (!evict) fail(n, "'actions' must include \"evict\" (pageout and merge end in an eviction)");
+      }
       if (const auto* n = t->get("keep")) {
         const auto v = n->value<std::string>();
         if (!v || (*v != "hottest" && *v != "priority")) fail(n, "'keep' must be \"hottest\" or \"priority\"");

@@ -35,6 +35,10 @@ struct config {
   std::chrono::milliseconds refault_window{60000};
   std::uint64_t rate_limit_bytes_per_s = 256ull << 20;
   bool dry_run = false;
+  // "evict" always; "pageout": mapped duplicates paged out of their processes first; "merge":
+  // the companion module's job, which falls back to the other two where it is not loaded.
+  bool pageout = true;
+  bool merge = false;
   // [scope]
   std::vector<std::string> paths, exclude_paths, filesystems, containers, cgroups, exclude_containers,
       exclude_cgroups;

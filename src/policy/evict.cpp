@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include "policy/pageout.hpp"
 #include "scan/residency.hpp"
 
 namespace dupcache::policy {
@@ -34,6 +35,7 @@ int evictor::open_copy(copy_id c, std::string* err) {
 
 evict_outcome evictor::run(const copy_plan& plan, std::uint64_t budget) {
   evict_outcome out;
+  mapped_.reset();
   out.copy = plan.copy;
   out.path = scan_.files[plan.copy].path;
   std::uint64_t largest = 0;
@@ -79,6 +81,20 @@ evict_outcome evictor::run(const copy_plan& plan, std::uint64_t budget) {
     if (!after) {
       out.error = after.err().message();
       return out;
+    }
+    if (pageout_ && after->cached > 0) {
+      // Mapped: page it out of the processes that map it, then drop what they released.
+      if (!mapped_) mapped_ = find_mappings(fd);
+      const auto po = page_out(*mapped_, off, len);
+      out.pageout_processes = std::max<std::uint64_t>(out.pageout_processes, po.processes);
+      if (po.ranges > 0) {
+        (void)posix_fadvise(fd, static_cast<off_t>(off), static_cast<off_t>(len), POSIX_FADV_DONTNEED);
+        auto again = cachestat_range(fd, off, len);
+        if (again && again->cached < after->cached) {
+          out.paged_out_bytes += (after->cached - again->cached) * ps_;
+          after = again;
+        }
+      }
     }
     const std::uint64_t freed = before->cached > after->cached ? before->cached - after->cached : 0;
     out.freed_bytes += freed * ps_;

@@ -14,9 +14,11 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "policy/pageout.hpp"
 #include "policy/plan.hpp"
 #include "scan/fs_identity.hpp"
 #include "util/fd.hpp"
@@ -32,12 +34,17 @@ struct evict_outcome {
   std::uint64_t skipped_dirty_bytes = 0;
   std::uint64_t skipped_keeper_bytes = 0;  // the keeper no longer held the run
   std::uint64_t still_cached_bytes = 0;    // acted on, but the kernel kept them (mapped, busy)
+  std::uint64_t paged_out_bytes = 0;       // of the freed bytes: freed only after MADV_PAGEOUT
+  std::uint64_t pageout_processes = 0;     // processes whose mappings were paged out
   std::string error;                       // the copy could not be acted on at all
 };
 
 class evictor {
  public:
-  evictor(const scan_result& scan, bool dry_run) : scan_(scan), dry_run_(dry_run), ps_(scan.index.page_size()) {}
+  // pageout: pages still cached after DONTNEED because processes map them are paged out of
+  // those processes (process_madvise MADV_PAGEOUT) and evicted again.
+  evictor(const scan_result& scan, bool dry_run, bool pageout = false)
+      : scan_(scan), dry_run_(dry_run), pageout_(pageout), ps_(scan.index.page_size()) {}
   // Acts on the plan's runs in order until budget_bytes are planned (0: no limit).
   evict_outcome run(const copy_plan& plan, std::uint64_t budget_bytes = 0);
 
@@ -45,9 +52,11 @@ class evictor {
   int open_copy(copy_id c, std::string* err);
   const scan_result& scan_;
   bool dry_run_;
+  bool pageout_;
   std::uint64_t ps_;
   fs_registry registry_;
   std::map<copy_id, unique_fd> fds_;
+  std::optional<std::vector<struct mapping_range>> mapped_;  // of the copy being acted on
 };
 
 }  // namespace dupcache::policy
