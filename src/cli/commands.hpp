@@ -27,6 +27,8 @@ struct report_args {
   std::vector<std::string> containers;  // --container
   std::vector<std::string> cgroups;     // --cgroup
   std::string metadata_root = "/";
+  bool from_daemon = false;
+  std::string socket = "/run/dupcache/control.sock";
 };
 
 void register_report(CLI::App& app, report_args& args);

@@ -2,6 +2,7 @@
 // dupcache daemon: the policy daemon (systemd Type=notify). See dupcache-daemon(8).
 #include <fmt/format.h>
 #include <systemd/sd-daemon.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -12,6 +13,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/signals.hpp"
+#include "daemon/control.hpp"
 #include "daemon/journal.hpp"
 #include "daemon/metrics.hpp"
 #include "live/controller.hpp"
@@ -178,6 +180,12 @@ class policy_daemon {
       if (auto r = metrics_->start(cfg_.metrics_listen); !r) return r;
       log(info, "metrics on http://{}/metrics", cfg_.metrics_listen);
     }
+    if (!cfg_.control_socket.empty()) {
+      const auto slash = cfg_.control_socket.rfind('/');
+      if (slash != std::string::npos && slash > 0) ::mkdir(cfg_.control_socket.substr(0, slash).c_str(), 0755);
+      control_ = std::make_unique<dupcache::daemon::control_server>();
+      if (auto r = control_->start(cfg_.control_socket); !r) return r;
+    }
     return {};
   }
 
@@ -190,13 +198,14 @@ class policy_daemon {
     }
     if (next->watch_paths != cfg_.watch_paths || next->needs_containers() != cfg_.needs_containers() ||
         next->metrics_listen != cfg_.metrics_listen || next->journal_path != cfg_.journal_path ||
-        next->interval != cfg_.interval) {
+        next->interval != cfg_.interval || next->control_socket != cfg_.control_socket) {
       log(warning, "SIGHUP: [watch], [metrics] listen, [journal] path, [policy] interval and container scope "
                    "take effect at restart; the rest applies now");
       next->watch_paths = cfg_.watch_paths;
       next->metrics_listen = cfg_.metrics_listen;
       next->journal_path = cfg_.journal_path;
       next->interval = cfg_.interval;
+      next->control_socket = cfg_.control_socket;
       if (next->needs_containers() && !cfg_.needs_containers()) {
         next->containers.clear();
         next->cgroups.clear();
@@ -225,6 +234,7 @@ class policy_daemon {
     acting_ = !why.empty();
     if (acting_) act(*ctl, s, why);
     publish(s, state, ctl);
+    if (control_) control_->publish(s.model);
     // Only what changed, and the watchdog only when systemd asked for it: sd_notify blocks when
     // the manager's queue is full.
     std::string status = fmt::format("STATUS=wasted {} of {} cached; freed {} in {} action(s){}",
@@ -386,6 +396,7 @@ class policy_daemon {
   const daemon_args& args_;
   dupcache::daemon::journal journal_;
   std::unique_ptr<dupcache::daemon::metrics_server> metrics_;
+  std::unique_ptr<dupcache::daemon::control_server> control_;
   dupcache::daemon::action_counts counts_;
   std::uint64_t actions_taken_ = 0;
   bool acting_ = false;

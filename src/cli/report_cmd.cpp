@@ -7,6 +7,7 @@
 
 #include "cli/commands.hpp"
 #include "cgroup/accounting.hpp"
+#include "daemon/control.hpp"
 #include "report/report.hpp"
 #include "scan/scanner.hpp"
 #include "util/text.hpp"
@@ -58,6 +59,9 @@ void register_report(CLI::App& app, report_args& a) {
         return {};
       });
   add_container_filters(cmd, a.containers, a.cgroups, "Only");
+  cmd->add_flag("--from-daemon", a.from_daemon,
+                "Ask the running daemon for its live report instead of scanning (see --socket)");
+  cmd->add_option("--socket", a.socket, "The daemon's control socket (default /run/dupcache/control.sock)");
   cmd->add_option("--metadata-root", a.metadata_root,
                   "Where container runtimes' metadata is read for names (default /; e.g. /host from a container)");
   cmd->add_option("--top", a.top, "Rows per table (default 20; JSON lists every row unless given)")
@@ -73,7 +77,36 @@ void register_report(CLI::App& app, report_args& a) {
       ->check(CLI::IsMember({"auto", "cachestat", "mincore"}));
 }
 
+namespace {
+
+int report_from_daemon(const report_args& a) {
+  nlohmann::json req;
+  req["views"] = a.by.empty() ? std::vector<std::string>{"file", "group"} : split_commas(a.by);
+  req["json"] = a.json;
+  req["top"] = a.top;
+  req["bytes"] = a.bytes;
+  req["containers"] = a.containers;
+  req["cgroups"] = a.cgroups;
+  auto r = daemon::ask_daemon(a.socket, req.dump());
+  if (!r) {
+    fmt::print(stderr, "dupcache: report: {}\n", r.err().message());
+    return exit_failure;
+  }
+  std::cout << *r;
+  std::cout.flush();
+  return std::cout ? exit_ok : exit_failure;
+}
+
+}  // namespace
+
 int run_report(const report_args& a) {
+  if (a.from_daemon) {
+    if (!a.paths.empty()) {
+      fmt::print(stderr, "dupcache: report: --from-daemon reports what the daemon watches: no PATH\n");
+      return exit_usage;
+    }
+    return report_from_daemon(a);
+  }
   scan_options so;
   so.paths = a.paths;
   so.jobs = a.jobs;

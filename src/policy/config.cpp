@@ -107,7 +107,11 @@ class reader {
 
   config read(const toml::table& root) const {
     config c;
-    known(root, "", {"watch", "trigger", "policy", "scope", "priority", "journal", "metrics"});
+    known(root, "", {"watch", "trigger", "policy", "scope", "priority", "journal", "metrics", "control"});
+    if (const auto* t = section(root, "control")) {
+      known(*t, "control", {"socket"});
+      string(*t, "socket", c.control_socket);
+    }
     if (const auto* t = section(root, "watch")) {
       known(*t, "watch", {"paths"});
       strings(*t, "paths", c.watch_paths);

@@ -51,6 +51,8 @@ struct config {
   // [metrics]
   std::string metrics_listen = "127.0.0.1:9477";  // "" disables
   std::string metrics_textfile;                   // "" disables
+  // [control]
+  std::string control_socket = "/run/dupcache/control.sock";  // "" disables
 
   bool any_trigger() const {
     return wasted_bytes || wasted_percent > 0 || psi_some_avg10 > 0 || psi_full_avg10 > 0 || mem_available_below;

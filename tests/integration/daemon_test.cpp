@@ -207,10 +207,11 @@ class daemon_scene : public ::testing::Test {
   std::string config(const std::string& body) {
     const std::string p = side_ + "/dupcache.toml";
     std::ofstream(p) << "[watch]\npaths = [\"" << fs_->dir() << "\"]\n[journal]\npath = \"" << journal()
-                     << "\"\n" << body;
+                     << "\"\n[control]\nsocket = \"" << control() << "\"\n" << body;
     return p;
   }
   std::string journal() const { return side_ + "/actions.jsonl"; }
+  std::string control() const { return side_ + "/control.sock"; }
   std::string log() const { return side_ + "/daemon.log"; }
   std::uint64_t wasted() {
     int st = -1;
@@ -420,6 +421,30 @@ TEST_F(daemon_scene, MetricsOnLoopbackAndTextfile) {
   EXPECT_EQ(metric(text, "dupcache_wasted_bytes"), 2 * size_);
   EXPECT_EQ(cached_pages(fs_->path("b")), size_ / ps_) << "no trigger held: nothing may be evicted";
   EXPECT_EQ(d->stop(), 0);
+}
+
+// report --from-daemon: the daemon's live index answers, without a scan.
+TEST_F(daemon_scene, ReportFromTheDaemon) {
+  for (const char* n : {"a", "b"}) read_all(fs_->path(n));
+  auto d = start(config("[trigger]\nwasted_bytes = \"1TiB\"\n[policy]\ninterval = \"200ms\"\n[metrics]\nlisten = \"\"\n"));
+  nlohmann::json doc;
+  ASSERT_TRUE(eventually([&] {
+    auto r = run({DUPCACHE_BINARY, "report", "--from-daemon", "--socket", control(), "--json"});
+    if (r.status != 0) return false;
+    doc = nlohmann::json::parse(r.out);
+    return true;
+  }, 10)) << d->log();
+  EXPECT_EQ(doc["totals"]["wasted_bytes"], size_);
+  EXPECT_EQ(doc["totals"]["cached_bytes"], 2 * size_);
+  ASSERT_EQ(doc["groups"].size(), 1u);
+  auto text = run({DUPCACHE_BINARY, "report", "--from-daemon", "--socket", control(), "--by", "fs", "--bytes"});
+  EXPECT_EQ(text.status, 0);
+  EXPECT_NE(text.out.find("FILESYSTEMS (1)"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find(std::to_string(size_)), std::string::npos) << text.out;
+  EXPECT_EQ(d->stop(), 0);
+  auto gone = run({DUPCACHE_BINARY, "report", "--from-daemon", "--socket", control()});
+  EXPECT_EQ(gone.status, 1);
+  EXPECT_NE(gone.err.find("is dupcache daemon running?"), std::string::npos) << gone.err;
 }
 
 TEST(DaemonService, UnitVerifiesAndExampleConfigParses) {
