@@ -129,6 +129,7 @@ class policy_daemon {
     so.scan.paths = cfg_.watch_paths;
     so.interval = interval();
     so.containers = cfg_.needs_containers();
+    so.metadata_root = cfg_.metadata_root;
     so.keep_placements = true;
     top::sampler smp(so);
     active = &smp;

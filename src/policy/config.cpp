@@ -113,8 +113,9 @@ class reader {
       string(*t, "socket", c.control_socket);
     }
     if (const auto* t = section(root, "watch")) {
-      known(*t, "watch", {"paths"});
+      known(*t, "watch", {"paths", "metadata_root"});
       strings(*t, "paths", c.watch_paths);
+      string(*t, "metadata_root", c.metadata_root);
     }
     if (const auto* t = section(root, "trigger")) {
       known(*t, "trigger", {"wasted_bytes", "wasted_percent", "psi_some_avg10", "psi_full_avg10", "pressure_file",

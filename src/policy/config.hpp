@@ -19,6 +19,7 @@ namespace dupcache::policy {
 struct config {
   // [watch]
   std::vector<std::string> watch_paths;  // empty: every filesystem that can share extents
+  std::string metadata_root = "/";       // where container runtimes' metadata is read
   // [trigger]: any one set and reached starts acting; none set: act whenever there is waste
   std::uint64_t wasted_bytes = 0;
   double wasted_percent = 0;
