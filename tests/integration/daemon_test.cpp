@@ -447,6 +447,56 @@ TEST_F(daemon_scene, ReportFromTheDaemon) {
   EXPECT_NE(gone.err.find("is dupcache daemon running?"), std::string::npos) << gone.err;
 }
 
+// The metrics as Prometheus itself sees them: promtool's lint, and a real server on loopback
+// scraping the daemon and answering a query with the exact waste.
+TEST_F(daemon_scene, PrometheusScrapesTheMetrics) {
+  DUPCACHE_REQUIRE_ROOT("prometheus", "promtool");
+  for (const char* n : {"a", "b", "c"}) read_all(fs_->path(n));
+  const int port = 21000 + getpid() % 20000, prom_port = port + 1;
+  auto d = start(config("[trigger]\nwasted_bytes = \"1TiB\"\n[policy]\ninterval = \"200ms\"\n[metrics]\nlisten = \"127.0.0.1:" +
+                        std::to_string(port) + "\"\n"));
+  std::string body;
+  ASSERT_TRUE(eventually([&] {
+    body = http_get(port, "/metrics");
+    return body.find("dupcache_wasted_bytes ") != std::string::npos;
+  }, 10)) << d->log();
+  const std::string metrics = side_ + "/metrics.txt";
+  std::ofstream(metrics) << body.substr(body.find("\r\n\r\n") + 4);
+  auto lint = run({"sh", "-c", "promtool check metrics < " + metrics});
+  EXPECT_EQ(lint.status, 0) << lint.out << lint.err;
+  EXPECT_EQ(lint.out + lint.err, "") << "promtool found problems";
+
+  const std::string cfg = side_ + "/prometheus.yml";
+  std::ofstream(cfg) << "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: dupcache\n"
+                     << "    static_configs:\n      - targets: ['127.0.0.1:" << port << "']\n";
+  const pid_t prom = fork();
+  ASSERT_GE(prom, 0);
+  if (prom == 0) {
+    const int null = open("/dev/null", O_WRONLY);
+    dup2(null, 1);
+    dup2(null, 2);
+    const std::string a1 = "--config.file=" + cfg, a2 = "--storage.tsdb.path=" + side_ + "/tsdb",
+                      a3 = "--web.listen-address=127.0.0.1:" + std::to_string(prom_port);
+    execlp("prometheus", "prometheus", a1.c_str(), a2.c_str(), a3.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  std::string answer;
+  const bool got = eventually([&] {
+    answer = http_get(prom_port, "/api/v1/query?query=dupcache_wasted_bytes");
+    return answer.find("\"value\"") != std::string::npos;
+  }, 30);
+  kill(prom, SIGTERM);
+  waitpid(prom, nullptr, 0);
+  ASSERT_TRUE(got) << "prometheus never had a sample:\n" << answer;
+  const auto j = nlohmann::json::parse(answer.substr(answer.find("\r\n\r\n") + 4));
+  ASSERT_EQ(j["status"], "success") << answer;
+  const auto& r = j["data"]["result"];
+  ASSERT_EQ(r.size(), 1u) << answer;
+  EXPECT_EQ(r[0]["metric"]["job"], "dupcache");
+  EXPECT_EQ(r[0]["value"][1], std::to_string(2 * size_));
+  EXPECT_EQ(d->stop(), 0);
+}
+
 TEST(DaemonService, UnitVerifiesAndExampleConfigParses) {
   DUPCACHE_REQUIRE_ROOT("systemd-analyze");
   const std::string src = std::string(DUPCACHE_SOURCE_DIR) + "/packaging/systemd/dupcache.service";
