@@ -51,6 +51,8 @@ struct top_args {
   std::vector<std::string> cgroups;
   bool no_containers = false;
   std::string metadata_root = "/";
+  bool from_daemon = false;
+  std::string socket = "/run/dupcache/control.sock";
 };
 void register_top(CLI::App& app, top_args& args);
 int run_top(const top_args& args);

@@ -235,7 +235,7 @@ class policy_daemon {
     acting_ = !why.empty();
     if (acting_) act(*ctl, s, why);
     publish(s, state, ctl);
-    if (control_) control_->publish(s.model);
+    if (control_) control_->publish(s);
     // Only what changed, and the watchdog only when systemd asked for it: sd_notify blocks when
     // the manager's queue is full.
     std::string status = fmt::format("STATUS=wasted {} of {} cached; freed {} in {} action(s){}",

@@ -7,7 +7,7 @@
 
 #include "cli/commands.hpp"
 #include "cgroup/accounting.hpp"
-#include "daemon/control.hpp"
+#include "report/remote.hpp"
 #include "report/report.hpp"
 #include "scan/scanner.hpp"
 #include "util/text.hpp"
@@ -87,7 +87,7 @@ int report_from_daemon(const report_args& a) {
   req["bytes"] = a.bytes;
   req["containers"] = a.containers;
   req["cgroups"] = a.cgroups;
-  auto r = daemon::ask_daemon(a.socket, req.dump());
+  auto r = ask_daemon(a.socket, req.dump());
   if (!r) {
     fmt::print(stderr, "dupcache: report: {}\n", r.err().message());
     return exit_failure;

@@ -63,6 +63,8 @@ void register_top(CLI::App& app, top_args& a) {
   cmd->add_flag("--no-containers", a.no_containers,
                 "Do not attribute pages to containers (saves reading page charges)");
   cmd->add_option("--metadata-root", a.metadata_root, "Where container runtimes' metadata is read (default /)");
+  cmd->add_flag("--from-daemon", a.from_daemon, "Show the running daemon's live index instead of tracing (see --socket)");
+  cmd->add_option("--socket", a.socket, "The daemon's control socket (default /run/dupcache/control.sock)");
   cmd->add_option("--top", a.top, "Rows per interval in batch and JSON mode (default: all in JSON, 20 in batch)")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--bytes", a.bytes, "Sizes in bytes");
@@ -104,6 +106,13 @@ int run_top(const top_args& a) {
   so.containers = !a.no_containers;
   so.filter = {a.containers, a.cgroups};
   so.metadata_root = a.metadata_root;
+  if (a.from_daemon) {
+    if (!a.paths.empty()) {
+      fmt::print(stderr, "dupcache: top: --from-daemon shows what the daemon watches: no PATH\n");
+      return exit_usage;
+    }
+    so.from_daemon = a.socket;
+  }
   top::sampler smp(so);
   active_sampler = &smp;
   install_stop_handlers(wake_sampler);

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "daemon/control.hpp"
 
+#include "top/view.hpp"
+
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -66,10 +68,10 @@ result<void> control_server::start(const std::string& path) {
   return {};
 }
 
-void control_server::publish(const report_model& m) {
+void control_server::publish(const top::sample& s) {
   std::lock_guard lock(mu_);
-  model_ = m;
-  have_model_ = true;
+  sample_ = s;
+  have_sample_ = true;
 }
 
 void control_server::serve() {
@@ -116,44 +118,18 @@ void control_server::answer(int fd) {
   if (auto v = j.find("cgroups"); v != j.end() && v->is_array()) {
     for (const auto& x : *v) if (x.is_string()) f.cgroups.push_back(x.get<std::string>());
   }
-  report_model m;
+  top::sample s;
   {
     std::lock_guard lock(mu_);
-    if (!have_model_) return send_all(fd, "error: the daemon has not finished its first interval yet\n");
-    m = model_;
+    if (!have_sample_) return send_all(fd, "error: the daemon has not finished its first interval yet\n");
+    s = sample_;
   }
   if (!f.empty()) {
-    if (!m.containers_known) return send_all(fd, "error: the daemon does not attribute pages to containers\n");
-    filter_containers(m, f);
+    if (!s.model.containers_known) return send_all(fd, "error: the daemon does not attribute pages to containers\n");
+    filter_containers(s.model, f);
   }
-  send_all(fd, j.value("json", false) ? report_json(m, ro).dump(2) + "\n" : report_text(m, ro));
-}
-
-result<std::string> ask_daemon(const std::string& path, const std::string& request) {
-  sockaddr_un a{};
-  if (!fill_addr(path, &a)) return plain_error("connect " + path, "path too long for a Unix socket");
-  unique_fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return errno_error("socket");
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) < 0) {
-    return error{"connect " + path, errno, std::string(std::strerror(errno)) + " (is dupcache daemon running?)"};
-  }
-  send_all(fd.get(), request + "\n");
-  std::string out;
-  char buf[65536];
-  for (;;) {
-    pollfd p{fd.get(), POLLIN, 0};
-    if (::poll(&p, 1, 30000) <= 0) return plain_error("read from " + path, "the daemon did not answer in 30 s");
-    const ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
-    if (n < 0) return errno_error("read from " + path);
-    if (n == 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  if (out.rfind("error: ", 0) == 0) {
-    std::string why = out.substr(7);
-    while (!why.empty() && why.back() == '\n') why.pop_back();
-    return plain_error("report from the daemon", why);
-  }
-  return out;
+  if (j.value("sample", false)) return send_all(fd, top::sample_json(s, ro.top.value_or(0)).dump() + "\n");
+  send_all(fd, j.value("json", false) ? report_json(s.model, ro).dump(2) + "\n" : report_text(s.model, ro));
 }
 
 }  // namespace dupcache::daemon

@@ -2,10 +2,13 @@
 #pragma once
 
 // The daemon's control socket: a Unix stream socket (mode 0600) on which `dupcache report
-// --from-daemon` asks for the daemon's live report instead of scanning. One request per
-// connection: a JSON object on one line, {"views": ["file", ...], "json": bool, "top": N,
-// "bytes": bool, "containers": [...], "cgroups": [...]}; the answer is the report, as the
-// report command would print it, then the connection closes.
+// --from-daemon` asks for the daemon's live report instead of scanning, and `dupcache top
+// --from-daemon` for its live samples. One request per connection: a JSON object on one line,
+//   {"views": ["file", ...], "json": bool, "top": N, "bytes": bool, "containers": [...],
+//    "cgroups": [...]}                      -> the report, as the report command prints it
+//   {"sample": true, "top": N, "containers": [...], "cgroups": [...]}
+//                                           -> the sample, as `top --json` prints it
+// then the connection closes. An answer starting "error: " says why there is none.
 
 #include <atomic>
 #include <mutex>
@@ -13,6 +16,7 @@
 #include <thread>
 
 #include "report/report.hpp"
+#include "top/sampler.hpp"
 #include "util/fd.hpp"
 #include "util/result.hpp"
 
@@ -23,8 +27,8 @@ class control_server {
   control_server() = default;
   ~control_server();
   result<void> start(const std::string& path);
-  // The model answers are rendered from; replaced after every interval.
-  void publish(const report_model& m);
+  // The sample answers are rendered from; replaced after every interval.
+  void publish(const top::sample& s);
 
  private:
   void serve();
@@ -35,11 +39,9 @@ class control_server {
   std::thread thread_;
   std::atomic<bool> done_{false};
   std::mutex mu_;
-  report_model model_;
-  bool have_model_ = false;
+  top::sample sample_;
+  bool have_sample_ = false;
 };
 
-// The client side: sends the request and returns the answer.
-result<std::string> ask_daemon(const std::string& path, const std::string& request);
 
 }  // namespace dupcache::daemon

@@ -216,6 +216,93 @@ nlohmann::ordered_json report_json(const report_model& m, const report_options& 
   return j;
 }
 
+namespace {
+
+std::string path_from_json(const nlohmann::json& obj, const char* key) {
+  if (auto b = obj.find(std::string(key) + "_base64"); b != obj.end() && b->is_string()) {
+    if (auto raw = base64_decode(b->get<std::string>())) return *raw;
+  }
+  return obj.value(key, std::string());
+}
+
+}  // namespace
+
+report_model report_from_json(const nlohmann::json& j) {
+  report_model m;
+  m.page_size = j.at("page_size").get<std::uint64_t>();
+  const auto& t = j.at("totals");
+  m.cached_bytes = t.at("cached_bytes").get<std::uint64_t>();
+  m.wasted_bytes = t.at("wasted_bytes").get<std::uint64_t>();
+  m.files_scanned = t.at("files_scanned").get<std::uint64_t>();
+  m.files_cached = t.at("files_cached").get<std::uint64_t>();
+  for (const auto& f : j.at("files")) {
+    report_model::file_row r;
+    r.path = path_from_json(f, "path");
+    r.fs = f.value("fs", "");
+    r.subvol = f.value("subvol", std::uint64_t{0});
+    r.ino = f.value("ino", std::uint64_t{0});
+    r.cached_bytes = f.at("cached_bytes").get<std::uint64_t>();
+    r.shared_cached_bytes = f.at("shared_cached_bytes").get<std::uint64_t>();
+    r.wasted_bytes = f.value("wasted_bytes", std::uint64_t{0});
+    r.dirty_bytes = f.value("dirty_bytes", std::uint64_t{0});
+    r.copy = static_cast<copy_id>(m.copy_paths.size());
+    m.copy_paths.push_back(r.path);
+    m.files.push_back(std::move(r));
+  }
+  for (const auto& g : j.at("groups")) {
+    report_model::group_row r;
+    for (const auto& f : g.at("files")) r.paths.push_back(path_from_json(f, "path"));
+    r.bytes_per_copy = g.at("bytes_per_copy").get<std::uint64_t>();
+    r.wasted_bytes = g.at("wasted_bytes").get<std::uint64_t>();
+    m.groups.push_back(std::move(r));
+  }
+  for (const auto& f : j.at("filesystems")) {
+    m.filesystems.push_back({f.at("id").get<std::string>(), f.value("type", ""), path_from_json(f, "path"),
+                             f.value("files_scanned", std::uint64_t{0}), f.value("files_cached", std::uint64_t{0}),
+                             f.at("cached_bytes").get<std::uint64_t>(), f.at("wasted_bytes").get<std::uint64_t>()});
+  }
+  if (auto a = j.find("attribution"); a != j.end()) {
+    m.containers_known = true;
+    m.attribution_error = a->value("error", "");
+  }
+  for (const auto& c : j.at("containers")) {
+    cgroup::container_row r;
+    r.cgroup = c.value("cgroup", "");
+    r.runtime = c.value("runtime", "");
+    r.id = c.value("id", "");
+    r.name = c.value("name", "");
+    r.pod_uid = c.value("pod_uid", "");
+    r.qos = c.value("qos", "");
+    r.cached_bytes = c.at("cached_bytes").get<std::uint64_t>();
+    r.wasted_bytes = c.at("wasted_bytes").get<std::uint64_t>();
+    r.shared_cached_bytes = c.value("shared_cached_bytes", std::uint64_t{0});
+    for (const auto& f : c.value("files", nlohmann::json::array())) {
+      const auto id = static_cast<copy_id>(m.copy_paths.size());
+      m.copy_paths.push_back(path_from_json(f, "path"));
+      r.files.push_back({id, f.value("shared_cached_bytes", std::uint64_t{0}), f.value("wasted_bytes", std::uint64_t{0})});
+    }
+    for (const auto& p : c.value("shared_with", nlohmann::json::array())) {
+      cgroup::container_row peer;
+      peer.runtime = p.value("runtime", "");
+      peer.id = p.value("id", "");
+      peer.name = p.value("name", "");
+      peer.cgroup = p.value("cgroup", "");
+      r.shared_with.push_back({peer.runtime, peer.id, peer.name, peer.cgroup, peer.label(), p.value("bytes", std::uint64_t{0})});
+    }
+    m.containers.push_back(std::move(r));
+  }
+  for (const auto& e : j.at("errors")) m.errors.push_back({path_from_json(e, "path"), e.value("error", "")});
+  m.residency_method = j.value("residency", "");
+  m.dirty_known = m.residency_method != "mincore";
+  if (auto s = j.find("skipped"); s != j.end()) {
+    m.stats.repeated_inodes = s->value("repeated_inodes", std::uint64_t{0});
+    m.stats.special_skipped = s->value("special_files", std::uint64_t{0});
+    m.stats.vanished = s->value("vanished", std::uint64_t{0});
+    m.stats.mounts_not_crossed = s->value("mounts_not_crossed", std::uint64_t{0});
+  }
+  return m;
+}
+
 std::string report_text(const report_model& m, const report_options& opts) {
   auto size = [&](std::uint64_t b) { return opts.exact_bytes ? fmt::format("{}", b) : human_bytes(b); };
   const int w = opts.exact_bytes ? 13 : 9;

@@ -87,5 +87,8 @@ struct container_filter {
 std::size_t filter_containers(report_model& m, const container_filter& f);
 nlohmann::ordered_json report_json(const report_model& m, const report_options& opts);
 std::string report_text(const report_model& m, const report_options& opts);
+// The model back from report_json()'s document (what the daemon's control socket sends), for
+// the views; ids that only index the scan (copies) are renumbered. Throws on a malformed one.
+report_model report_from_json(const nlohmann::json& j);
 
 }  // namespace dupcache

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "report/remote.hpp"
 #include "trace/tracer.hpp"
 
 namespace dupcache::top {
@@ -37,7 +38,37 @@ void sampler::wake() {
   if (wake_fd_ >= 0) (void)!write(wake_fd_, &one, sizeof one);
 }
 
+// One sample from the daemon: its sample_json() document, turned back into a sample.
+result<sample> sampler::remote_sample() {
+  nlohmann::json req{{"sample", true}, {"containers", opts_.filter.containers}, {"cgroups", opts_.filter.cgroups}};
+  auto answer = ask_daemon(opts_.from_daemon, req.dump());
+  if (!answer) return answer.err();
+  try {
+    const auto j = nlohmann::json::parse(*answer);
+    sample s;
+    s.model = report_from_json(j);
+    s.page_cache_bytes = j.value("page_cache_bytes", std::uint64_t{0});
+    s.insert_bps = j["rates"].value("insert_bytes_per_s", 0.0);
+    s.duplicate_insert_bps = j["rates"].value("duplicate_insert_bytes_per_s", 0.0);
+    s.evict_bps = j["rates"].value("evict_bytes_per_s", 0.0);
+    s.events = j.value("events", std::uint64_t{0});
+    s.lost_events = j.value("lost_events", std::uint64_t{0});
+    s.mode = "daemon, " + j.value("mode", std::string("?"));
+    s.live = s.mode.find("live") != std::string::npos;
+    return s;
+  } catch (const std::exception& e) {
+    return plain_error("read the daemon's sample", e.what());
+  }
+}
+
 result<void> sampler::start() {
+  if (!opts_.from_daemon.empty()) {
+    auto s = remote_sample();
+    if (!s) return s.err();
+    mode_ = s->mode;
+    last_ = std::chrono::steady_clock::now();
+    return {};
+  }
   live::controller_options co;
   co.scan = opts_.scan;
   co.scan.attribute = opts_.containers || !opts_.filter.empty();
@@ -84,6 +115,22 @@ result<void> sampler::start() {
 result<sample> sampler::next() {
   const auto deadline = last_ + opts_.interval;
   bool woken = false;
+  if (!opts_.from_daemon.empty()) {
+    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    pollfd fd{wake_fd_, POLLIN, 0};
+    if (wait.count() > 0 && ::poll(&fd, 1, static_cast<int>(wait.count())) > 0) {
+      std::uint64_t v;
+      (void)!read(wake_fd_, &v, sizeof v);
+    }
+    auto s = remote_sample();
+    if (!s) return s.err();
+    const auto now = std::chrono::steady_clock::now();
+    s->iteration = ++iteration_;
+    s->elapsed_s = std::chrono::duration<double>(now - last_).count();
+    last_ = now;
+    mode_ = s->mode;
+    return s;
+  }
   for (;;) {
     const auto now = std::chrono::steady_clock::now();
     if (now >= deadline || woken) break;

@@ -42,6 +42,8 @@ struct sampler_options {
   // Per-container rows in every sample (the containers view); scan.attribute is set from it.
   bool containers = true;
   bool keep_placements = false;  // scan.keep_placements, for planners
+  // Set: samples come from the daemon's control socket at this path, not from a scan of ours.
+  std::string from_daemon;
   container_filter filter;  // --container / --cgroup
   std::string metadata_root = "/";
 };
@@ -70,6 +72,7 @@ class sampler {
   live::live_counters last_counters_{};
   int wake_fd_ = -1;
   std::unique_ptr<cgroup::host_accounting> accounting_;
+  result<sample> remote_sample();
 };
 
 std::uint64_t read_page_cache_bytes();  // /proc/meminfo "Cached:"

@@ -24,6 +24,8 @@ struct json_path {
 };
 json_path to_json_path(std::string_view s);
 std::string base64_encode(std::string_view bytes);
+// The inverse; nullopt for text that is not base64.
+std::optional<std::string> base64_decode(std::string_view text);
 
 // 1536 -> "1.5 KiB"; exact bytes below 1 KiB.
 std::string human_bytes(std::uint64_t bytes);

@@ -441,6 +441,20 @@ TEST_F(daemon_scene, ReportFromTheDaemon) {
   EXPECT_EQ(text.status, 0);
   EXPECT_NE(text.out.find("FILESYSTEMS (1)"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find(std::to_string(size_)), std::string::npos) << text.out;
+  // top shows the daemon's samples.
+  auto top = run({DUPCACHE_BINARY, "top", "--from-daemon", "--socket", control(), "--json", "-n", "2", "-d", "0.3"});
+  ASSERT_EQ(top.status, 0) << top.err;
+  std::istringstream lines(top.out);
+  int docs = 0;
+  for (std::string l; std::getline(lines, l); ++docs) {
+    const auto j = nlohmann::json::parse(l);
+    EXPECT_EQ(j["totals"]["wasted_bytes"], size_);
+    EXPECT_EQ(j["mode"].get<std::string>().rfind("daemon, live", 0), 0u) << j["mode"];
+  }
+  EXPECT_EQ(docs, 2);
+  auto batch = run({DUPCACHE_BINARY, "top", "--from-daemon", "--socket", control(), "-b", "-n", "1", "--view", "groups", "--bytes"});
+  ASSERT_EQ(batch.status, 0) << batch.err;
+  EXPECT_NE(batch.out.find(fs_->path("a")), std::string::npos) << batch.out;
   EXPECT_EQ(d->stop(), 0);
   auto gone = run({DUPCACHE_BINARY, "report", "--from-daemon", "--socket", control()});
   EXPECT_EQ(gone.status, 1);

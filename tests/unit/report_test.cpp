@@ -296,3 +296,49 @@ TEST(Report, EmptyScan) {
 
 }  // namespace
 }  // namespace dupcache
+
+namespace dupcache {
+namespace {
+
+// What the daemon sends back becomes the same report: the document of the model read back
+// from a document equals the document (invalid UTF-8 paths included, through _base64).
+TEST(Report, JsonReadsBackToTheSameReport) {
+  auto m = build_report(make_scan());
+  cgroup::container_row c;
+  c.runtime = "docker";
+  c.id = std::string(64, 'a');
+  c.name = "web";
+  c.cgroup = "/system.slice/docker-x.scope";
+  c.cached_bytes = 8 * P;
+  c.wasted_bytes = 3 * P;
+  c.shared_cached_bytes = 6 * P;
+  c.files.push_back({0, 6 * P, 3 * P});
+  c.shared_with.push_back({"lxc", "db", "db", "/lxc.payload.db", "db", 6 * P});
+  scan_result s = make_scan();
+  attach_containers(m, s, {c}, "");
+  for (const auto& opts : {report_options{}, report_options{{report_view::file}, 2, false}}) {
+    const auto j = report_json(m, opts);
+    const auto back = report_from_json(nlohmann::json::parse(j.dump()));
+    EXPECT_EQ(report_json(back, opts), j);
+    EXPECT_EQ(report_text(back, opts), report_text(report_from_json(nlohmann::json::parse(j.dump())), opts));
+  }
+  const auto back = report_from_json(nlohmann::json::parse(report_json(m, {}).dump()));
+  EXPECT_EQ(back.files[3].path, kBad);
+  EXPECT_EQ(back.containers[0].files.size(), 1u);
+  EXPECT_EQ(back.copy_paths[back.containers[0].files[0].copy], s.files[0].path);
+  EXPECT_THROW(report_from_json(nlohmann::json::parse(R"({"page_size": 4096})")), std::exception);
+}
+
+TEST(Text, Base64RoundTrips) {
+  for (const std::string& s : std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\xff\x00\x10", 3)}) {
+    auto back = base64_decode(base64_encode(s));
+    ASSERT_TRUE(back) << s;
+    EXPECT_EQ(*back, s);
+  }
+  EXPECT_FALSE(base64_decode("abc"));
+  EXPECT_FALSE(base64_decode("ab=c"));
+  EXPECT_FALSE(base64_decode("a*cd"));
+}
+
+}  // namespace
+}  // namespace dupcache
