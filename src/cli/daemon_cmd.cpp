@@ -300,7 +300,7 @@ class policy_daemon {
     std::uint64_t spent = 0;
     policy::evictor ev(st, cfg_.dry_run, cfg_.pageout);
     for (const auto& p : plans) {
-      if (spent >= budget) break;
+      if (spent + st.index.page_size() > budget) break;
       auto o = ev.run(p, budget - spent);
       spent += o.planned_bytes;
       record(st, p, o, why, now);

@@ -51,8 +51,10 @@ evict_outcome evictor::run(const copy_plan& plan, std::uint64_t budget) {
     out.error = err;
     return out;
   }
-  for (const auto& it : plan.items) {
-    if (budget != 0 && out.planned_bytes >= budget) break;
+  for (const auto& whole : plan.items) {
+    if (budget != 0 && out.planned_bytes + ps_ > budget) break;
+    auto it = whole;
+    if (budget != 0) it.pages = std::min(it.pages, (budget - out.planned_bytes) / ps_);  // the rest next time
     const std::uint64_t off = it.first_page * ps_, len = it.pages * ps_;
     out.planned_bytes += len;
     std::string kerr;

@@ -45,7 +45,8 @@ class evictor {
   // those processes (process_madvise MADV_PAGEOUT) and evicted again.
   evictor(const scan_result& scan, bool dry_run, bool pageout = false)
       : scan_(scan), dry_run_(dry_run), pageout_(pageout), ps_(scan.index.page_size()) {}
-  // Acts on the plan's runs in order until budget_bytes are planned (0: no limit).
+  // Acts on the plan's runs in order until budget_bytes are planned (0: no limit); a run
+  // larger than what is left of the budget is cut to it.
   evict_outcome run(const copy_plan& plan, std::uint64_t budget_bytes = 0);
 
  private:

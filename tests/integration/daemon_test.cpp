@@ -511,6 +511,36 @@ TEST_F(daemon_scene, PrometheusScrapesTheMetrics) {
   EXPECT_EQ(d->stop(), 0);
 }
 
+// Memory pressure starts it: nothing happens while PSI "some" avg10 is below the threshold,
+// evictions start once it is above. The rate limit holds each interval's evictions.
+TEST_F(daemon_scene, PressureTriggerAndRateLimit) {
+  for (const char* n : {"a", "b", "c"}) read_all(fs_->path(n));
+  const std::string psi = side_ + "/pressure";
+  auto pressure = [&](double some) {
+    std::ofstream(psi, std::ios::trunc) << "some avg10=" << some << " avg60=0.00 avg300=0.00 total=1\n"
+                                        << "full avg10=0.00 avg60=0.00 avg300=0.00 total=1\n";
+  };
+  pressure(2.5);
+  auto d = start(config("[trigger]\npsi_some_avg10 = 10\npressure_file = \"" + psi +
+                        "\"\n[policy]\ninterval = \"500ms\"\ncooldown = \"100ms\"\nrate_limit = \"1MiB\"\n"
+                        "[metrics]\nlisten = \"\"\n"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_EQ(wasted(), 2 * size_) << "acted below the pressure threshold\n" << d->log();
+  pressure(42.0);
+  ASSERT_TRUE(eventually([&] { return wasted() < 2 * size_; }, 10)) << d->log();
+  EXPECT_NE(d->log().find("acting: memory pressure some avg10 42.00 >= 10"), std::string::npos) << d->log();
+  ASSERT_TRUE(eventually([&] { return wasted() == 0; }, 30)) << d->log();
+  EXPECT_EQ(d->stop(), 0);
+  // 1 MiB/s at 0.5 s intervals: at most 512 KiB per interval, in every journal line.
+  int evictions = 0;
+  for (const auto& j : journal_lines(journal())) {
+    if (j.value("action", "") != "evict") continue;
+    ++evictions;
+    EXPECT_LE(j["planned_bytes"].get<std::uint64_t>(), 512 * KiB) << j.dump();
+  }
+  EXPECT_GE(evictions, static_cast<int>(2 * size_ / (512 * KiB))) << d->log();
+}
+
 TEST(DaemonService, UnitVerifiesAndExampleConfigParses) {
   DUPCACHE_REQUIRE_ROOT("systemd-analyze");
   const std::string src = std::string(DUPCACHE_SOURCE_DIR) + "/packaging/systemd/dupcache.service";
