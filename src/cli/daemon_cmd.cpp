@@ -325,21 +325,10 @@ class policy_daemon {
       fs.watching = true;
       fs.cached_after = st.files[p.copy].cached_bytes > o.freed_bytes ? st.files[p.copy].cached_bytes - o.freed_bytes : 0;
     }
-    nlohmann::ordered_json j{{"ts", now_s()},
-                             {"action", "evict"},
-                             {"result", result},
-                             {"path", to_json_path(o.path).text},
-                             {"kept", to_json_path(o.kept_path).text},
-                             {"why", why},
-                             {"planned_bytes", o.planned_bytes},
-                             {"freed_bytes", o.freed_bytes},
-                             {"skipped_dirty_bytes", o.skipped_dirty_bytes},
-                             {"skipped_keeper_bytes", o.skipped_keeper_bytes},
-                             {"still_cached_bytes", o.still_cached_bytes},
-                             {"paged_out_bytes", o.paged_out_bytes},
-                             {"pageout_processes", o.pageout_processes},
-                             {"dry_run", cfg_.dry_run}};
-    if (!o.error.empty()) j["error"] = o.error;
+    nlohmann::ordered_json j{{"ts", now_s()}, {"action", "evict"}, {"result", result}};
+    j.update(policy::outcome_json(o));
+    j["why"] = why;
+    j["dry_run"] = cfg_.dry_run;
     if (auto r = journal_.write(j); !r) log(warning, "{}", r.err().message());
     if (!o.error.empty()) log(warning, "evict {}: {}", terminal_safe(o.path), o.error);
     else log(info, "{} {} of {} (kept {})", cfg_.dry_run ? "would evict" : "evicted",

@@ -104,20 +104,7 @@ int run_evict(const evict_args& a) {
     j["planned_bytes"] = planned;
     j["freed_bytes"] = freed;
     j["actions"] = nlohmann::ordered_json::array();
-    for (const auto& o : done) {
-      nlohmann::ordered_json r;
-      r["path"] = to_json_path(o.path).text;
-      r["kept"] = to_json_path(o.kept_path).text;
-      r["planned_bytes"] = o.planned_bytes;
-      r["freed_bytes"] = o.freed_bytes;
-      r["skipped_dirty_bytes"] = o.skipped_dirty_bytes;
-      r["skipped_keeper_bytes"] = o.skipped_keeper_bytes;
-      r["still_cached_bytes"] = o.still_cached_bytes;
-      r["paged_out_bytes"] = o.paged_out_bytes;
-      r["pageout_processes"] = o.pageout_processes;
-      if (!o.error.empty()) r["error"] = o.error;
-      j["actions"].push_back(std::move(r));
-    }
+    for (const auto& o : done) j["actions"].push_back(policy::outcome_json(o));
     std::cout << j.dump(2) << '\n';
   } else {
     for (const auto& o : done) {

@@ -12,15 +12,19 @@ void handler(int) {
   stop_flag = true;
   if (callback) callback();
 }
+
+void on(int sig, void (*h)(int)) {
+  struct sigaction sa {};
+  sa.sa_handler = h;
+  sigemptyset(&sa.sa_mask);
+  sigaction(sig, &sa, nullptr);
+}
 }  // namespace
 
 void install_stop_handlers(void (*on_signal)()) {
   callback = on_signal;
-  struct sigaction sa {};
-  sa.sa_handler = handler;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+  on(SIGINT, handler);
+  on(SIGTERM, handler);
   signal(SIGPIPE, SIG_IGN);
 }
 
@@ -37,10 +41,7 @@ void reload_handler(int) {
 
 void install_reload_handler(void (*on_signal)()) {
   reload_callback = on_signal;
-  struct sigaction sa {};
-  sa.sa_handler = reload_handler;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGHUP, &sa, nullptr);
+  on(SIGHUP, reload_handler);
 }
 
 bool reload_requested() { return reload_flag.exchange(false); }

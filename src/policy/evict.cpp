@@ -6,8 +6,24 @@
 
 #include "policy/pageout.hpp"
 #include "scan/residency.hpp"
+#include "util/text.hpp"
 
 namespace dupcache::policy {
+
+nlohmann::ordered_json outcome_json(const evict_outcome& o) {
+  nlohmann::ordered_json r;
+  r["path"] = to_json_path(o.path).text;
+  r["kept"] = to_json_path(o.kept_path).text;
+  r["planned_bytes"] = o.planned_bytes;
+  r["freed_bytes"] = o.freed_bytes;
+  r["skipped_dirty_bytes"] = o.skipped_dirty_bytes;
+  r["skipped_keeper_bytes"] = o.skipped_keeper_bytes;
+  r["still_cached_bytes"] = o.still_cached_bytes;
+  r["paged_out_bytes"] = o.paged_out_bytes;
+  r["pageout_processes"] = o.pageout_processes;
+  if (!o.error.empty()) r["error"] = o.error;
+  return r;
+}
 
 int evictor::open_copy(copy_id c, std::string* err) {
   if (auto it = fds_.find(c); it != fds_.end()) return it->second.get();

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,6 +39,9 @@ struct evict_outcome {
   std::uint64_t pageout_processes = 0;     // processes whose mappings were paged out
   std::string error;                       // the copy could not be acted on at all
 };
+
+// The outcome as the evict command's JSON and the daemon's journal show it.
+nlohmann::ordered_json outcome_json(const evict_outcome& o);
 
 class evictor {
  public:
