@@ -77,6 +77,13 @@ bool under_ci() {
   return ci && std::string(ci) == "true";
 }
 
+std::optional<std::string> missing_tool(const std::vector<std::string>& tools) {
+  for (const auto& t : tools) {
+    if (!have_tool(t)) return "needs " + t + " (install the package that provides it)";
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> cannot_run(const std::vector<std::string>& tools) {
   if (geteuid() != 0) return "needs root (loop devices and mount)";
   if (access("/dev/loop-control", F_OK) != 0) return "needs loop devices (/dev/loop-control missing)";

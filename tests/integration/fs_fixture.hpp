@@ -25,6 +25,14 @@ bool under_ci();
     GTEST_SKIP() << *why_;                                                          \
   }
 
+// The same for tests that need tools but not root.
+std::optional<std::string> missing_tool(const std::vector<std::string>& tools);
+#define DUPCACHE_REQUIRE_TOOLS(...)                                                 \
+  if (auto why_ = ::dupcache::testing::missing_tool({__VA_ARGS__})) {               \
+    if (::dupcache::testing::under_ci()) FAIL() << "CI=true and this test cannot run: " << *why_; \
+    GTEST_SKIP() << *why_;                                                          \
+  }
+
 struct command_result {
   int status = -1;  // exit status, or -1 when killed
   std::string out;
