@@ -4,11 +4,11 @@
 
 _dupcache() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-  local commands="report top trace evict daemon doctor"
+  local commands="report top trace evict merge daemon doctor"
   local sub="" i
   for ((i = 1; i < COMP_CWORD; i++)); do
     case ${COMP_WORDS[i]} in
-      report | top | trace | evict | daemon | doctor)
+      report | top | trace | evict | merge | daemon | doctor)
         sub=${COMP_WORDS[i]}
         break
         ;;
@@ -36,6 +36,10 @@ _dupcache() {
     evict)
       opts="-h --help -n --dry-run --json --bytes --container --cgroup --keep-container --max-bytes --cross-mounts --no-pageout --metadata-root"
       args="--container --cgroup --keep-container --max-bytes --metadata-root"
+      ;;
+    merge)
+      opts="-h --help -p --pid --all -n --dry-run --json --bytes"
+      args="-p --pid"
       ;;
     daemon)
       opts="-h --help -c --config -n --dry-run --check-config"

@@ -2,19 +2,20 @@
 # fish completion for dupcache. Kept in step with `dupcache SUBCOMMAND --help` by
 # tests/integration/completion_test.cpp.
 
-set -l commands report top trace evict daemon doctor
+set -l commands report top trace evict merge daemon doctor
 complete -c dupcache -f
 complete -c dupcache -n "not __fish_seen_subcommand_from $commands" -a report -d 'One-shot report of duplicated page cache'
 complete -c dupcache -n "not __fish_seen_subcommand_from $commands" -a top -d 'Live view of wasted page cache'
 complete -c dupcache -n "not __fish_seen_subcommand_from $commands" -a trace -d 'Decoded page-cache and sharing events'
 complete -c dupcache -n "not __fish_seen_subcommand_from $commands" -a evict -d 'Evict duplicate cached copies once'
+complete -c dupcache -n "not __fish_seen_subcommand_from $commands" -a merge -d 'Merge mapped duplicates onto one copy'
 complete -c dupcache -n "not __fish_seen_subcommand_from $commands" -a daemon -d 'Policy daemon'
 complete -c dupcache -n "not __fish_seen_subcommand_from $commands" -a doctor -d 'What this kernel and host support'
 complete -c dupcache -n "not __fish_seen_subcommand_from $commands" -s h -l help -d 'Print help'
 complete -c dupcache -n "not __fish_seen_subcommand_from $commands" -l version -d 'Print the version and BPF ABI version'
 
 # Paths where paths go.
-complete -c dupcache -n "__fish_seen_subcommand_from report top trace evict" -F
+complete -c dupcache -n "__fish_seen_subcommand_from report top trace evict merge" -F
 
 # report
 set -l r "__fish_seen_subcommand_from report"
@@ -77,6 +78,15 @@ complete -c dupcache -n $e -l max-bytes -x -d 'Evict at most this many bytes'
 complete -c dupcache -n $e -l cross-mounts -d 'Descend into other mounts'
 complete -c dupcache -n $e -l no-pageout -d 'Leave mapped duplicates alone'
 complete -c dupcache -n $e -l metadata-root -x -a '(__fish_complete_directories)' -d 'Runtime metadata root'
+
+# merge
+set -l mg "__fish_seen_subcommand_from merge"
+complete -c dupcache -n $mg -s h -l help -d 'Print help'
+complete -c dupcache -n $mg -s p -l pid -x -a '(__fish_complete_pids)' -d 'A process whose mapped duplicates to merge'
+complete -c dupcache -n $mg -l all -d 'Every process'
+complete -c dupcache -n $mg -s n -l dry-run -d 'Plan and print, act on nothing'
+complete -c dupcache -n $mg -l json -d 'Print one JSON document'
+complete -c dupcache -n $mg -l bytes -d 'Sizes in bytes'
 
 # daemon
 set -l dm "__fish_seen_subcommand_from daemon"

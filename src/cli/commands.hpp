@@ -89,6 +89,17 @@ int run_evict(const evict_args& args);
 void add_container_filters(CLI::App* cmd, std::vector<std::string>& containers, std::vector<std::string>& cgroups,
                            const std::string& what);
 
+struct merge_args {
+  std::vector<std::string> paths;
+  std::vector<int> pids;
+  bool all = false;
+  bool dry_run = false;
+  bool json = false;
+  bool bytes = false;
+};
+void register_merge(CLI::App& app, merge_args& args);
+int run_merge(const merge_args& args);
+
 inline constexpr const char* default_config_path = "/etc/dupcache/dupcache.toml";
 struct daemon_args {
   std::string config = default_config_path;

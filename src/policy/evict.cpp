@@ -102,7 +102,10 @@ evict_outcome evictor::run(const copy_plan& plan, std::uint64_t budget) {
     }
     if (pageout_ && after->cached > 0) {
       // Mapped: page it out of the processes that map it, then drop what they released.
-      if (!mapped_) mapped_ = find_mappings(fd);
+      if (!mapped_) {
+        mapped_ = find_mappings(fd);
+        if (pageout_pids_) std::erase_if(*mapped_, [&](const mapping_range& m) { return !pageout_pids_->count(m.pid); });
+      }
       const auto po = page_out(*mapped_, off, len);
       out.pageout_processes = std::max<std::uint64_t>(out.pageout_processes, po.processes);
       if (po.ranges > 0) {

@@ -16,6 +16,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,8 @@ class evictor {
   // those processes (process_madvise MADV_PAGEOUT) and evicted again.
   evictor(const scan_result& scan, bool dry_run, bool pageout = false)
       : scan_(scan), dry_run_(dry_run), pageout_(pageout), ps_(scan.index.page_size()) {}
+  // Page out of these processes only (default: every process that maps the file).
+  void pageout_only(std::set<int> pids) { pageout_pids_ = std::move(pids); }
   // Acts on the plan's runs in order until budget_bytes are planned (0: no limit); a run
   // larger than what is left of the budget is cut to it.
   evict_outcome run(const copy_plan& plan, std::uint64_t budget_bytes = 0);
@@ -62,6 +65,7 @@ class evictor {
   fs_registry registry_;
   std::map<copy_id, unique_fd> fds_;
   std::optional<std::vector<struct mapping_range>> mapped_;  // of the copy being acted on
+  std::optional<std::set<int>> pageout_pids_;
 };
 
 }  // namespace dupcache::policy

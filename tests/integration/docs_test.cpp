@@ -18,7 +18,7 @@ namespace dupcache::testing {
 namespace {
 
 const std::vector<std::string> pages{"dupcache.8",       "dupcache-report.8", "dupcache-top.8",  "dupcache-trace.8",
-                                     "dupcache-evict.8", "dupcache-daemon.8", "dupcache-doctor.8", "dupcache.toml.5"};
+                                     "dupcache-evict.8", "dupcache-merge.8", "dupcache-daemon.8", "dupcache-doctor.8", "dupcache.toml.5"};
 
 std::string man(const std::string& page) { return std::string(DUPCACHE_SOURCE_DIR) + "/man/" + page; }
 
@@ -47,7 +47,7 @@ TEST(ManPages, LintCleanAndRender) {
 }
 
 TEST(ManPages, EveryHelpOptionIsDocumented) {
-  for (const std::string sub : {"report", "top", "trace", "evict", "daemon", "doctor"}) {
+  for (const std::string sub : {"report", "top", "trace", "evict", "merge", "daemon", "doctor"}) {
     auto r = run({DUPCACHE_BINARY, sub, "--help"});
     ASSERT_EQ(r.status, 0);
     const std::string page = slurp(man("dupcache-" + sub + ".8"));

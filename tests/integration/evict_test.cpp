@@ -160,6 +160,68 @@ TEST(Evict, MappedDuplicatesArePagedOutOfTheirProcess) {
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "the mapping process read wrong bytes: " << st;
 }
 
+// merge without the companion module: the named process's mapped duplicate is paged out of it
+// and evicted; the unmapped copy stays cached as the one copy; the process reads the same bytes.
+TEST(Merge, FallsBackToPageoutAndEvictionForTheNamedProcess) {
+  DUPCACHE_REQUIRE_ROOT("mkfs.btrfs");
+  scratch_fs fs("btrfs");
+  const std::uint64_t ps = page_size(), size = 1 * MiB;
+  write_file(fs.path("a"), size, 11);
+  reflink(fs.path("a"), fs.path("b"));
+  const std::string original = contents(fs.path("a"));
+  evict(fs.path("a"));
+  evict(fs.path("b"));
+  read_all(fs.path("a"));
+  int go[2], done[2];
+  ASSERT_EQ(pipe(go), 0);
+  ASSERT_EQ(pipe(done), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const int fd = open(fs.path("b").c_str(), O_RDONLY);
+    auto* p = static_cast<const unsigned char*>(mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0));
+    if (p == MAP_FAILED) _exit(2);
+    unsigned sum = 0;
+    for (std::uint64_t off = 0; off < size; off += ps) sum += p[off];
+    (void)!write(done[1], "m", 1);
+    char c;
+    (void)!read(go[0], &c, 1);
+    _exit(std::memcmp(p, original.data(), size) == 0 && sum != ~0u ? 0 : 3);
+  }
+  char c;
+  ASSERT_EQ(read(done[0], &c, 1), 1);
+  // A process that maps nothing of it: nothing to do.
+  auto none = run({DUPCACHE_BINARY, "merge", "--pid", std::to_string(getppid()), fs.dir()});
+  EXPECT_EQ(none.status, 0) << none.err;
+  EXPECT_NE(none.out.find("nothing to merge"), std::string::npos) << none.out;
+  EXPECT_EQ(cached_pages(fs.path("b")), size / ps);
+
+  auto r = run({DUPCACHE_BINARY, "merge", "--json", "--pid", std::to_string(child), fs.dir()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["merged"], false);
+  EXPECT_NE(j["fallback"].get<std::string>().find("/dev/dupcache"), std::string::npos) << j.dump();
+  EXPECT_EQ(j["mapped_copies"], 1);
+  EXPECT_EQ(j["freed_bytes"], size) << j.dump();
+  ASSERT_EQ(j["actions"].size(), 1u);
+  EXPECT_EQ(j["actions"][0]["path"], fs.path("b"));
+  EXPECT_EQ(j["actions"][0]["kept"], fs.path("a"));
+  EXPECT_EQ(j["actions"][0]["pageout_processes"], 1);
+  EXPECT_EQ(cached_pages(fs.path("b")), 0u);
+  EXPECT_EQ(cached_pages(fs.path("a")), size / ps);
+  (void)!write(go[1], "g", 1);
+  int st = 0;
+  waitpid(child, &st, 0);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+
+  auto usage = run({DUPCACHE_BINARY, "merge", fs.dir()});
+  EXPECT_EQ(usage.status, 2);
+  EXPECT_NE(usage.err.find("--pid PID"), std::string::npos) << usage.err;
+  auto gone = run({DUPCACHE_BINARY, "merge", "--pid", "999999999", fs.dir()});
+  EXPECT_EQ(gone.status, 1);
+  EXPECT_NE(gone.err.find("no such process"), std::string::npos) << gone.err;
+}
+
 TEST(Evict, UsageAndInputErrors) {
   auto r = run({DUPCACHE_BINARY, "evict", "/nonexistent/dupcache-path"});
   EXPECT_EQ(r.status, 1);
