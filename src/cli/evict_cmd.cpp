@@ -44,7 +44,8 @@ int run_evict(const evict_args& a) {
   so.cross_mounts = a.cross_mounts;
   const container_filter scope{a.containers, a.cgroups};
   const container_filter keep{a.keep_containers, {}};
-  so.attribute = true;  // placements for the plan; charges when a container decides
+  so.keep_placements = true;                     // the planner maps the index back to file pages
+  so.attribute = !scope.empty() || !keep.empty();  // page charges only when a container decides
   auto scanned = scan(so);
   if (!scanned) {
     fmt::print(stderr, "dupcache: evict: {}\n", scanned.err().message());
