@@ -255,6 +255,49 @@ TEST_F(container_scene, LiveTopChargesTheSameAsOneShot) {
   EXPECT_EQ(got, want);
 }
 
+// Live, each insertion carries its own memcg: one file read half by one container and half by
+// another is charged page by page to each, from the events (the second read needs no re-read
+// of the file: its extents are known by then).
+TEST_F(container_scene, LiveChargesFollowEachInsertionsCgroup) {
+  const std::string out_path = side_ + "/top2.out";
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const int fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) _exit(126);
+    dup2(fd, 1);
+    execl(DUPCACHE_BINARY, DUPCACHE_BINARY, "top", "--json", "-d", "1", "-n", "4", fs_->dir().c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  auto lines = [&] {
+    std::ifstream f(out_path);
+    std::vector<std::string> v;
+    for (std::string l; std::getline(f, l);) v.push_back(l);
+    return v;
+  };
+  for (int i = 0; i < 400 && lines().empty(); ++i) usleep(50'000);
+  ASSERT_FALSE(lines().empty()) << "top printed no document";
+  const std::uint64_t ps = ps_;
+  a_->run_in(fs_->path("rootfs/a"), [ps] { read_range("/lib.so", 0, 32 * ps); });
+  usleep(1'200'000);  // top has applied it (and resolved the file) by now
+  d_->run_in(fs_->path("rootfs"), [ps] { read_range("/a/lib.so", 32 * ps, 30 * ps); });
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  auto doc = nlohmann::json::parse(lines().back());
+  std::map<std::string, std::uint64_t> cached;
+  for (const auto& c : doc["containers"]) cached[c["runtime"]] = c["cached_bytes"];
+  EXPECT_EQ(cached, (std::map<std::string, std::uint64_t>{{"docker", 32 * ps_}, {"lxc", 30 * ps_}}))
+      << doc["containers"].dump(1);
+  // The one-shot report reads the same charges from the page frames.
+  int st = -1;
+  auto once = report_json({"--by", "container", fs_->dir()}, &st);
+  std::map<std::string, std::uint64_t> again;
+  for (const auto& c : once["containers"]) again[c["runtime"]] = c["cached_bytes"];
+  EXPECT_EQ(again, cached);
+}
+
 TEST_F(container_scene, TextTableNamesContainersAndPeers) {
   read_scene();
   auto r = run({DUPCACHE_BINARY, "report", "--by", "container", "--bytes", fs_->dir()});
