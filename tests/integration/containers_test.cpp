@@ -99,6 +99,29 @@ class container_scene : public ::testing::Test {
     return nullptr;
   }
 
+  // `dupcache top --json ARGS... <fs>` in the background, its documents going to out_path.
+  pid_t start_top(const std::string& out_path, std::vector<std::string> args) {
+    const pid_t pid = fork();
+    if (pid != 0) return pid;
+    const int fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) _exit(126);
+    dup2(fd, 1);
+    std::vector<std::string> argv{DUPCACHE_BINARY, "top", "--json"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.push_back(fs_->dir());
+    std::vector<char*> c;
+    for (auto& a : argv) c.push_back(a.data());
+    c.push_back(nullptr);
+    execv(c[0], c.data());
+    _exit(127);
+  }
+  static std::vector<std::string> lines_of(const std::string& path) {
+    std::ifstream f(path);
+    std::vector<std::string> v;
+    for (std::string l; std::getline(f, l);) v.push_back(l);
+    return v;
+  }
+
   std::uint64_t ps_ = 0;
   std::unique_ptr<scratch_fs> fs_;
   std::unique_ptr<test_cgroup> a_, b_, c_, d_;
@@ -212,22 +235,9 @@ TEST_F(container_scene, FiltersSelectContainersAndTheirFiles) {
 // document must hold the same exact per-container numbers as the one-shot report.
 TEST_F(container_scene, LiveTopChargesTheSameAsOneShot) {
   const std::string out_path = side_ + "/top.out";
-  const pid_t pid = fork();
+  const pid_t pid = start_top(out_path, {"--view", "containers", "-d", "1.5", "-n", "3"});
   ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    const int fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) _exit(126);
-    dup2(fd, 1);
-    execl(DUPCACHE_BINARY, DUPCACHE_BINARY, "top", "--json", "--view", "containers", "-d", "1.5", "-n", "3",
-          fs_->dir().c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  auto lines = [&] {
-    std::ifstream f(out_path);
-    std::vector<std::string> v;
-    for (std::string l; std::getline(f, l);) v.push_back(l);
-    return v;
-  };
+  auto lines = [&] { return lines_of(out_path); };
   // The first document: the tracer is attached and the seed done.
   for (int i = 0; i < 400 && lines().empty(); ++i) usleep(50'000);
   ASSERT_FALSE(lines().empty()) << "top printed no document";
@@ -260,22 +270,9 @@ TEST_F(container_scene, LiveTopChargesTheSameAsOneShot) {
 // of the file: its extents are known by then).
 TEST_F(container_scene, LiveChargesFollowEachInsertionsCgroup) {
   const std::string out_path = side_ + "/top2.out";
-  const pid_t pid = fork();
+  const pid_t pid = start_top(out_path, {"-d", "1", "-n", "4"});
   ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    const int fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) _exit(126);
-    dup2(fd, 1);
-    execl(DUPCACHE_BINARY, DUPCACHE_BINARY, "top", "--json", "-d", "1", "-n", "4", fs_->dir().c_str(),
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  auto lines = [&] {
-    std::ifstream f(out_path);
-    std::vector<std::string> v;
-    for (std::string l; std::getline(f, l);) v.push_back(l);
-    return v;
-  };
+  auto lines = [&] { return lines_of(out_path); };
   for (int i = 0; i < 400 && lines().empty(); ++i) usleep(50'000);
   ASSERT_FALSE(lines().empty()) << "top printed no document";
   const std::uint64_t ps = ps_;

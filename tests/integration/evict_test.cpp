@@ -30,6 +30,47 @@ std::string contents(const std::string& path) {
   return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
 }
 
+// A child process that maps `path` read-only, faults every page in, then waits; when told to
+// finish, it checks the mapping still reads `expected` and exits 0 if so.
+class mapping_child {
+ public:
+  mapping_child(const std::string& path, const std::string& expected) {
+    if (pipe(go_) != 0 || pipe(done_) != 0) throw std::runtime_error("pipe");
+    pid_ = fork();
+    if (pid_ < 0) throw std::runtime_error("fork");
+    if (pid_ == 0) {
+      const int fd = open(path.c_str(), O_RDONLY);
+      auto* p = static_cast<const unsigned char*>(mmap(nullptr, expected.size(), PROT_READ, MAP_PRIVATE, fd, 0));
+      if (p == MAP_FAILED) _exit(2);
+      unsigned sum = 0;
+      for (std::uint64_t off = 0; off < expected.size(); off += page_size()) sum += p[off];
+      (void)!write(done_[1], "m", 1);  // mapped and faulted in
+      char c;
+      (void)!read(go_[0], &c, 1);
+      _exit(std::memcmp(p, expected.data(), expected.size()) == 0 && sum != ~0u ? 0 : 3);
+    }
+    char c;
+    if (read(done_[0], &c, 1) != 1) throw std::runtime_error("the mapping child died");
+  }
+  ~mapping_child() {
+    if (pid_ > 0) finish();
+    for (int fd : {go_[0], go_[1], done_[0], done_[1]}) close(fd);
+  }
+  pid_t pid() const { return pid_; }
+  // True when the child read the expected bytes through its mapping after all.
+  bool finish() {
+    (void)!write(go_[1], "g", 1);
+    int st = 0;
+    waitpid(pid_, &st, 0);
+    pid_ = -1;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+  }
+
+ private:
+  int go_[2] = {-1, -1}, done_[2] = {-1, -1};
+  pid_t pid_ = -1;
+};
+
 class evict_fs : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(evict_fs, KeepsOneCopyOfEveryBlockAndNothingElseChanges) {
@@ -116,26 +157,7 @@ TEST(Evict, MappedDuplicatesArePagedOutOfTheirProcess) {
   evict(fs.path("a"));
   evict(fs.path("b"));
   read_all(fs.path("a"));
-  int go[2], done[2];
-  ASSERT_EQ(pipe(go), 0);
-  ASSERT_EQ(pipe(done), 0);
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    const int fd = open(fs.path("b").c_str(), O_RDONLY);
-    auto* p = static_cast<const unsigned char*>(mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0));
-    if (p == MAP_FAILED) _exit(2);
-    unsigned sum = 0;
-    for (std::uint64_t off = 0; off < size; off += ps) sum += p[off];
-    (void)!write(done[1], "m", 1);  // mapped and faulted in
-    char c;
-    (void)!read(go[0], &c, 1);
-    // After the pageout: the same bytes, read back through the mapping.
-    const bool same = std::memcmp(p, original.data(), size) == 0;
-    _exit(same && sum != ~0u ? 0 : 3);
-  }
-  char c;
-  ASSERT_EQ(read(done[0], &c, 1), 1);
+  mapping_child child(fs.path("b"), original);
   ASSERT_EQ(cached_pages(fs.path("b")), size / ps);
   int status = -1;
   auto kept = evict_json({"--no-pageout", fs.dir()}, &status);
@@ -154,10 +176,7 @@ TEST(Evict, MappedDuplicatesArePagedOutOfTheirProcess) {
   EXPECT_EQ(out["freed_bytes"], size);
   EXPECT_EQ(cached_pages(fs.path("b")), 0u);
   EXPECT_EQ(cached_pages(fs.path("a")), size / ps);
-  (void)!write(go[1], "g", 1);
-  int st = 0;
-  waitpid(child, &st, 0);
-  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "the mapping process read wrong bytes: " << st;
+  EXPECT_TRUE(child.finish()) << "the mapping process read wrong bytes";
 }
 
 // merge without the companion module: the named process's mapped duplicate is paged out of it
@@ -172,31 +191,14 @@ TEST(Merge, FallsBackToPageoutAndEvictionForTheNamedProcess) {
   evict(fs.path("a"));
   evict(fs.path("b"));
   read_all(fs.path("a"));
-  int go[2], done[2];
-  ASSERT_EQ(pipe(go), 0);
-  ASSERT_EQ(pipe(done), 0);
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    const int fd = open(fs.path("b").c_str(), O_RDONLY);
-    auto* p = static_cast<const unsigned char*>(mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0));
-    if (p == MAP_FAILED) _exit(2);
-    unsigned sum = 0;
-    for (std::uint64_t off = 0; off < size; off += ps) sum += p[off];
-    (void)!write(done[1], "m", 1);
-    char c;
-    (void)!read(go[0], &c, 1);
-    _exit(std::memcmp(p, original.data(), size) == 0 && sum != ~0u ? 0 : 3);
-  }
-  char c;
-  ASSERT_EQ(read(done[0], &c, 1), 1);
+  mapping_child child(fs.path("b"), original);
   // A process that maps nothing of it: nothing to do.
   auto none = run({DUPCACHE_BINARY, "merge", "--pid", std::to_string(getppid()), fs.dir()});
   EXPECT_EQ(none.status, 0) << none.err;
   EXPECT_NE(none.out.find("nothing to merge"), std::string::npos) << none.out;
   EXPECT_EQ(cached_pages(fs.path("b")), size / ps);
 
-  auto r = run({DUPCACHE_BINARY, "merge", "--json", "--pid", std::to_string(child), fs.dir()});
+  auto r = run({DUPCACHE_BINARY, "merge", "--json", "--pid", std::to_string(child.pid()), fs.dir()});
   ASSERT_EQ(r.status, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["merged"], false);
@@ -209,10 +211,7 @@ TEST(Merge, FallsBackToPageoutAndEvictionForTheNamedProcess) {
   EXPECT_EQ(j["actions"][0]["pageout_processes"], 1);
   EXPECT_EQ(cached_pages(fs.path("b")), 0u);
   EXPECT_EQ(cached_pages(fs.path("a")), size / ps);
-  (void)!write(go[1], "g", 1);
-  int st = 0;
-  waitpid(child, &st, 0);
-  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+  EXPECT_TRUE(child.finish()) << "the mapping process read wrong bytes";
 
   auto usage = run({DUPCACHE_BINARY, "merge", fs.dir()});
   EXPECT_EQ(usage.status, 2);
