@@ -78,17 +78,8 @@ int run_evict(const evict_args& a) {
                                       });
 
   policy::evictor ev(*scanned, a.dry_run, !a.no_pageout);
-  std::vector<policy::evict_outcome> done;
-  std::uint64_t planned = 0, freed = 0;
-  bool failed = scanned->named_path_failed;
-  for (const auto& p : plans) {
-    if (a.max_bytes != 0 && planned >= a.max_bytes) break;
-    auto o = ev.run(p, a.max_bytes == 0 ? 0 : a.max_bytes - planned);
-    planned += o.planned_bytes;
-    freed += o.freed_bytes;
-    failed = failed || !o.error.empty();
-    done.push_back(std::move(o));
-  }
+  const auto [done, planned, freed, acts_failed] = policy::run_plans(ev, plans, a.max_bytes);
+  const bool failed = scanned->named_path_failed || acts_failed;
   std::uint64_t wasted_after = wasted_before;
   if (!a.dry_run) {
     scan_options again = so;

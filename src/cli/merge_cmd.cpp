@@ -123,16 +123,8 @@ int run_merge(const merge_args& a) {
   });
   policy::evictor ev(*scanned, a.dry_run, true);
   if (!a.all) ev.pageout_only(pids);
-  std::vector<policy::evict_outcome> done;
-  std::uint64_t planned = 0, freed = 0;
-  bool failed = scanned->named_path_failed;
-  for (const auto& p : plans) {
-    auto o = ev.run(p);
-    planned += o.planned_bytes;
-    freed += o.freed_bytes;
-    failed = failed || !o.error.empty();
-    done.push_back(std::move(o));
-  }
+  const auto [done, planned, freed, acts_failed] = policy::run_plans(ev, plans);
+  const bool failed = scanned->named_path_failed || acts_failed;
   auto size = [&](std::uint64_t b) { return a.bytes ? fmt::format("{}", b) : human_bytes(b); };
   if (a.json) {
     nlohmann::ordered_json j;

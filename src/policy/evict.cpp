@@ -25,6 +25,19 @@ nlohmann::ordered_json outcome_json(const evict_outcome& o) {
   return r;
 }
 
+plan_run run_plans(evictor& ev, const std::vector<copy_plan>& plans, std::uint64_t max_bytes) {
+  plan_run r;
+  for (const auto& p : plans) {
+    if (max_bytes != 0 && r.planned_bytes >= max_bytes) break;
+    auto o = ev.run(p, max_bytes == 0 ? 0 : max_bytes - r.planned_bytes);
+    r.planned_bytes += o.planned_bytes;
+    r.freed_bytes += o.freed_bytes;
+    r.failed = r.failed || !o.error.empty();
+    r.done.push_back(std::move(o));
+  }
+  return r;
+}
+
 int evictor::open_copy(copy_id c, std::string* err) {
   if (auto it = fds_.find(c); it != fds_.end()) return it->second.get();
   const auto& path = scan_.files[c].path;

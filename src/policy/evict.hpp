@@ -44,6 +44,16 @@ struct evict_outcome {
 // The outcome as the evict command's JSON and the daemon's journal show it.
 nlohmann::ordered_json outcome_json(const evict_outcome& o);
 
+class evictor;
+// A whole plan carried out, copy by copy, until max_bytes are planned (0: no limit).
+struct plan_run {
+  std::vector<evict_outcome> done;
+  std::uint64_t planned_bytes = 0;
+  std::uint64_t freed_bytes = 0;
+  bool failed = false;  // some copy could not be acted on (its outcome says why)
+};
+plan_run run_plans(evictor& ev, const std::vector<copy_plan>& plans, std::uint64_t max_bytes = 0);
+
 class evictor {
  public:
   // pageout: pages still cached after DONTNEED because processes map them are paged out of

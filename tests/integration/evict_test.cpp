@@ -71,6 +71,17 @@ class mapping_child {
   pid_t pid_ = -1;
 };
 
+// a and its reflink b, with only a cached: b is about to be mapped. Returns their contents.
+std::string cached_a_mapped_b(const scratch_fs& fs, std::uint64_t size, std::uint32_t seed) {
+  write_file(fs.path("a"), size, seed);
+  reflink(fs.path("a"), fs.path("b"));
+  const std::string original = contents(fs.path("a"));
+  evict(fs.path("a"));
+  evict(fs.path("b"));
+  read_all(fs.path("a"));
+  return original;
+}
+
 class evict_fs : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(evict_fs, KeepsOneCopyOfEveryBlockAndNothingElseChanges) {
@@ -151,12 +162,7 @@ TEST(Evict, MappedDuplicatesArePagedOutOfTheirProcess) {
   DUPCACHE_REQUIRE_ROOT("mkfs.btrfs");
   scratch_fs fs("btrfs");
   const std::uint64_t ps = page_size(), size = 1 * MiB;
-  write_file(fs.path("a"), size, 9);
-  reflink(fs.path("a"), fs.path("b"));
-  const std::string original = contents(fs.path("a"));
-  evict(fs.path("a"));
-  evict(fs.path("b"));
-  read_all(fs.path("a"));
+  const std::string original = cached_a_mapped_b(fs, size, 9);
   mapping_child child(fs.path("b"), original);
   ASSERT_EQ(cached_pages(fs.path("b")), size / ps);
   int status = -1;
@@ -185,12 +191,7 @@ TEST(Merge, FallsBackToPageoutAndEvictionForTheNamedProcess) {
   DUPCACHE_REQUIRE_ROOT("mkfs.btrfs");
   scratch_fs fs("btrfs");
   const std::uint64_t ps = page_size(), size = 1 * MiB;
-  write_file(fs.path("a"), size, 11);
-  reflink(fs.path("a"), fs.path("b"));
-  const std::string original = contents(fs.path("a"));
-  evict(fs.path("a"));
-  evict(fs.path("b"));
-  read_all(fs.path("a"));
+  const std::string original = cached_a_mapped_b(fs, size, 11);
   mapping_child child(fs.path("b"), original);
   // A process that maps nothing of it: nothing to do.
   auto none = run({DUPCACHE_BINARY, "merge", "--pid", std::to_string(getppid()), fs.dir()});
