@@ -38,8 +38,8 @@ _dupcache() {
       args="--container --cgroup --keep-container --max-bytes --metadata-root"
       ;;
     merge)
-      opts="-h --help -p --pid --all -n --dry-run --json --bytes"
-      args="-p --pid"
+      opts="-h --help -p --pid --all --no-module --timeout -n --dry-run --json --bytes"
+      args="-p --pid --timeout"
       ;;
     daemon)
       opts="-h --help -c --config -n --dry-run --check-config"

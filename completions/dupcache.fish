@@ -84,6 +84,8 @@ set -l mg "__fish_seen_subcommand_from merge"
 complete -c dupcache -n $mg -s h -l help -d 'Print help'
 complete -c dupcache -n $mg -s p -l pid -x -a '(__fish_complete_pids)' -d 'A process whose mapped duplicates to merge'
 complete -c dupcache -n $mg -l all -d 'Every process'
+complete -c dupcache -n $mg -l no-module -d 'Page out and evict, even with the module loaded'
+complete -c dupcache -n $mg -l timeout -x -d 'How long a process may take to merge, in ms'
 complete -c dupcache -n $mg -s n -l dry-run -d 'Plan and print, act on nothing'
 complete -c dupcache -n $mg -l json -d 'Print one JSON document'
 complete -c dupcache -n $mg -l bytes -d 'Sizes in bytes'

@@ -93,6 +93,8 @@ struct merge_args {
   std::vector<std::string> paths;
   std::vector<int> pids;
   bool all = false;
+  bool no_module = false;
+  unsigned timeout_ms = 0;
   bool dry_run = false;
   bool json = false;
   bool bytes = false;

@@ -7,9 +7,12 @@
 
 #include <chrono>
 #include <cstdarg>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
+#include <tuple>
 
 #include "cli/commands.hpp"
 #include "cli/signals.hpp"
@@ -19,6 +22,7 @@
 #include "live/controller.hpp"
 #include "policy/config.hpp"
 #include "policy/evict.hpp"
+#include "policy/merge.hpp"
 #include "policy/plan.hpp"
 #include "top/sampler.hpp"
 #include "util/clock.hpp"
@@ -139,10 +143,7 @@ class policy_daemon {
       log(err, "cannot start: {}", r.err().message());
       return exit_failure;
     }
-    if (cfg_.merge) {
-      log(notice, "merge: the companion module is not available here; mapped duplicates are {}",
-          cfg_.pageout ? "paged out and evicted instead" : "left alone (add \"pageout\" to [policy] actions)");
-    }
+    if (cfg_.merge) open_module();
     log(info, "watching {}; {}; {}", cfg_.watch_paths.empty() ? "every filesystem that can share extents" : fmt::format("{}", fmt::join(cfg_.watch_paths, ", ")),
         smp.mode(), cfg_.dry_run ? "dry run: nothing will be changed" : "acting");
     sd_notify(0, "READY=1\nSTATUS=seeded, watching");
@@ -217,8 +218,56 @@ class policy_daemon {
     }
     if (args_.dry_run) next->dry_run = true;
     cfg_ = std::move(*next);
+    if (cfg_.merge && !module_) open_module();
     log(info, "SIGHUP: configuration {} reloaded", args_.config);
     journal_.write({{"ts", now_s()}, {"event", "reload"}, {"result", "ok"}});
+  }
+
+  // The companion module, when "merge" is asked for; where it is absent, say what happens instead.
+  void open_module() {
+    auto m = policy::merge_module::open();
+    if (m) {
+      module_.emplace(std::move(*m));
+      log(info, "merge: companion module ABI {}: mapped duplicates are merged onto canonical copies", module_->version());
+      return;
+    }
+    module_.reset();
+    log(notice, "merge: {}; mapped duplicates are {}", "companion module " + m.err().reason(),
+        cfg_.pageout ? "paged out and evicted instead" : "left alone (add \"pageout\" to [policy] actions)");
+  }
+
+  // Merges every process's mappings of in-scope duplicated copies; the eviction that follows
+  // frees the copies the mappings were moved off.
+  void merge(const scan_result& st, const std::function<bool(copy_id)>& scope, const std::string& why) {
+    policy::merge_options mo;
+    mo.all = true;
+    mo.dry_run = cfg_.dry_run;
+    mo.in_scope = scope;
+    // A target that does not return to user space must not hold the loop up for long.
+    mo.timeout_ms = 1000;
+    const auto now = std::chrono::steady_clock::now();
+    std::erase_if(refused_, [&](const auto& r) { return r.second <= now; });
+    mo.skip = [&](int pid, std::uint64_t start, std::uint64_t end) { return refused_.count({pid, start, end}) > 0; };
+    const auto run = policy::merge_mapped(st, *module_, mo);
+    for (const auto& m : run.done) {
+      // Refused or failed: not asked again for a cooldown (10 min at least), nor journaled again.
+      if (!m.merged && !m.error.empty()) refused_[{m.pid, m.start, m.end}] = now + std::max<std::chrono::milliseconds>(cfg_.cooldown, std::chrono::minutes(10));
+      const std::string result = m.merged ? "ok" : !m.refusal.empty() ? "refused" : !m.error.empty() ? "error" : "dry_run";
+      ++counts_.actions[{"merge", result}];
+      nlohmann::ordered_json j{{"ts", now_s()}, {"action", "merge"}, {"result", result}, {"pid", m.pid},
+                               {"start", fmt::format("{:#x}", m.start)}, {"end", fmt::format("{:#x}", m.end)},
+                               {"path", m.path}, {"canonical", m.canonical}, {"why", why}};
+      if (!m.refusal.empty()) j["refusal"] = m.refusal;
+      if (!m.error.empty()) j["error"] = m.error;
+      journal_.write(j);
+      if (m.merged) log(info, "merged pid {} {:x}-{:x} {} onto {}", m.pid, m.start, m.end, m.path, m.canonical);
+      else if (!m.error.empty()) log(notice, "merge: {}", m.error);
+    }
+    if (cfg_.dry_run) return;
+    std::vector<std::string> errors;
+    const auto removed = policy::collect_canonical(policy::canonical_mounts(st), &errors);
+    if (removed) log(info, "merge: removed {} canonical cop{} nobody maps", removed, removed == 1 ? "y" : "ies");
+    for (const auto& e : errors) log(warning, "merge: {}", e);
   }
 
   static double now_s() {
@@ -283,13 +332,16 @@ class policy_daemon {
         }
       }
     }
+    auto scope = [&](copy_id c) { return in_scope(st, c, allowed, denied, !allow.empty()); };
+    if (cfg_.merge && module_) merge(st, scope, why);
     auto plans = policy::plan_evictions(st, cfg_.keep, [&](copy_id c) {
       policy::copy_facts f;
       const std::uint64_t live_ns = ctl.last_insert_ns(c);
       // Recently inserted first; copies not touched since the seed by how much they cache.
       f.heat = live_ns ? live_ns : st.files[c].cached_bytes / st.index.page_size();
       if (auto it = prio.find(c); it != prio.end()) f.priority = it->second;
-      f.evictable = in_scope(st, c, allowed, denied, !allow.empty());
+      // Canonical copies are what merged processes map: never the ones to evict.
+      f.evictable = scope(c) && st.files[c].path.find(std::string("/") + policy::canonical_dir_name + "/") == std::string::npos;
       if (f.evictable) {
         if (auto it = files_.find(st.index.key_of(c)); it != files_.end() && now < it->second.not_before) f.evictable = false;
       }
@@ -388,6 +440,8 @@ class policy_daemon {
   std::unique_ptr<dupcache::daemon::metrics_server> metrics_;
   std::unique_ptr<dupcache::daemon::control_server> control_;
   dupcache::daemon::action_counts counts_;
+  std::optional<policy::merge_module> module_;
+  std::map<std::tuple<int, std::uint64_t, std::uint64_t>, std::chrono::steady_clock::time_point> refused_;
   std::uint64_t actions_taken_ = 0;
   bool acting_ = false;
   std::map<copy_key, file_state> files_;

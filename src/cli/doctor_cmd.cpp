@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "policy/merge.hpp"
 #include "scan/fs_identity.hpp"
 #include "scan/mounts.hpp"
 #include "scan/residency.hpp"
@@ -92,10 +93,17 @@ std::vector<check> run_checks() {
 
   if (access("/proc/modules", F_OK) != 0) {
     out.push_back({"merge module", "missing", "kernel built without module support: merge falls back to eviction"});
-  } else if (access("/dev/dupcache", F_OK) == 0) {
-    out.push_back({"merge module", "ok", "/dev/dupcache present"});
+  } else if (auto m = policy::merge_module::open(); m) {
+    std::string counters;
+    if (auto s = m->stats()) {
+      std::uint64_t refused = 0;
+      for (auto r : s->refused) refused += r;
+      counters = fmt::format("; {} merged ({}), {} refused, {} pending", s->merged, human_bytes(s->merged_bytes), refused,
+                             s->pending);
+    }
+    out.push_back({"merge module", "ok", fmt::format("{} ABI {}{}", DUPCACHE_DEVICE, m->version(), counters)});
   } else {
-    out.push_back({"merge module", "missing", "dupcache module not loaded: merge falls back to eviction"});
+    out.push_back({"merge module", "missing", fmt::format("{}: merge falls back to page-out and eviction", m.err().reason())});
   }
   return out;
 }

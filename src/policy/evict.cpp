@@ -89,12 +89,12 @@ evict_outcome evictor::run(const copy_plan& plan, std::uint64_t budget) {
     std::string kerr;
     const int kfd = open_copy(it.keeper, &kerr);
     auto kept = kfd < 0 ? result<page_counts>(plain_error("open keeper", kerr))
-                        : cachestat_range(kfd, it.keeper_first_page * ps_, len);
+                        : page_counts_range(kfd, it.keeper_first_page * ps_, len);
     if (!kept || kept->cached != it.pages) {
       out.skipped_keeper_bytes += len;
       continue;
     }
-    auto before = cachestat_range(fd, off, len);
+    auto before = page_counts_range(fd, off, len);
     if (!before) {
       out.error = before.err().message();
       return out;
@@ -108,7 +108,7 @@ evict_outcome evictor::run(const copy_plan& plan, std::uint64_t budget) {
       out.error = errno_error("posix_fadvise DONTNEED " + out.path, rc).message();
       return out;
     }
-    auto after = cachestat_range(fd, off, len);
+    auto after = page_counts_range(fd, off, len);
     if (!after) {
       out.error = after.err().message();
       return out;
@@ -123,7 +123,7 @@ evict_outcome evictor::run(const copy_plan& plan, std::uint64_t budget) {
       out.pageout_processes = std::max<std::uint64_t>(out.pageout_processes, po.processes);
       if (po.ranges > 0) {
         (void)posix_fadvise(fd, static_cast<off_t>(off), static_cast<off_t>(len), POSIX_FADV_DONTNEED);
-        auto again = cachestat_range(fd, off, len);
+        auto again = page_counts_range(fd, off, len);
         if (again && again->cached < after->cached) {
           out.paged_out_bytes += (after->cached - again->cached) * ps_;
           after = again;

@@ -6,7 +6,8 @@
 //   - the file at the planned path is still the planned inode (filesystem, subvolume, inode);
 //   - the keeper still caches its pages of the run (else the run could hold the block's last
 //     cached copy: skipped);
-//   - none of the run's pages is dirty or under writeback (cachestat): such a run is skipped,
+//   - none of the run's pages is dirty or under writeback (cachestat; before Linux 6.5,
+//     /proc/kpageflags): such a run is skipped,
 //     so no writeback is started and no dirty page is ever dropped (DONTNEED never drops one
 //     either; this also keeps it from starting writeback).
 // Freed bytes are measured: the run's cached pages before minus after. Pages that stay (mapped

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "scan/residency.hpp"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 
 #include "util/fd.hpp"
@@ -135,6 +137,75 @@ result<std::unique_ptr<residency_reader>> make_residency_reader(residency_mode m
   if (mode == residency_mode::cachestat) return c.err();
   // ENOSYS before Linux 6.5; EPERM where a seccomp filter refuses it.
   return std::unique_ptr<residency_reader>(new mincore_reader(page_size));
+}
+
+namespace {
+
+constexpr std::uint64_t kpf_dirty = 1ULL << 4, kpf_writeback = 1ULL << 8;
+constexpr std::uint64_t pagemap_present = 1ULL << 63, pagemap_pfn = (1ULL << 55) - 1;
+
+bool pread_whole(int fd, void* buf, std::size_t len, std::uint64_t off) {
+  return pread(fd, buf, len, static_cast<off_t>(off)) == static_cast<ssize_t>(len);
+}
+
+result<page_counts> page_flags_range(int fd, std::uint64_t offset, std::uint64_t length) {
+  const std::uint64_t ps = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+  const std::uint64_t first = offset / ps, last = (offset + length + ps - 1) / ps;
+  page_counts out;
+  if (last <= first) return out;
+  static const int pagemap = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  static const int kpageflags = ::open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+  if (pagemap < 0 || kpageflags < 0) {
+    return plain_error("tell dirty pages", "this kernel has no cachestat(2) (Linux 6.5) and /proc/kpageflags cannot be read (needs CAP_SYS_ADMIN)");
+  }
+  const std::size_t len = (last - first) * ps;
+  void* p = mmap(nullptr, len, PROT_READ, MAP_SHARED, fd, static_cast<off_t>(first * ps));
+  if (p == MAP_FAILED) return errno_error("map file to read its page flags");
+  auto* base = static_cast<unsigned char*>(p);
+  struct unmap {
+    void* p;
+    std::size_t n;
+    ~unmap() { munmap(p, n); }
+  } guard{p, len};
+  if (madvise(p, len, MADV_RANDOM) < 0) return errno_error("madvise MADV_RANDOM");
+  std::vector<unsigned char> resident(last - first);
+  if (mincore(p, len, resident.data()) < 0) return errno_error("mincore");
+  std::vector<std::uint64_t> entries, flags;
+  for (std::uint64_t i = 0; i < resident.size();) {
+    if (!(resident[i] & 1)) {
+      ++i;
+      continue;
+    }
+    std::uint64_t end = i;
+    while (end < resident.size() && (resident[end] & 1)) ++end;
+    out.cached += end - i;
+    (void)madvise(base + i * ps, (end - i) * ps, MADV_POPULATE_READ);
+    entries.resize(end - i);
+    const auto vpage = reinterpret_cast<std::uintptr_t>(base + i * ps) / ps;
+    if (!pread_whole(pagemap, entries.data(), entries.size() * 8, vpage * 8)) return errno_error("read /proc/self/pagemap");
+    for (auto e : entries) {
+      // A page we could not see is not known to be clean.
+      if (!(e & pagemap_present) || (e & pagemap_pfn) == 0) return plain_error("tell dirty pages", "a cached page's frame is not visible in /proc/self/pagemap");
+      flags.resize(1);
+      if (!pread_whole(kpageflags, flags.data(), 8, (e & pagemap_pfn) * 8)) return errno_error("read /proc/kpageflags");
+      if (flags[0] & kpf_dirty) ++out.dirty;
+      if (flags[0] & kpf_writeback) ++out.writeback;
+    }
+    i = end;
+  }
+  return out;
+}
+
+}  // namespace
+
+result<page_counts> page_counts_range(int fd, std::uint64_t offset, std::uint64_t length) {
+  static std::atomic<bool> no_cachestat{false};
+  if (!no_cachestat) {
+    auto c = cachestat_range(fd, offset, length);
+    if (c || c.err().err != ENOSYS) return c;
+    no_cachestat = true;
+  }
+  return page_flags_range(fd, offset, length);
 }
 
 }  // namespace dupcache

@@ -79,4 +79,11 @@ result<std::unique_ptr<residency_reader>> make_residency_reader(residency_mode m
 // The raw syscall, for callers that want one count (tests, the doctor).
 result<page_counts> cachestat_range(int fd, std::uint64_t offset, std::uint64_t length);
 
+// Cached, dirty and writeback pages of [offset, offset + length): cachestat where the kernel has
+// it; before Linux 6.5, mincore for the cached pages and /proc/kpageflags for the dirty and
+// writeback ones (needs CAP_SYS_ADMIN). Finding the flags maps the cached pages into this
+// process for a moment (MADV_RANDOM, MADV_POPULATE_READ of resident runs only: nothing is read
+// from disk); they are unmapped before this returns. Fails rather than guess a page clean.
+result<page_counts> page_counts_range(int fd, std::uint64_t offset, std::uint64_t length);
+
 }  // namespace dupcache

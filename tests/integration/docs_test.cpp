@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // Documentation that cannot drift: every man page lints clean under mandoc and renders with
 // man; every option `--help` lists is in its command's man page; --version names the BPF ABI;
-// the staged install tree holds exactly what an operator needs.
+// the staged install tree holds exactly what an operator needs, the companion module's DKMS
+// source tree included.
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -19,6 +20,9 @@ namespace {
 
 const std::vector<std::string> pages{"dupcache.8",       "dupcache-report.8", "dupcache-top.8",  "dupcache-trace.8",
                                      "dupcache-evict.8", "dupcache-merge.8", "dupcache-daemon.8", "dupcache-doctor.8", "dupcache.toml.5"};
+
+// The project version, as CMakeLists.txt's project() sets it.
+const std::string version = "0.1.0";
 
 std::string man(const std::string& page) { return std::string(DUPCACHE_SOURCE_DIR) + "/man/" + page; }
 
@@ -75,7 +79,7 @@ TEST(Version, NamesTheBpfAbi) {
   const std::string abi = slurp(std::string(DUPCACHE_SOURCE_DIR) + "/bpf/dupcache_abi.h");
   std::smatch m;
   ASSERT_TRUE(std::regex_search(abi, m, std::regex("#define DUPCACHE_BPF_ABI_VERSION ([0-9]+)")));
-  EXPECT_EQ(r.out, "dupcache 0.1.0 (BPF ABI " + m[1].str() + ")\n");
+  EXPECT_EQ(r.out, "dupcache " + version + " (BPF ABI " + m[1].str() + ")\n");
 }
 
 TEST(Install, StagedTreeHoldsExactlyTheseFiles) {
@@ -95,10 +99,15 @@ TEST(Install, StagedTreeHoldsExactlyTheseFiles) {
                              p + "/lib/systemd/system/dupcache.service",
                              p + "/share/doc/dupcache/examples/dupcache.toml",
                              p + "/share/doc/dupcache/examples/dupcache-daemonset.yaml",
+                             p + "/share/doc/dupcache/examples/dupcache-merge.conf",
                              p + "/share/bash-completion/completions/dupcache",
                              p + "/share/zsh/vendor-completions/_dupcache",
                              p + "/share/fish/vendor_completions.d/dupcache.fish",
-                             p + "/share/man/man5/dupcache.toml.5"};
+                             p + "/share/man/man5/dupcache.toml.5",
+                             p + "/include/dupcache/dupcache_kmod.h"};
+  // Where DKMS takes the module's source from (/usr/src/dupcache-VERSION for the prefix /usr).
+  const std::string dkms = p + "/src/dupcache-" + version;
+  for (const std::string f : {"dupcache.c", "dupcache_kmod.h", "Kbuild", "Makefile", "dkms.conf"}) want.insert(dkms + "/" + f);
   for (const auto& page : pages) {
     if (page.back() == '8') want.insert(p + "/share/man/man8/" + page);
   }
@@ -107,6 +116,20 @@ TEST(Install, StagedTreeHoldsExactlyTheseFiles) {
   EXPECT_EQ(slurp(stage + p + "/share/man/man8/dupcache-daemon.8"), slurp(man("dupcache-daemon.8")));
   EXPECT_EQ(slurp(stage + std::string(DUPCACHE_FULL_SYSCONFDIR) + "/dupcache/dupcache.toml"),
             slurp(std::string(DUPCACHE_SOURCE_DIR) + "/packaging/dupcache.toml"));
+  for (const std::string f : {"dupcache.c", "dupcache_kmod.h", "Kbuild", "Makefile"}) {
+    EXPECT_EQ(slurp(stage + dkms + "/" + f), slurp(std::string(DUPCACHE_SOURCE_DIR) + "/kmod/" + f)) << f;
+  }
+  EXPECT_EQ(slurp(stage + p + "/include/dupcache/dupcache_kmod.h"),
+            slurp(std::string(DUPCACHE_SOURCE_DIR) + "/kmod/dupcache_kmod.h"));
+  // dkms.conf is the tree's with the version filled in, and nothing else changed.
+  const std::string conf = slurp(stage + dkms + "/dkms.conf");
+  EXPECT_NE(conf.find("PACKAGE_VERSION=\"" + version + "\"\n"), std::string::npos) << conf;
+  EXPECT_EQ(conf.find('@'), std::string::npos) << conf;
+  std::string want_conf = slurp(std::string(DUPCACHE_SOURCE_DIR) + "/kmod/dkms.conf");
+  const auto at = want_conf.find("@VERSION@");
+  ASSERT_NE(at, std::string::npos) << "kmod/dkms.conf has no @VERSION@";
+  want_conf.replace(at, 9, version);
+  EXPECT_EQ(conf, want_conf);
   auto v = run({stage + p + "/sbin/dupcache", "--version"});
   EXPECT_EQ(v.status, 0);
   EXPECT_TRUE(std::filesystem::perms::owner_exec ==

@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#pragma once
+// Merging mapped duplicates through the companion kernel module (kmod/, /dev/dupcache).
+//
+// A process's read-only private mapping of a file B that shares its blocks with other cached
+// copies is pointed at a canonical copy of the same content: a read-only reflink clone of B in
+// dupcache's own directory on B's filesystem (<mount point>/.dupcache-canonical), which nobody
+// writes to, so a later write to B or to any other copy never shows through. Every process that
+// maps any copy then shares the canonical copy's cached pages, and B's own pages, now unmapped,
+// can be evicted. Before asking, the whole mapped range of B and of the canonical copy are checked
+// with FIEMAP to map the same physical extents (none encoded, delayed or inline); the module
+// checks the rest in the target's own context (exact range, expected inode, private, not
+// writable, no copy-on-write pages) and refuses otherwise.
+#include <dupcache_kmod.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "scan/scanner.hpp"
+#include "util/fd.hpp"
+#include "util/result.hpp"
+
+namespace dupcache::policy {
+
+// The module, opened and speaking ABI major DUPCACHE_ABI_MAJOR.
+class merge_module {
+ public:
+  // Fails saying why: not loaded, no permission, or another ABI major.
+  static result<merge_module> open(const char* device = DUPCACHE_DEVICE);
+  std::string version() const;  // "1.0"
+  struct answer {
+    int error = 0;            // errno, 0 when merged
+    std::uint32_t reason = 0; // enum dupcache_reason
+  };
+  answer merge(dupcache_merge req) const;
+  result<dupcache_stats> stats() const;
+
+ private:
+  unique_fd fd_;
+  dupcache_version v_{};
+};
+
+// "cow", "identity", ...; what the module's reason codes are called in output and docs.
+std::string refusal_name(std::uint32_t reason);
+
+// Whether bytes [offset, offset + length) of the two files (clipped to the shorter) are held by the
+// same physical extents, none of them encoded, delayed, inline, unwritten or of unknown place.
+// `why` says what differs.
+bool same_extents(int a, int b, std::uint64_t offset, std::uint64_t length, std::string* why);
+
+// A name for the content of the file at fd: its size and extent map, hashed. Files with the same
+// name have the same blocks, so they can share one canonical copy.
+result<std::string> content_name(int fd);
+
+constexpr const char* canonical_dir_name = ".dupcache-canonical";
+
+struct merge_outcome {
+  int pid = 0;
+  std::uint64_t start = 0, end = 0;
+  std::string path;       // the copy mapped (scan path)
+  std::string canonical;  // the canonical copy's path
+  bool merged = false;
+  std::string refusal;    // refusal_name, or "" when merged or not asked
+  std::string error;      // what failed, with the reason
+};
+
+struct merge_options {
+  std::set<int> pids;  // targets; empty with all: every process
+  bool all = false;
+  bool dry_run = false;
+  unsigned timeout_ms = 0;  // per request; 0: the module's default
+  // Only copies for which this says yes (the daemon's scope); empty: all.
+  std::function<bool(copy_id)> in_scope;
+  // Mappings not to ask about (the daemon's refused ones, for a while); empty: none.
+  std::function<bool(int pid, std::uint64_t start, std::uint64_t end)> skip;
+};
+
+struct merge_run {
+  std::vector<merge_outcome> done;
+  std::set<copy_id> merged_copies;  // copies at least one mapping was moved off
+  std::uint64_t merged_bytes = 0;   // Σ length of the mappings moved
+  std::vector<std::string> errors;  // targets that could not be read
+  std::uint64_t mapped_copies = 0;  // duplicated copies the targets map
+};
+
+// Merges the targets' mappings of duplicated copies in `scan` onto canonical copies.
+merge_run merge_mapped(const scan_result& scan, const merge_module& mod, const merge_options& o);
+
+// Removes the canonical copies under `mount_points` that no process maps any more; returns how
+// many, and what could not be removed in `errors`.
+std::uint64_t collect_canonical(const std::set<std::string>& mount_points, std::vector<std::string>* errors);
+
+// The mount points of the filesystems in scan that hold a canonical directory.
+std::set<std::string> canonical_mounts(const scan_result& scan);
+
+}  // namespace dupcache::policy

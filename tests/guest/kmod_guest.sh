@@ -1,0 +1,165 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# Runs in the qemu guest (busybox sh) booted by kmod_test.sh, with dupcache.ko loaded and the
+# btrfs image as /dev/vda; DUPCACHE is set above this line. Each check prints "ok - ..." or
+# "not ok - ..."; the exit status is the number of failed checks.
+set -u
+fails=0
+check() { # check DESCRIPTION ACTUAL EXPECTED
+  if [ "$2" = "$3" ]; then echo "ok - $1"; return 0; fi
+  echo "not ok - $1: expected '$3', got '$2'"
+  fails=$((fails + 1))
+  return 1
+}
+field() { # field FILE N: the Nth field of a mapper's status line
+  sed -n 1p "$1" | cut -d' ' -f"$2"
+}
+wait_status() { # wait_status FILE...: until each mapper has written its status
+  for f in "$@"; do
+    n=0
+    while [ ! -s "$f" ] && [ $n -lt 500 ]; do usleep 20000; n=$((n + 1)); done
+  done
+}
+range() { # range FILE: a mapper's mapping as "START END" (hex)
+  field "$1" 1 | tr '-' ' '
+}
+fresh() { # fresh FILE: wait for a status line newer than now
+  rm -f "$1"
+  wait_status "$1"
+}
+
+echo "guest: $(uname -r)"
+mkdir -p /mnt && mount -t btrfs /dev/vda /mnt || { echo "not ok - mount /dev/vda"; exit 1; }
+size=$(stat -c %s /mnt/lib)
+expected=$(/tmp/mapper --sum /mnt/lib)
+
+# --- the module is detected --------------------------------------------------------------
+$DUPCACHE doctor >/tmp/doctor.txt
+grep -q '^merge module *ok *[^ ]*/dev/dupcache ABI 1.0' /tmp/doctor.txt
+check "doctor finds the module, ABI 1.0" $? 0
+
+# --- BPF programs load and trace on this kernel (CO-RE) ----------------------------------
+grep -q '^hook fentry *ok' /tmp/doctor.txt
+check "doctor: the fentry hook path loads on $(uname -r)" $? 0 || cat /tmp/doctor.txt
+echo 3 >/proc/sys/vm/drop_caches
+$DUPCACHE trace --duration 8 /mnt >/tmp/trace.jsonl 2>/tmp/trace.err &
+tracer=$!
+# Attaching takes a while under TCG: read the file again and again until the trace ends.
+while kill -0 $tracer 2>/dev/null; do
+  echo 1 >/proc/sys/vm/drop_caches
+  cat /mnt/c4 >/dev/null
+  usleep 500000
+done
+wait $tracer
+check "trace exits 0" $? 0
+adds=$(grep -c '"cache_add"' /tmp/trace.jsonl)
+[ "$adds" -gt 0 ]
+check "trace saw page-cache insertions of /mnt/c4 ($adds events)" $? 0
+
+# --- K=3 processes, each mapping its own copy --------------------------------------------
+echo 3 >/proc/sys/vm/drop_caches
+/tmp/mapper /mnt/c1 /tmp/m1 & p1=$!
+/tmp/mapper /mnt/c2 /tmp/m2 & p2=$!
+/tmp/mapper /mnt/c3 /tmp/m3 & p3=$!
+wait_status /tmp/m1 /tmp/m2 /tmp/m3
+$DUPCACHE report --json /mnt >/tmp/before.json
+check "before: three copies cached" "$(jq .totals.cached_bytes /tmp/before.json)" $((3 * size))
+check "before: two copies wasted" "$(jq .totals.wasted_bytes /tmp/before.json)" $((2 * size))
+
+$DUPCACHE merge --json --pid $p1 --pid $p2 --pid $p3 /mnt >/tmp/merge.json
+check "merge exits 0" $? 0
+check "merge used the module" "$(jq -r .module /tmp/merge.json)" 1.0
+check "merge moved three mappings" "$(jq .merged_mappings /tmp/merge.json)" 3 || cat /tmp/merge.json
+check "merge freed the three copies' pages" "$(jq .freed_bytes /tmp/merge.json)" $((3 * size))
+canonical=$(jq -r '.mappings[0].canonical' /tmp/merge.json)
+check "one canonical copy for the three" "$(jq -r '[.mappings[].canonical] | unique | length' /tmp/merge.json)" 1
+case $canonical in /mnt/.dupcache-canonical/????????????????) r=0 ;; *) r=1 ;; esac
+check "canonical copy is in /mnt/.dupcache-canonical ($canonical)" $r 0
+check "canonical copy is read-only" "$(stat -c %a "$canonical")" 444
+for i in 1 2 3; do
+  fresh /tmp/m$i
+  check "process $i maps the canonical copy" "$(field /tmp/m$i 3)" "$canonical"
+  check "process $i reads correct data" "$(field /tmp/m$i 2)" "$expected"
+done
+$DUPCACHE report --json /mnt >/tmp/after.json
+check "after: one copy cached" "$(jq .totals.cached_bytes /tmp/after.json)" "$size"
+check "after: nothing wasted" "$(jq .totals.wasted_bytes /tmp/after.json)" 0
+
+# --- a write to an original does not show through ----------------------------------------
+printf 'written after the merge' | dd of=/mnt/c1 bs=1 seek=100 conv=notrunc 2>/dev/null
+printf 'written after the merge' | dd of=/mnt/lib bs=1 seek=5000 conv=notrunc 2>/dev/null
+sync
+[ "$(/tmp/mapper --sum /mnt/c1)" != "$expected" ]
+check "the write changed /mnt/c1" $? 0
+for i in 1 2 3; do
+  fresh /tmp/m$i
+  check "process $i still reads the merged data" "$(field /tmp/m$i 2)" "$expected"
+done
+check "the canonical copy is unchanged" "$(/tmp/mapper --sum "$canonical")" "$expected"
+
+# --- refusals ----------------------------------------------------------------------------
+/tmp/mapper --cow /mnt/c4 /tmp/m4 & p4=$!
+/tmp/mapper --writable /mnt/c4 /tmp/m5 & p5=$!
+/tmp/mapper --shared /mnt/c4 /tmp/m6 & p6=$!
+/tmp/mapper /mnt/c4 /tmp/m7 & p7=$!
+wait_status /tmp/m4 /tmp/m5 /tmp/m6 /tmp/m7
+$DUPCACHE merge --json --pid $p4 /mnt >/tmp/cow.json
+check "merge of a COWed mapping exits 0" $? 0
+check "COWed mapping refused: cow" "$(jq -r '.mappings[0].refusal' /tmp/cow.json)" cow
+check "COWed mapping: nothing merged" "$(jq .merged_mappings /tmp/cow.json)" 0
+check "COWed mapping refused by the module too" "$(/tmp/probe $p4 $(range /tmp/m4) "$canonical" /mnt/c4)" "errno=EBUSY reason=7"
+check "writable mapping refused" "$(/tmp/probe $p5 $(range /tmp/m5) "$canonical" /mnt/c4)" "errno=EACCES reason=6"
+check "shared mapping refused" "$(/tmp/probe $p6 $(range /tmp/m6) "$canonical" /mnt/c4)" "errno=EACCES reason=5"
+check "wrong identity refused" "$(/tmp/probe $p7 $(range /tmp/m7) "$canonical" /mnt/c4 --wrong-ino)" "errno=ESTALE reason=4"
+check "caller without CAP_SYS_PTRACE refused" "$(/tmp/probe --drop-ptrace $p7 $(range /tmp/m7) "$canonical" /mnt/c4)" "errno=EPERM reason=1"
+check "no such process" "$(/tmp/probe 999999 $(range /tmp/m7) "$canonical" /mnt/c4)" "errno=ESRCH reason=2"
+set -- $(range /tmp/m7)
+check "range not exactly one mapping" "$(/tmp/probe $p7 "$1" "$(printf %x $((0x$2 + 4096)))" "$canonical" /mnt/c4)" "errno=ENXIO reason=3"
+fresh /tmp/m7
+check "refused process still maps its own copy" "$(field /tmp/m7 3)" /mnt/c4
+check "COWed process still maps its own copy" "$(field /tmp/m4 3)" /mnt/c4
+
+# --- a stopped target: timeout, the module stays pinned, the request is abandoned --------
+kill -STOP $p7
+check "stopped target times out" "$(/tmp/probe $p7 $(range /tmp/m7) "$canonical" /mnt/c4)" "errno=ETIMEDOUT reason=11"
+$DUPCACHE doctor | grep -q '1 pending'
+check "the timed-out request is still pending" $? 0
+rmmod dupcache 2>/dev/null
+check "rmmod refused while a request is pending" $? 1
+kill -CONT $p7
+usleep 300000
+fresh /tmp/m7
+check "the abandoned request changed nothing" "$(field /tmp/m7 3)" /mnt/c4
+$DUPCACHE doctor | grep -q '0 pending'
+check "nothing pending once the target ran" $? 0
+
+# --- garbage collection of canonical copies ----------------------------------------------
+kill $p1 $p2 $p3 $p4 $p5 $p6 $p7
+wait 2>/dev/null
+$DUPCACHE merge --json --all /mnt >/tmp/gc.json
+check "unmapped canonical copy removed" "$(jq .canonical_removed /tmp/gc.json)" 1
+check "canonical directory empty" "$(ls -A /mnt/.dupcache-canonical | wc -l)" 0
+
+# --- unloading, and the fallback without the module --------------------------------------
+rmmod dupcache
+check "rmmod once idle" $? 0
+/tmp/mapper /mnt/c2 /tmp/m8 & p8=$!
+/tmp/mapper /mnt/c3 /tmp/m9 & p9=$!
+wait_status /tmp/m8 /tmp/m9
+# Page-out cannot beat a process that keeps reading (it faults its copy back in), so the
+# process is stopped for the fallback's exact count; merging has no such limit.
+echo 3 >/proc/sys/vm/drop_caches
+fresh /tmp/m8
+kill -STOP $p8
+$DUPCACHE merge --json --pid $p8 /mnt >/tmp/fallback.json
+check "without the module: fallback named" "$(jq -r .fallback /tmp/fallback.json)" "companion module not loaded (/dev/dupcache does not exist)"
+check "without the module: the mapped duplicate is paged out and evicted" "$(jq .freed_bytes /tmp/fallback.json)" "$size"
+kill -CONT $p8
+fresh /tmp/m8
+check "without the module: the process still reads correct data" "$(field /tmp/m8 2)" "$(/tmp/mapper --sum /mnt/c2)"
+kill $p8 $p9
+insmod /lib/modules/extra/dupcache.ko
+check "insmod again" $? 0
+
+umount /mnt
+echo "guest: $fails failed check(s)"
+exit $fails

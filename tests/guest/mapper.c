@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// Guest test program: maps a file like a shared library and keeps reading it.
+//   mapper [--writable|--cow|--shared] FILE STATUS
+// maps FILE whole (read-only private by default; --writable: read-write private; --cow:
+// read-write private, one byte written, then read-only again; --shared: read-only shared), reads
+// every page, then every 20 ms checksums the mapping and writes to STATUS:
+//   <start>-<end> <checksum> <path /proc/self/maps shows for the range>
+//   mapper --sum FILE    prints FILE's checksum as the mapper computes it
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static uint64_t checksum(const unsigned char *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	return h;
+}
+
+static void mapped_path(uintptr_t start, char *out, size_t n)
+{
+	char line[4096];
+	FILE *f = fopen("/proc/self/maps", "r");
+	snprintf(out, n, "?");
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned long s;
+		if (sscanf(line, "%lx-", &s) == 1 && s == start) {
+			char *slash = strchr(line, '/');
+			if (slash) {
+				slash[strcspn(slash, "\n")] = 0;
+				snprintf(out, n, "%s", slash);
+			}
+		}
+	}
+	if (f)
+		fclose(f);
+}
+
+int main(int argc, char **argv)
+{
+	int prot = PROT_READ, flags = MAP_PRIVATE, cow = 0, i = 1;
+	if (argc == 3 && !strcmp(argv[1], "--sum")) {
+		int fd = open(argv[2], O_RDONLY);
+		struct stat st;
+		if (fd < 0 || fstat(fd, &st))
+			return perror(argv[2]), 1;
+		void *p = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (p == MAP_FAILED)
+			return perror("mmap"), 1;
+		printf("%016llx\n", (unsigned long long)checksum(p, st.st_size));
+		return 0;
+	}
+	if (argc == 4) {
+		if (!strcmp(argv[1], "--writable"))
+			prot |= PROT_WRITE;
+		else if (!strcmp(argv[1], "--cow"))
+			prot |= PROT_WRITE, cow = 1;
+		else if (!strcmp(argv[1], "--shared"))
+			flags = MAP_SHARED;
+		else
+			return fprintf(stderr, "mapper: unknown mode %s\n", argv[1]), 2;
+		i = 2;
+	} else if (argc != 3) {
+		return fprintf(stderr, "usage: mapper [--writable|--cow|--shared] FILE STATUS\n"), 2;
+	}
+	int fd = open(argv[i], O_RDONLY);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st))
+		return perror(argv[i]), 1;
+	unsigned char *p = mmap(NULL, st.st_size, prot | PROT_EXEC, flags, fd, 0);
+	if (p == MAP_FAILED)
+		return perror("mmap"), 1;
+	close(fd);
+	if (cow) {
+		*(volatile unsigned char *)p = p[0]; /* a write: the first page becomes an anonymous copy */
+		mprotect(p, st.st_size, PROT_READ | PROT_EXEC);
+	}
+	const size_t len = (st.st_size + 4095) & ~4095ul;
+	char tmp[4200], path[4096];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", argv[i + 1]);
+	for (;;) {
+		uint64_t h = checksum(p, st.st_size);
+		mapped_path((uintptr_t)p, path, sizeof(path));
+		FILE *f = fopen(tmp, "w");
+		if (!f)
+			return perror(tmp), 1;
+		fprintf(f, "%lx-%lx %016llx %s\n", (unsigned long)p, (unsigned long)p + len, (unsigned long long)h, path);
+		fclose(f);
+		rename(tmp, argv[i + 1]);
+		usleep(20000);
+	}
+}

@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// Guest test program: one raw DUPCACHE_IOC_MERGE request, for the refusals dupcache itself never
+// asks for (it does not send writable or shared mappings).
+//   probe [--drop-ptrace] PID START END CANONICAL EXPECT_FILE [--wrong-ino]
+// The expected identity is EXPECT_FILE's st_dev, st_ino and generation. Prints
+//   errno=<errno name or 0> reason=<n>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "dupcache_kmod.h"
+
+static const char *errname(int e)
+{
+	switch (e) {
+	case 0: return "0";
+	case EPERM: return "EPERM";
+	case ESRCH: return "ESRCH";
+	case ENXIO: return "ENXIO";
+	case ESTALE: return "ESTALE";
+	case EACCES: return "EACCES";
+	case EBUSY: return "EBUSY";
+	case EINVAL: return "EINVAL";
+	case EXDEV: return "EXDEV";
+	case ETIMEDOUT: return "ETIMEDOUT";
+	case EBADF: return "EBADF";
+	default: return strerror(e);
+	}
+}
+
+static int drop_ptrace(void)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+	if (syscall(SYS_capget, &h, d))
+		return -1;
+	for (int i = 0; i < 2; i++)
+		d[i].effective &= ~(i == CAP_SYS_PTRACE / 32 ? 1u << (CAP_SYS_PTRACE % 32) : 0);
+	return syscall(SYS_capset, &h, d);
+}
+
+int main(int argc, char **argv)
+{
+	int a = 1, drop = 0, wrong = 0;
+	if (argc > 1 && !strcmp(argv[1], "--drop-ptrace"))
+		drop = 1, a = 2;
+	if (argc - a < 5)
+		return fprintf(stderr, "usage: probe [--drop-ptrace] PID START END CANONICAL EXPECT_FILE [--wrong-ino]\n"), 2;
+	if (argc - a > 5 && !strcmp(argv[a + 5], "--wrong-ino"))
+		wrong = 1;
+	int dev = open(DUPCACHE_DEVICE, O_RDWR);
+	int canon = open(argv[a + 3], O_RDONLY);
+	int expect = open(argv[a + 4], O_RDONLY);
+	struct stat st;
+	unsigned gen = 0;
+	if (dev < 0 || canon < 0 || expect < 0 || fstat(expect, &st))
+		return perror("probe: open"), 1;
+	ioctl(expect, FS_IOC_GETVERSION, &gen);
+	if (drop && drop_ptrace())
+		return perror("probe: capset"), 1;
+	struct dupcache_merge m = { 0 };
+	m.size = sizeof(m);
+	m.pid = atoi(argv[a]);
+	m.start = strtoull(argv[a + 1], NULL, 16);
+	m.end = strtoull(argv[a + 2], NULL, 16);
+	m.canonical_fd = canon;
+	m.timeout_ms = 2000;
+	m.expect_dev = st.st_dev;
+	m.expect_ino = st.st_ino + (wrong ? 1000 : 0);
+	m.expect_generation = gen;
+	int rc = ioctl(dev, DUPCACHE_IOC_MERGE, &m);
+	printf("errno=%s reason=%u\n", errname(rc ? errno : 0), m.reason);
+	return 0;
+}
