@@ -139,6 +139,49 @@ $DUPCACHE merge --json --all /mnt >/tmp/gc.json
 check "unmapped canonical copy removed" "$(jq .canonical_removed /tmp/gc.json)" 1
 check "canonical directory empty" "$(ls -A /mnt/.dupcache-canonical | wc -l)" 0
 
+# --- the daemon's merge action ------------------------------------------------------------
+echo 3 >/proc/sys/vm/drop_caches
+/tmp/mapper /mnt/c2 /tmp/d1 & d1=$!
+/tmp/mapper /mnt/c3 /tmp/d2 & d2=$!
+wait_status /tmp/d1 /tmp/d2
+cat >/tmp/dupcache.toml <<TOML
+[watch]
+paths = ["/mnt"]
+[policy]
+interval = "500ms"
+actions = ["evict", "merge"]
+[journal]
+path = "/tmp/actions.jsonl"
+[metrics]
+listen = ""
+[control]
+socket = ""
+TOML
+$DUPCACHE daemon --config /tmp/dupcache.toml >/tmp/daemon.log 2>&1 &
+daemon=$!
+merged_by_daemon() { jq -s '[.[] | select(.action == "merge" and .result == "ok")] | length' /tmp/actions.jsonl 2>/dev/null; }
+n=0
+while [ "$(merged_by_daemon)" != 2 ] && [ $n -lt 120 ]; do usleep 500000; n=$((n + 1)); done
+check "daemon merged both mappings" "$(merged_by_daemon)" 2 || cat /tmp/daemon.log
+n=0
+while [ "$($DUPCACHE report --json /mnt | jq .totals.wasted_bytes)" != 0 ] && [ $n -lt 30 ]; do sleep 1; n=$((n + 1)); done
+$DUPCACHE report --json /mnt >/tmp/daemon-after.json
+check "daemon: nothing wasted" "$(jq .totals.wasted_bytes /tmp/daemon-after.json)" 0
+check "daemon: one copy cached" "$(jq .totals.cached_bytes /tmp/daemon-after.json)" "$size"
+for d in d1 d2; do
+  fresh /tmp/$d
+  case $(field /tmp/$d 3) in /mnt/.dupcache-canonical/*) r=0 ;; *) r=1 ;; esac
+  check "daemon: $d maps a canonical copy" $r 0
+  check "daemon: $d reads correct data" "$(field /tmp/$d 2)" "$(/tmp/mapper --sum /mnt/c2)"
+done
+kill $daemon
+wait $daemon
+check "daemon stops cleanly" $? 0
+kill $d1 $d2
+wait $d1 $d2 2>/dev/null
+$DUPCACHE merge --json --all /mnt >/tmp/gc2.json
+check "the daemon's canonical copy removed once unmapped" "$(jq .canonical_removed /tmp/gc2.json)" 1
+
 # --- unloading, and the fallback without the module --------------------------------------
 rmmod dupcache
 check "rmmod once idle" $? 0
