@@ -209,7 +209,9 @@ static int check_canonical(struct merge_req *r)
 {
 	struct file *f = r->canonical;
 
-	if (!S_ISREG(file_inode(f)->i_mode) || !(f->f_mode & FMODE_READ) || (f->f_mode & FMODE_WRITE))
+	/* Nobody may have it open for writing: what merged processes see must never change. */
+	if (!S_ISREG(file_inode(f)->i_mode) || !(f->f_mode & FMODE_READ) || (f->f_mode & FMODE_WRITE) ||
+	    inode_is_open_for_write(file_inode(f)))
 		return refuse(r, DUPCACHE_R_CANONICAL, -EINVAL);
 	return 0;
 }

@@ -32,7 +32,8 @@ enum dupcache_reason {
 	DUPCACHE_R_WRITABLE = 6,   /* a writable mapping [EACCES] */
 	DUPCACHE_R_COW = 7,        /* may hold anonymous (copy-on-write) pages [EBUSY] */
 	DUPCACHE_R_SPECIAL = 8,    /* not a plain file mapping (I/O, huge pages, userfaultfd) [EINVAL] */
-	DUPCACHE_R_CANONICAL = 9,  /* canonical fd: not a read-only regular file, or another size [EINVAL] */
+	DUPCACHE_R_CANONICAL = 9,  /* canonical fd: not a read-only regular file, open for writing
+	                            * somewhere, or another size [EINVAL] */
 	DUPCACHE_R_OTHER_FS = 10,  /* canonical file on another filesystem [EXDEV] */
 	DUPCACHE_R_TIMEOUT = 11,   /* the target did not return to user space in time [ETIMEDOUT] */
 	DUPCACHE_R_MAP_FAILED = 12,/* vm_mmap failed in the target; errno is its error */

@@ -75,6 +75,8 @@ check "one canonical copy for the three" "$(jq -r '[.mappings[].canonical] | uni
 case $canonical in /mnt/.dupcache-canonical/????????????????) r=0 ;; *) r=1 ;; esac
 check "canonical copy is in /mnt/.dupcache-canonical ($canonical)" $r 0
 check "canonical copy is read-only" "$(stat -c %a "$canonical")" 444
+(exec 3>>"$canonical") 2>/dev/null
+check "canonical copy is immutable: not even root opens it for writing" $? 1
 for i in 1 2 3; do
   fresh /tmp/m$i
   check "process $i maps the canonical copy" "$(field /tmp/m$i 3)" "$canonical"
@@ -112,6 +114,9 @@ check "shared mapping refused" "$(/tmp/probe $p6 $(range /tmp/m6) "$canonical" /
 check "wrong identity refused" "$(/tmp/probe $p7 $(range /tmp/m7) "$canonical" /mnt/c4 --wrong-ino)" "errno=ESTALE reason=4"
 check "caller without CAP_SYS_PTRACE refused" "$(/tmp/probe --drop-ptrace $p7 $(range /tmp/m7) "$canonical" /mnt/c4)" "errno=EPERM reason=1"
 check "no such process" "$(/tmp/probe 999999 $(range /tmp/m7) "$canonical" /mnt/c4)" "errno=ESRCH reason=2"
+exec 3>>/mnt/c3
+check "canonical file open for writing refused" "$(/tmp/probe $p7 $(range /tmp/m7) /mnt/c3 /mnt/c4)" "errno=EINVAL reason=9"
+exec 3>&-
 set -- $(range /tmp/m7)
 check "range not exactly one mapping" "$(/tmp/probe $p7 "$1" "$(printf %x $((0x$2 + 4096)))" "$canonical" /mnt/c4)" "errno=ENXIO reason=3"
 fresh /tmp/m7
