@@ -263,7 +263,9 @@ class policy_daemon {
       if (m.merged) log(info, "merged pid {} {:x}-{:x} {} onto {}", m.pid, m.start, m.end, m.path, m.canonical);
       else if (!m.error.empty()) log(notice, "merge: {}", m.error);
     }
-    if (cfg_.dry_run) return;
+    // Removing unmapped canonical copies reads every process's map_files: once a minute at most.
+    if (cfg_.dry_run || now < next_collect_) return;
+    next_collect_ = now + std::chrono::minutes(1);
     std::vector<std::string> errors;
     const auto removed = policy::collect_canonical(policy::canonical_mounts(st), &errors);
     if (removed) log(info, "merge: removed {} canonical cop{} nobody maps", removed, removed == 1 ? "y" : "ies");
@@ -442,6 +444,7 @@ class policy_daemon {
   dupcache::daemon::action_counts counts_;
   std::optional<policy::merge_module> module_;
   std::map<std::tuple<int, std::uint64_t, std::uint64_t>, std::chrono::steady_clock::time_point> refused_;
+  std::chrono::steady_clock::time_point next_collect_{};
   std::uint64_t actions_taken_ = 0;
   bool acting_ = false;
   std::map<copy_key, file_state> files_;

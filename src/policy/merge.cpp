@@ -101,31 +101,6 @@ std::set<std::pair<dev_t, ino_t>> mapped_inodes() {
   return out;
 }
 
-// A mapping of /proc/PID/smaps that may be merged: private, readable, not writable, of a file.
-struct vma_line {
-  std::uint64_t start = 0, end = 0, offset = 0;
-  std::uint64_t anonymous_kib = 0;  // its copy-on-write pages ("Anonymous:")
-};
-
-std::vector<vma_line> mergeable_vmas(const std::string& smaps) {
-  std::vector<vma_line> out;
-  std::istringstream in(smaps);
-  std::string line;
-  bool keep = false;
-  while (std::getline(in, line)) {
-    unsigned long long s = 0, e = 0, off = 0, ino = 0, kib = 0;
-    char perms[8] = {};
-    unsigned maj = 0, min = 0;
-    if (std::sscanf(line.c_str(), "%llx-%llx %7s %llx %x:%x %llu", &s, &e, perms, &off, &maj, &min, &ino) == 7) {
-      keep = ino != 0 && std::strlen(perms) == 4 && perms[0] == 'r' && perms[1] != 'w' && perms[3] == 'p';
-      if (keep) out.push_back({s, e, off, 0});
-    } else if (keep && std::sscanf(line.c_str(), "Anonymous: %llu kB", &kib) == 1) {
-      out.back().anonymous_kib = kib;
-    }
-  }
-  return out;
-}
-
 // The mount point of the mount `path` is reached through, or "".
 std::string mount_point_of(const std::vector<mount_entry>& mounts, const std::string& path) {
   struct statx sx {};
@@ -138,6 +113,15 @@ std::string mount_point_of(const std::vector<mount_entry>& mounts, const std::st
 
 std::string join_path(const std::string& dir, const std::string& name) {
   return dir == "/" ? "/" + name : dir + "/" + name;
+}
+
+void read_through(int fd, std::uint64_t offset, std::uint64_t length) {
+  std::vector<char> buf(1 << 20);
+  for (std::uint64_t at = offset; at < offset + length;) {
+    const auto n = pread(fd, buf.data(), std::min<std::uint64_t>(buf.size(), offset + length - at), static_cast<off_t>(at));
+    if (n <= 0) break;  // end of file, or an error the mapping will meet anyway
+    at += static_cast<std::uint64_t>(n);
+  }
 }
 
 void set_immutable(int fd, bool on) {
@@ -195,6 +179,25 @@ result<unique_fd> canonical_copy(const canonical_dir& dir, const std::string& na
 }
 
 }  // namespace
+
+std::vector<vma_line> mergeable_vmas(const std::string& smaps) {
+  std::vector<vma_line> out;
+  std::istringstream in(smaps);
+  std::string line;
+  bool keep = false;
+  while (std::getline(in, line)) {
+    unsigned long long s = 0, e = 0, off = 0, ino = 0, kib = 0;
+    char perms[8] = {};
+    unsigned maj = 0, min = 0;
+    if (std::sscanf(line.c_str(), "%llx-%llx %7s %llx %x:%x %llu", &s, &e, perms, &off, &maj, &min, &ino) == 7) {
+      keep = ino != 0 && std::strlen(perms) == 4 && perms[0] == 'r' && perms[1] != 'w' && perms[3] == 'p';
+      if (keep) out.push_back({s, e, off, 0});
+    } else if (keep && std::sscanf(line.c_str(), "Anonymous: %llu kB", &kib) == 1) {
+      out.back().anonymous_kib = kib;
+    }
+  }
+  return out;
+}
 
 result<merge_module> merge_module::open(const char* device) {
   merge_module m;
@@ -381,8 +384,9 @@ merge_run merge_mapped(const scan_result& scan, const merge_module& mod, const m
         fail(fmt::format("{} and {}: {}", out.path, out.canonical, why));
         continue;
       }
-      // Read the canonical copy's pages in now, so the process's next faults are minor ones.
-      ::readahead(canon->get(), static_cast<off64_t>(v.offset), v.end - v.start);
+      // Read the canonical copy's pages in now (readahead(2) is asynchronous: read them), so the
+      // process's next faults are minor ones and the eviction that follows finds them cached.
+      read_through(canon->get(), v.offset, v.end - v.start);
       unsigned generation = 0;
       ioctl(b.get(), FS_IOC_GETVERSION, &generation);
       dupcache_merge req{};

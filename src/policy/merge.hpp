@@ -58,6 +58,15 @@ result<std::string> content_name(int fd);
 
 constexpr const char* canonical_dir_name = ".dupcache-canonical";
 
+// A mapping of /proc/PID/smaps that may be merged: private, readable, not writable, of a file.
+struct vma_line {
+  std::uint64_t start = 0, end = 0, offset = 0;
+  std::uint64_t anonymous_kib = 0;  // its copy-on-write pages ("Anonymous:")
+  bool operator==(const vma_line&) const = default;
+};
+// The mergeable mappings of one /proc/PID/smaps text, in its order.
+std::vector<vma_line> mergeable_vmas(const std::string& smaps);
+
 struct merge_outcome {
   int pid = 0;
   std::uint64_t start = 0, end = 0;

@@ -126,16 +126,16 @@ check "COWed process still maps its own copy" "$(field /tmp/m4 3)" /mnt/c4
 # --- a stopped target: timeout, the module stays pinned, the request is abandoned --------
 kill -STOP $p7
 check "stopped target times out" "$(/tmp/probe $p7 $(range /tmp/m7) "$canonical" /mnt/c4)" "errno=ETIMEDOUT reason=11"
-$DUPCACHE doctor | grep -q '1 pending'
-check "the timed-out request is still pending" $? 0
+# (Counters through the probe: dupcache doctor attaches BPF programs, and attaching fentry
+# programs while other CPUs run has hung TCG guests; BPF is attached only on quiet CPUs here.)
+check "the timed-out request is still pending" "$(/tmp/probe --stats | cut -d' ' -f2)" pending=1
 rmmod dupcache 2>/dev/null
 check "rmmod refused while a request is pending" $? 1
 kill -CONT $p7
 usleep 300000
 fresh /tmp/m7
 check "the abandoned request changed nothing" "$(field /tmp/m7 3)" /mnt/c4
-$DUPCACHE doctor | grep -q '0 pending'
-check "nothing pending once the target ran" $? 0
+check "nothing pending once the target ran" "$(/tmp/probe --stats | cut -d' ' -f2)" pending=0
 
 # --- garbage collection of canonical copies ----------------------------------------------
 kill $p1 $p2 $p3 $p4 $p5 $p6 $p7
@@ -146,14 +146,12 @@ check "canonical directory empty" "$(ls -A /mnt/.dupcache-canonical | wc -l)" 0
 
 # --- the daemon's merge action ------------------------------------------------------------
 echo 3 >/proc/sys/vm/drop_caches
-/tmp/mapper /mnt/c2 /tmp/d1 & d1=$!
-/tmp/mapper /mnt/c3 /tmp/d2 & d2=$!
-wait_status /tmp/d1 /tmp/d2
 cat >/tmp/dupcache.toml <<TOML
 [watch]
 paths = ["/mnt"]
 [policy]
 interval = "500ms"
+cooldown = "1s"
 actions = ["evict", "merge"]
 [journal]
 path = "/tmp/actions.jsonl"
@@ -164,6 +162,12 @@ socket = ""
 TOML
 $DUPCACHE daemon --config /tmp/dupcache.toml >/tmp/daemon.log 2>&1 &
 daemon=$!
+n=0
+while ! grep -q 'watching' /tmp/daemon.log && [ $n -lt 120 ]; do usleep 500000; n=$((n + 1)); done
+check "daemon started" "$(grep -c watching /tmp/daemon.log)" 1 || cat /tmp/daemon.log
+/tmp/mapper /mnt/c2 /tmp/d1 & d1=$!
+/tmp/mapper /mnt/c3 /tmp/d2 & d2=$!
+wait_status /tmp/d1 /tmp/d2
 merged_by_daemon() { jq -s '[.[] | select(.action == "merge" and .result == "ok")] | length' /tmp/actions.jsonl 2>/dev/null; }
 n=0
 while [ "$(merged_by_daemon)" != 2 ] && [ $n -lt 120 ]; do usleep 500000; n=$((n + 1)); done
@@ -186,6 +190,32 @@ kill $d1 $d2
 wait $d1 $d2 2>/dev/null
 $DUPCACHE merge --json --all /mnt >/tmp/gc2.json
 check "the daemon's canonical copy removed once unmapped" "$(jq .canonical_removed /tmp/gc2.json)" 1
+
+# --- XFS (reflink=1) ------------------------------------------------------------------------
+mkdir -p /xfs && mount -t xfs /dev/vdb /xfs
+check "mount the XFS image" $? 0
+xsize=$(stat -c %s /xfs/lib)
+xsum=$(/tmp/mapper --sum /xfs/lib)
+echo 3 >/proc/sys/vm/drop_caches
+/tmp/mapper /xfs/x1 /tmp/x1 & x1=$!
+/tmp/mapper /xfs/x2 /tmp/x2 & x2=$!
+wait_status /tmp/x1 /tmp/x2
+check "XFS before: one copy wasted" "$($DUPCACHE report --json /xfs | jq .totals.wasted_bytes)" "$xsize"
+$DUPCACHE merge --json --pid $x1 --pid $x2 /xfs >/tmp/xmerge.json
+check "XFS: two mappings merged" "$(jq .merged_mappings /tmp/xmerge.json)" 2 || cat /tmp/xmerge.json
+check "XFS: the two copies' pages freed" "$(jq .freed_bytes /tmp/xmerge.json)" $((2 * xsize))
+xcanonical=$(jq -r '.mappings[0].canonical' /tmp/xmerge.json)
+for x in x1 x2; do
+  fresh /tmp/$x
+  check "XFS: $x maps the canonical copy" "$(field /tmp/$x 3)" "$xcanonical"
+  check "XFS: $x reads correct data" "$(field /tmp/$x 2)" "$xsum"
+done
+$DUPCACHE report --json /xfs >/tmp/xafter.json
+check "XFS after: one copy cached" "$(jq .totals.cached_bytes /tmp/xafter.json)" "$xsize"
+check "XFS after: nothing wasted" "$(jq .totals.wasted_bytes /tmp/xafter.json)" 0
+kill $x1 $x2
+wait $x1 $x2 2>/dev/null
+umount /xfs
 
 # --- unloading, and the fallback without the module --------------------------------------
 rmmod dupcache

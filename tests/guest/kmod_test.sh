@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # The companion module, proven where it can load: builds kmod/ against Debian's stock kernel
 # headers, boots that kernel under qemu (TCG) with the module, btrfs, the dupcache binary and the
-# test programs, and runs kmod_guest.sh there on a btrfs image made here. Also loads dupcache's BPF
+# test programs, and runs kmod_guest.sh there on a btrfs and an XFS image made here. Also loads dupcache's BPF
 # programs on that kernel. Exit 77 (skipped) where it cannot run; under CI=true that is a failure.
 # usage: kmod_test.sh [DUPCACHE_BINARY]
 set -euo pipefail
@@ -53,12 +53,21 @@ head -c 4M /dev/urandom >"$tmp/mnt/lib"
 for i in 1 2 3 4; do cp --reflink=always "$tmp/mnt/lib" "$tmp/mnt/c$i"; done
 umount "$tmp/mnt"
 
+# The same on XFS (reflink=1): lib and two reflink copies, x1 and x2.
+ximg=$tmp/xfs.img
+truncate -s 320M "$ximg"
+mkfs.xfs -q -m reflink=1 "$ximg" >"$tmp/mkfs.log" 2>&1 || { cat "$tmp/mkfs.log" >&2; die "mkfs.xfs $ximg failed"; }
+mount -o loop "$ximg" "$tmp/mnt" || die "cannot loop-mount $ximg"
+head -c 2M /dev/urandom >"$tmp/mnt/lib"
+for i in 1 2; do cp --reflink=always "$tmp/mnt/lib" "$tmp/mnt/x$i"; done
+umount "$tmp/mnt"
+
 {
   echo "DUPCACHE=$bin"
   cat "$here/kmod_guest.sh"
 } >"$tmp/guest.sh"
 status=0
-"$here/run.sh" --script "$tmp/guest.sh" --module btrfs --ko "$tmp/kmod/dupcache.ko" \
+"$here/run.sh" --script "$tmp/guest.sh" --module btrfs --module xfs --ko "$tmp/kmod/dupcache.ko" \
   --bin "$bin" --bin "$(command -v jq)" --file "$tmp/mapper:/tmp/mapper" --file "$tmp/probe:/tmp/probe" \
-  --disk "$img" --mem 1024 --timeout 600 || status=$?
+  --disk "$img" --disk "$ximg" --mem 1024 --timeout 300 || status=$?
 exit $status

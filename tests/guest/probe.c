@@ -2,6 +2,7 @@
 // Guest test program: one raw DUPCACHE_IOC_MERGE request, for the refusals dupcache itself never
 // asks for (it does not send writable or shared mappings).
 //   probe [--drop-ptrace] PID START END CANONICAL EXPECT_FILE [--wrong-ino]
+//   probe --stats    prints the module's merged and pending counters
 // The expected identity is EXPECT_FILE's st_dev, st_ino and generation. Prints
 //   errno=<errno name or 0> reason=<n>
 #include <errno.h>
@@ -50,6 +51,14 @@ static int drop_ptrace(void)
 int main(int argc, char **argv)
 {
 	int a = 1, drop = 0, wrong = 0;
+	if (argc == 2 && !strcmp(argv[1], "--stats")) {
+		struct dupcache_stats s;
+		int dev = open(DUPCACHE_DEVICE, O_RDWR);
+		if (dev < 0 || ioctl(dev, DUPCACHE_IOC_STATS, &s))
+			return perror("probe: stats"), 1;
+		printf("merged=%llu pending=%llu\n", (unsigned long long)s.merged, (unsigned long long)s.pending);
+		return 0;
+	}
 	if (argc > 1 && !strcmp(argv[1], "--drop-ptrace"))
 		drop = 1, a = 2;
 	if (argc - a < 5)
