@@ -127,7 +127,7 @@ check "COWed process still maps its own copy" "$(field /tmp/m4 3)" /mnt/c4
 kill -STOP $p7
 check "stopped target times out" "$(/tmp/probe $p7 $(range /tmp/m7) "$canonical" /mnt/c4)" "errno=ETIMEDOUT reason=11"
 # (Counters through the probe: dupcache doctor attaches BPF programs, and attaching fentry
-# programs while other CPUs run has hung TCG guests; BPF is attached only on quiet CPUs here.)
+# programs while other CPUs were busy has hung a TCG guest once.)
 check "the timed-out request is still pending" "$(/tmp/probe --stats | cut -d' ' -f2)" pending=1
 rmmod dupcache 2>/dev/null
 check "rmmod refused while a request is pending" $? 1
@@ -146,6 +146,10 @@ check "canonical directory empty" "$(ls -A /mnt/.dupcache-canonical | wc -l)" 0
 
 # --- the daemon's merge action ------------------------------------------------------------
 echo 3 >/proc/sys/vm/drop_caches
+# Both copies wholly cached before the daemon starts: it merges and evicts a settled scene.
+/tmp/mapper /mnt/c2 /tmp/d1 & d1=$!
+/tmp/mapper /mnt/c3 /tmp/d2 & d2=$!
+wait_status /tmp/d1 /tmp/d2
 cat >/tmp/dupcache.toml <<TOML
 [watch]
 paths = ["/mnt"]
@@ -162,12 +166,6 @@ socket = ""
 TOML
 $DUPCACHE daemon --config /tmp/dupcache.toml >/tmp/daemon.log 2>&1 &
 daemon=$!
-n=0
-while ! grep -q 'watching' /tmp/daemon.log && [ $n -lt 120 ]; do usleep 500000; n=$((n + 1)); done
-check "daemon started" "$(grep -c watching /tmp/daemon.log)" 1 || cat /tmp/daemon.log
-/tmp/mapper /mnt/c2 /tmp/d1 & d1=$!
-/tmp/mapper /mnt/c3 /tmp/d2 & d2=$!
-wait_status /tmp/d1 /tmp/d2
 merged_by_daemon() { jq -s '[.[] | select(.action == "merge" and .result == "ok")] | length' /tmp/actions.jsonl 2>/dev/null; }
 n=0
 while [ "$(merged_by_daemon)" != 2 ] && [ $n -lt 120 ]; do usleep 500000; n=$((n + 1)); done
@@ -175,7 +173,7 @@ check "daemon merged both mappings" "$(merged_by_daemon)" 2 || cat /tmp/daemon.l
 n=0
 while [ "$($DUPCACHE report --json /mnt | jq .totals.wasted_bytes)" != 0 ] && [ $n -lt 30 ]; do sleep 1; n=$((n + 1)); done
 $DUPCACHE report --json /mnt >/tmp/daemon-after.json
-check "daemon: nothing wasted" "$(jq .totals.wasted_bytes /tmp/daemon-after.json)" 0
+check "daemon: nothing wasted" "$(jq .totals.wasted_bytes /tmp/daemon-after.json)" 0 || { cat /tmp/daemon.log; jq -c 'del(.why)' /tmp/actions.jsonl | tail -20; jq -c '.files[] | [.path, .cached_bytes]' /tmp/daemon-after.json; }
 check "daemon: one copy cached" "$(jq .totals.cached_bytes /tmp/daemon-after.json)" "$size"
 for d in d1 d2; do
   fresh /tmp/$d

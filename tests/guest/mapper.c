@@ -3,7 +3,7 @@
 //   mapper [--writable|--cow|--shared] FILE STATUS
 // maps FILE whole (read-only private by default; --writable: read-write private; --cow:
 // read-write private, one byte written, then read-only again; --shared: read-only shared), reads
-// every page, then every 20 ms checksums the mapping and writes to STATUS:
+// every page, then every 100 ms checksums the mapping and writes to STATUS:
 //   <start>-<end> <checksum> <path /proc/self/maps shows for the range>
 //   mapper --sum FILE    prints FILE's checksum as the mapper computes it
 #include <fcntl.h>
@@ -15,10 +15,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* FNV-1a over 8-byte words, then the tail bytes: cheap enough that mappers leave the guest's
+ * CPUs mostly idle under TCG. */
 static uint64_t checksum(const unsigned char *p, size_t n)
 {
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < n; i++)
+	uint64_t h = 1469598103934665603ull, w;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, p + i, 8);
+		h = (h ^ w) * 1099511628211ull;
+	}
+	for (; i < n; i++)
 		h = (h ^ p[i]) * 1099511628211ull;
 	return h;
 }
@@ -93,6 +100,6 @@ int main(int argc, char **argv)
 		fprintf(f, "%lx-%lx %016llx %s\n", (unsigned long)p, (unsigned long)p + len, (unsigned long long)h, path);
 		fclose(f);
 		rename(tmp, argv[i + 1]);
-		usleep(20000);
+		usleep(100000);
 	}
 }
