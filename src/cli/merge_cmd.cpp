@@ -17,6 +17,7 @@
 #include "cli/commands.hpp"
 #include "policy/evict.hpp"
 #include "policy/merge.hpp"
+#include "policy/pageout.hpp"
 #include "policy/plan.hpp"
 #include "scan/fs_identity.hpp"
 #include "util/text.hpp"
@@ -28,16 +29,7 @@ namespace {
 std::set<copy_id> mapped_copies(const scan_result& scan, const std::set<int>& pids, bool all, std::string* err) {
   std::set<copy_id> out;
   fs_registry registry;
-  std::vector<int> targets(pids.begin(), pids.end());
-  if (all) {
-    targets.clear();
-    if (DIR* proc = opendir("/proc")) {
-      while (struct dirent* de = readdir(proc)) {
-        if (de->d_name[0] >= '1' && de->d_name[0] <= '9') targets.push_back(std::atoi(de->d_name));
-      }
-      closedir(proc);
-    }
-  }
+  const std::vector<int> targets = all ? policy::process_ids() : std::vector<int>(pids.begin(), pids.end());
   for (int pid : targets) {
     const std::string dir = fmt::format("/proc/{}/map_files", pid);
     DIR* mf = opendir(dir.c_str());

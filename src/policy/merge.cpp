@@ -20,6 +20,7 @@
 #include "scan/fiemap.hpp"
 #include "scan/fs_identity.hpp"
 #include "scan/mounts.hpp"
+#include "policy/pageout.hpp"
 
 namespace dupcache::policy {
 namespace {
@@ -74,21 +75,10 @@ std::string read_text(const std::string& path) {
   return ss.str();
 }
 
-std::vector<int> all_pids() {
-  std::vector<int> out;
-  if (DIR* proc = opendir("/proc")) {
-    while (struct dirent* de = readdir(proc)) {
-      if (de->d_name[0] >= '1' && de->d_name[0] <= '9') out.push_back(std::atoi(de->d_name));
-    }
-    closedir(proc);
-  }
-  return out;
-}
-
 // (st_dev, st_ino) of every file any process maps.
 std::set<std::pair<dev_t, ino_t>> mapped_inodes() {
   std::set<std::pair<dev_t, ino_t>> out;
-  for (int pid : all_pids()) {
+  for (int pid : process_ids()) {
     const std::string dir = fmt::format("/proc/{}/map_files", pid);
     DIR* mf = opendir(dir.c_str());
     if (!mf) continue;
@@ -302,7 +292,7 @@ merge_run merge_mapped(const scan_result& scan, const merge_module& mod, const m
   std::map<std::string, canonical_dir> dirs;  // by mount point, each locked
   std::set<copy_id> seen;
   fs_registry registry;
-  const std::vector<int> targets = o.all ? all_pids() : std::vector<int>(o.pids.begin(), o.pids.end());
+  const std::vector<int> targets = o.all ? process_ids() : std::vector<int>(o.pids.begin(), o.pids.end());
 
   for (int pid : targets) {
     if (pid == getpid()) continue;

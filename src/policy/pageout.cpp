@@ -51,6 +51,17 @@ bool mapping_offset(int pid, std::uint64_t start, std::uint64_t* offset) {
 
 }  // namespace
 
+std::vector<int> process_ids() {
+  std::vector<int> out;
+  if (DIR* proc = opendir("/proc")) {
+    while (struct dirent* de = readdir(proc)) {
+      if (all_digits(de->d_name)) out.push_back(std::atoi(de->d_name));
+    }
+    closedir(proc);
+  }
+  return out;
+}
+
 std::vector<mapping_range> find_mappings(int fd) {
   std::vector<mapping_range> out;
   struct stat target {};
