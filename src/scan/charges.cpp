@@ -2,7 +2,10 @@
 #include "scan/charges.hpp"
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -50,6 +53,13 @@ result<void> pread_all(int fd, void* buf, std::size_t len, std::uint64_t off, co
   return {};
 }
 
+bool has_cap_sys_admin() {
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2]{};
+  if (syscall(SYS_capget, &hdr, data) < 0) return false;
+  return (data[CAP_SYS_ADMIN / 32].effective & (1U << (CAP_SYS_ADMIN % 32))) != 0;
+}
+
 }  // namespace
 
 void append_charge(std::vector<charge_run>& runs, std::uint64_t first, std::uint64_t pages, std::uint64_t cgroup) {
@@ -95,6 +105,12 @@ void set_charge(std::vector<charge_run>& runs, std::uint64_t first, std::uint64_
 }
 
 result<charge_reader> charge_reader::open(std::uint64_t page_size) {
+  // Since Linux 4.2 pagemap reports page frame 0 to callers without CAP_SYS_ADMIN: every page
+  // would look unattributed with no reason given. Say why instead.
+  if (!has_cap_sys_admin()) {
+    return plain_error("read page charges",
+                       "/proc/self/pagemap hides page frame numbers without CAP_SYS_ADMIN (run as root with it)");
+  }
   unique_fd pm(::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
   if (!pm) return errno_error("open /proc/self/pagemap");
   unique_fd kc(::open("/proc/kpagecgroup", O_RDONLY | O_CLOEXEC));

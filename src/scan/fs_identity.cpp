@@ -10,6 +10,7 @@
 #include <sys/sysmacros.h>
 
 #include <cstring>
+#include <utility>
 
 namespace dupcache {
 namespace {
@@ -55,8 +56,22 @@ std::string fs_type_name(std::uint64_t magic) {
     case TMPFS_MAGIC: return "tmpfs";
     case bcachefs_magic: return "bcachefs";
     case OVERLAYFS_SUPER_MAGIC: return "overlay";
-    default: return fmt::format("0x{:x}", magic);
+    default: break;
   }
+  // Names for what a walk may meet below a mount point (linux/magic.h), so that what it skips
+  // is said by name and pseudo filesystems are known for what they are.
+  static constexpr std::pair<std::uint64_t, const char*> more[] = {
+      {0x9fa0, "proc"},          {0x62656572, "sysfs"},     {0x1cd1, "devpts"},       {0x27e0eb, "cgroup"},
+      {0x63677270, "cgroup2"},   {0x74726163, "tracefs"},   {0x64626720, "debugfs"},  {0x73636673, "securityfs"},
+      {0xcafe4a11, "bpf"},       {0x19800202, "mqueue"},    {0x6e736673, "nsfs"},     {0x958458f6, "hugetlbfs"},
+      {0x62656570, "configfs"},  {0x65735543, "fusectl"},   {0x6165676c, "pstore"},   {0x42494e4d, "binfmt_misc"},
+      {0xde5e81e4, "efivarfs"},  {0x0187, "autofs"},        {0xf97cff8c, "selinuxfs"}, {0x6969, "nfs"},
+      {0x65735546, "fuse"},      {0x73717368, "squashfs"},  {0xe0f5e1e2, "erofs"},    {0x2fc12fc1, "zfs"},
+      {0x4d44, "vfat"}};
+  for (const auto& [m, name] : more) {
+    if (m == magic) return name;
+  }
+  return fmt::format("0x{:x}", magic);
 }
 
 result<fs_info> fs_registry::lookup(int fd, const struct stat& st) {

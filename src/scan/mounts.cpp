@@ -95,4 +95,18 @@ bool is_pseudo_fs(std::string_view t) {
   return false;
 }
 
+std::vector<walk_outline> outline_walks(const std::vector<mount_entry>& mounts, const std::vector<mount_entry>& roots) {
+  std::vector<walk_outline> out;
+  for (const auto& r : roots) {
+    walk_outline w{r, {}, {}};
+    for (const auto& m : mounts) {
+      if (m.id == r.id || m.mount_point == r.mount_point || !root_within(m.mount_point, r.mount_point)) continue;
+      if (m.major == r.major && m.minor == r.minor) w.same_fs.push_back(m);
+      else if (!is_pseudo_fs(m.fstype)) w.other_fs.push_back(m);
+    }
+    out.push_back(std::move(w));
+  }
+  return out;
+}
+
 }  // namespace dupcache

@@ -40,6 +40,16 @@ bool is_pseudo_fs(std::string_view fstype);
 template <typename Pred>
 std::vector<mount_entry> default_scan_mounts(const std::vector<mount_entry>& mounts, Pred reflink_capable);
 
+// What a walk from each of `roots` meets, from the mount table alone (for doctor): the mounts
+// below a root's mount point that belong to the same filesystem (same device: entered by the
+// walk) and those of other filesystems (left out unless cross_mounts; pseudo ones always).
+struct walk_outline {
+  mount_entry root;
+  std::vector<mount_entry> same_fs;   // entered
+  std::vector<mount_entry> other_fs;  // not entered by default (pseudo filesystems not listed)
+};
+std::vector<walk_outline> outline_walks(const std::vector<mount_entry>& mounts, const std::vector<mount_entry>& roots);
+
 }  // namespace dupcache
 
 #include "scan/mounts_impl.hpp"

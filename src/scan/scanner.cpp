@@ -59,7 +59,8 @@ result<std::uint64_t> mount_id_of(int fd) {
 struct dir_task {
   std::string path;
   std::uint64_t mount_id = 0;
-  std::string root;  // the PATH or mount point this walk started from
+  std::string root;   // the PATH or mount point this walk started from
+  std::string fs_id;  // the filesystem being walked; empty until the root directory is opened
 };
 
 // Identity of a copy before it is admitted to the index: hardlinks and second paths to one
@@ -101,6 +102,8 @@ class scan_job {
     }
     std::sort(out_.errors.begin(), out_.errors.end(),
               [](const scan_error& a, const scan_error& b) { return a.path < b.path; });
+    std::sort(out_.skipped_mounts.begin(), out_.skipped_mounts.end(),
+              [](const skipped_mount& a, const skipped_mount& b) { return a.path < b.path; });
     return std::move(out_);
   }
 
@@ -164,11 +167,29 @@ class scan_job {
       if (!visited_.insert({st.st_dev, st.st_ino}).second) return;  // bind-mount loops, overlapping PATHs
     }
     std::uint64_t mnt = t.mount_id;
+    std::string fs_id = t.fs_id;
+    if (fs_id.empty()) {
+      if (auto fs = registry_.lookup(dfd.get(), st)) fs_id = fs->id;
+    }
     if (auto id = mount_id_of(dfd.get()); id && *id != t.mount_id) {
-      struct statfs sfs {};
-      const bool pseudo = fstatfs(dfd.get(), &sfs) == 0 && is_pseudo_fs(fs_type_name(static_cast<std::uint64_t>(sfs.f_type)));
-      if (!opts_.cross_mounts || pseudo || sfs.f_type == 0x9fa0 /* proc */ || sfs.f_type == 0x62656572 /* sysfs */) {
-        return count(&scan_stats::mounts_not_crossed);
+      // Another mount. The same filesystem (a bind mount, a directory mounted onto itself, a
+      // subvolume) is part of the walk: claims keep each inode counted once. Another
+      // filesystem is entered only when asked, and never a pseudo one.
+      auto fs = registry_.lookup(dfd.get(), st);
+      if (fs && !fs_id.empty() && fs->id == fs_id) {
+        count(&scan_stats::same_fs_mounts);
+      } else {
+        struct statfs sfs {};
+        const bool statfs_ok = fstatfs(dfd.get(), &sfs) == 0;
+        const std::string type = statfs_ok ? fs_type_name(static_cast<std::uint64_t>(sfs.f_type)) : "unknown";
+        const bool pseudo = statfs_ok && is_pseudo_fs(type);
+        if (!opts_.cross_mounts || pseudo) {
+          std::lock_guard lock(out_mu_);
+          ++out_.stats.mounts_not_crossed;
+          out_.skipped_mounts.push_back({t.path, type, pseudo});
+          return;
+        }
+        if (fs) fs_id = fs->id;
       }
       mnt = *id;
     }
@@ -199,7 +220,7 @@ class scan_job {
         }
         type = S_ISDIR(cst.st_mode) ? DT_DIR : S_ISREG(cst.st_mode) ? DT_REG : DT_FIFO;
       }
-      if (type == DT_DIR) push({join_path(t.path, name), mnt, t.root});
+      if (type == DT_DIR) push({join_path(t.path, name), mnt, t.root, fs_id});
       else if (type == DT_REG) process_entry(dirfd(dir.get()), name, join_path(t.path, name), t.root, mnt);
       else count(&scan_stats::special_skipped);  // symlinks are not followed inside a walk
     }

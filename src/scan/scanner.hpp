@@ -20,7 +20,11 @@ namespace dupcache {
 
 struct scan_options {
   std::vector<std::string> paths;  // empty: every mounted filesystem that can share extents
-  bool cross_mounts = false;       // descend into other mounts below a PATH (never pseudo fs)
+  // A walk enters every mount of the filesystem it is walking (bind mounts, a directory
+  // bind-mounted onto itself as Podman and Docker do with their storage, other subvolumes):
+  // each inode is still counted once. Mounts of another filesystem are entered only with
+  // cross_mounts (never pseudo filesystems); the ones left out are listed in skipped_mounts.
+  bool cross_mounts = false;
   unsigned jobs = 0;               // walker threads; 0 picks from the CPU count
   // Only look up residency inside extents the filesystem flags SHARED: an extent nobody else
   // references cannot be a duplicate. Off, every placed extent is indexed (slower; tests use it
@@ -59,6 +63,13 @@ struct scan_error {
   std::string message;  // "action failed: reason"
 };
 
+// A mount below a walked path that the walk did not enter: another filesystem.
+struct skipped_mount {
+  std::string path;
+  std::string fstype;
+  bool pseudo = false;  // proc, sysfs, ...: never entered, even with cross_mounts
+};
+
 struct scan_stats {
   std::uint64_t files_scanned = 0;  // distinct inodes whose residency was read
   std::uint64_t files_cached = 0;
@@ -66,7 +77,8 @@ struct scan_stats {
   std::uint64_t repeated_inodes = 0;  // hardlinks, bind mounts, PATHs naming the same inode
   std::uint64_t special_skipped = 0;  // FIFOs, sockets, device nodes and symlinks in a walk
   std::uint64_t vanished = 0;         // removed between readdir and open
-  std::uint64_t mounts_not_crossed = 0;
+  std::uint64_t mounts_not_crossed = 0;  // mounts of other filesystems left out
+  std::uint64_t same_fs_mounts = 0;      // mounts of the walked filesystem entered
   std::uint64_t extents = 0;
 };
 
@@ -85,6 +97,7 @@ struct scan_result {
   std::vector<file_entry> files;  // indexed by copy_id: every file with cached pages
   std::map<std::string, fs_entry> filesystems;
   std::vector<scan_error> errors;  // sorted by path
+  std::vector<skipped_mount> skipped_mounts;  // sorted by path
   std::vector<inode_record> inodes;
   // With scan_options::attribute, by copy_id: the memory cgroup of each cached page, and the
   // file's placed extents. attributed is false when the charges could not be read at all

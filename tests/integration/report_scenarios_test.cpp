@@ -279,6 +279,58 @@ TEST(ReportBtrfs, HardlinksAndBindMountsAreOneCopy) {
   EXPECT_GE(r["skipped"]["repeated_inodes"].get<int>(), 1);
 }
 
+// How container runtimes mount their storage: Podman and Docker bind-mount their btrfs
+// directory onto itself, and put mounts of other filesystems (tmpfs, overlay) below it. The
+// walk enters every mount of the filesystem it walks, with no option, counts each inode once
+// however many mounts reach it, and says which mounts of other filesystems it left out.
+TEST(ReportBtrfs, StorageBindMountedOntoItselfIsWalked) {
+  DUPCACHE_REQUIRE_ROOT("mkfs.btrfs");
+  scratch_fs fs("btrfs");
+  const std::uint64_t size = 1 * MiB;
+  for (const char* d : {"storage", "storage/btrfs", "storage/btrfs/a", "storage/btrfs/b", "storage/shm", "again"}) {
+    ASSERT_EQ(mkdir(fs.path(d).c_str(), 0755), 0) << d;
+  }
+  write_file(fs.path("storage/btrfs/a/lib.so"), size, 21);
+  reflink(fs.path("storage/btrfs/a/lib.so"), fs.path("storage/btrfs/b/lib.so"));
+  must({"mount", "--bind", fs.path("storage/btrfs"), fs.path("storage/btrfs")});
+  must({"mount", "--make-private", fs.path("storage/btrfs")});
+  must({"mount", "--bind", fs.path("storage/btrfs/a"), fs.path("again")});  // a second way in
+  must({"mount", "-t", "tmpfs", "-o", "size=4m", "dupcache-test", fs.path("storage/shm")});
+  write_file(fs.path("storage/shm/seg"), 64 * KiB, 22);
+  struct unmount {
+    const scratch_fs& fs;
+    ~unmount() {
+      for (const char* d : {"storage/shm", "again", "storage/btrfs"}) run({"umount", fs.path(d)});
+    }
+  } cleanup{fs};
+  for (const char* f : {"storage/btrfs/a/lib.so", "storage/btrfs/b/lib.so"}) {
+    evict(fs.path(f));
+    read_all(fs.path(f));
+  }
+  for (const std::string& where : {fs.dir(), fs.path("storage")}) {
+    auto r = report_json({where});
+    EXPECT_EQ(wasted(r), size) << where;
+    EXPECT_EQ(cached(r), 2 * size) << where;
+    EXPECT_EQ(r["totals"]["files_cached"], 2) << where;
+    EXPECT_GE(r["skipped"]["same_fs_mounts_walked"].get<int>(), 1) << where;
+    ASSERT_EQ(r["skipped"]["mounts"].size(), 1u) << r["skipped"].dump();
+    EXPECT_EQ(r["skipped"]["mounts"][0]["path"], fs.path("storage/shm"));
+    EXPECT_EQ(r["skipped"]["mounts"][0]["type"], "tmpfs");
+  }
+  // The text names what was left out and how to include it, in one line.
+  auto text = run({DUPCACHE_BINARY, "report", fs.dir()});
+  ASSERT_EQ(text.status, 0) << text.err;
+  EXPECT_NE(text.out.find("note: 1 mount(s) of other filesystems not entered: " + fs.path("storage/shm") +
+                          " (tmpfs); name them as PATHs or add --cross-mounts\n"),
+            std::string::npos)
+      << text.out;
+  // --cross-mounts enters the tmpfs too: its cached page counts, nothing more is shared.
+  auto all = report_json({"--cross-mounts", fs.dir()});
+  EXPECT_EQ(wasted(all), size);
+  EXPECT_EQ(cached(all), 2 * size + 64 * KiB);
+  EXPECT_EQ(all["skipped"]["mounts"].size(), 0u);
+}
+
 TEST(ReportExt4, NoSharingEveryCachedByteCounted) {
   DUPCACHE_REQUIRE_ROOT("mkfs.ext4");
   scratch_fs fs("ext4");
