@@ -6,6 +6,7 @@
 #include <map>
 #include <numeric>
 #include <optional>
+#include <set>
 #include <unordered_map>
 
 #include "cgroup/hierarchy.hpp"
@@ -25,8 +26,9 @@ struct charged_piece {
 
 class accountant {
  public:
-  accountant(const scan_result& scan, const owner_lookup& owner, bool use_charges)
-      : scan_(scan), owner_(owner), ps_(scan.index.page_size()), use_charges_(use_charges), placed_(scan) {}
+  accountant(const scan_result& scan, const owner_lookup& owner, bool use_charges, const location_lookup& located)
+      : scan_(scan), owner_(owner), located_(located), ps_(scan.index.page_size()), use_charges_(use_charges),
+        placed_(scan) {}
 
   std::vector<container_row> run() {
     for (copy_id c = 0; c < scan_.files.size(); ++c) cached(c);
@@ -54,30 +56,58 @@ class accountant {
       if (!o.known) {
         r.runtime = "removed";
         r.id = "cgroup-ino-" + std::to_string(ino);
-      } else if (o.ref.host()) {
-        r.runtime = "host";
-        r.cgroup = "/";
       } else {
-        r.runtime = o.ref.runtime;
-        r.id = o.ref.id;
-        r.cgroup = o.ref.cgroup;
-        r.pod_uid = o.ref.pod_uid;
-        r.qos = o.ref.qos;
-        r.name = o.name;
+        r = owner_row(o);
       }
     }
-    const std::string key = r.runtime + "\n" + r.id + "\n" + r.cgroup;
-    std::size_t idx;
-    if (auto it = row_by_key_.find(key); it != row_by_key_.end()) {
-      idx = it->second;
-    } else {
-      idx = rows_.size();
-      rows_.push_back(std::move(r));
-      accs_.emplace_back();
-      row_by_key_.emplace(key, idx);
-    }
+    const std::size_t idx = intern(std::move(r));
     row_by_ino_.emplace(ino, idx);
     return idx;
+  }
+
+  static container_row owner_row(const charge_owner& o) {
+    container_row r;
+    if (o.ref.host()) {
+      r.runtime = "host";
+      r.cgroup = "/";
+      return r;
+    }
+    r.runtime = o.ref.runtime;
+    r.id = o.ref.id;
+    r.cgroup = o.ref.cgroup;
+    r.pod_uid = o.ref.pod_uid;
+    r.qos = o.ref.qos;
+    r.name = o.name;
+    return r;
+  }
+
+  std::size_t intern(container_row r) {
+    const std::string key = r.runtime + "\n" + r.id + "\n" + r.cgroup + (r.stopped ? "\nstopped" : "");
+    if (auto it = row_by_key_.find(key); it != row_by_key_.end()) return it->second;
+    const std::size_t idx = rows_.size();
+    rows_.push_back(std::move(r));
+    accs_.emplace_back();
+    row_by_key_.emplace(key, idx);
+    return idx;
+  }
+
+  // The row a page of copy c charged to cgroup `ino` belongs to. A page charged to the host or
+  // to a removed cgroup, in a file that lives in a container that has no cgroup any more, is
+  // that stopped container's: the kernel moved its charge to the nearest surviving ancestor.
+  std::size_t row_for(copy_id c, std::uint64_t ino) {
+    const std::size_t r = row_of(ino);
+    if (!located_ || (rows_[r].runtime != "host" && rows_[r].runtime != "removed")) return r;
+    auto it = stopped_row_.find(c);
+    if (it == stopped_row_.end()) {
+      std::optional<std::size_t> row;
+      if (auto o = located_(c)) {
+        container_row x = owner_row(*o);
+        x.stopped = true;
+        row = intern(std::move(x));
+      }
+      it = stopped_row_.emplace(c, row).first;
+    }
+    return it->second.value_or(r);
   }
 
   const std::vector<charge_run>* charges_of(copy_id c) const {
@@ -92,7 +122,7 @@ class accountant {
     std::uint64_t seen = 0;
     if (const auto* runs = charges_of(c)) {
       for (const auto& r : *runs) {
-        auto& row = rows_[row_of(r.cgroup)];
+        auto& row = rows_[row_for(c, r.cgroup)];
         row.cached_bytes += r.pages * ps_;
         add_copy(row, c);
         seen += r.pages * ps_;
@@ -137,7 +167,7 @@ class accountant {
           const std::uint64_t b = std::min(p1, r->first + r->pages);
           if (a >= b) continue;
           emit(xs + (p - p0) * ps_, xs + (a - p0) * ps_, row_of(0));
-          emit(xs + (a - p0) * ps_, xs + (b - p0) * ps_, row_of(r->cgroup));
+          emit(xs + (a - p0) * ps_, xs + (b - p0) * ps_, row_for(c, r->cgroup));
           p = b;
         }
       }
@@ -200,7 +230,14 @@ class accountant {
     }
     std::vector<std::size_t> order(rows_.size());
     std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return frac[a] > frac[b]; });
+    // Ties go by the rows' identity, never by the order rows were met in: that order follows the
+    // scanner's threads, and the same cache must give the same bytes per row on every run.
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      if (frac[a] != frac[b]) return frac[a] > frac[b];
+      const auto& x = rows_[a];
+      const auto& y = rows_[b];
+      return std::tie(x.runtime, x.id, x.cgroup) < std::tie(y.runtime, y.id, y.cgroup);
+    });
     // Rounding of the remainders may be off by a page either way: the total is exact by
     // construction.
     for (std::size_t j = 0; given < total_wasted_pages_ && !order.empty(); j = (j + 1) % order.size()) {
@@ -252,6 +289,7 @@ class accountant {
 
   const scan_result& scan_;
   const owner_lookup& owner_;
+  const location_lookup& located_;
   std::uint64_t ps_;
   bool use_charges_;
   placement_lookup placed_;
@@ -259,6 +297,7 @@ class accountant {
   std::vector<acc> accs_;
   std::unordered_map<std::uint64_t, std::size_t> row_by_ino_;
   std::unordered_map<std::string, std::size_t> row_by_key_;
+  std::unordered_map<copy_id, std::optional<std::size_t>> stopped_row_;
   std::uint64_t total_wasted_pages_ = 0;
 };
 
@@ -287,8 +326,9 @@ owner_lookup host_owners(cgroup_map& map, name_resolver& names) {
   };
 }
 
-std::vector<container_row> account(const scan_result& scan, const owner_lookup& owner, bool use_charges) {
-  return accountant(scan, owner, use_charges).run();
+std::vector<container_row> account(const scan_result& scan, const owner_lookup& owner, bool use_charges,
+                                   const location_lookup& located) {
+  return accountant(scan, owner, use_charges, located).run();
 }
 
 struct host_accounting::impl {
@@ -302,20 +342,68 @@ struct host_accounting::impl {
 host_accounting::host_accounting(std::string metadata_root) : impl_(std::make_unique<impl>(std::move(metadata_root))) {}
 host_accounting::~host_accounting() = default;
 
+void host_accounting::load_map() {
+  if (impl_->tried) return;
+  impl_->tried = true;
+  auto m = cgroup_map::load();
+  if (m) impl_->map.emplace(std::move(*m));
+  else impl_->map_error = m.err().message();
+}
+
 std::vector<container_row> host_accounting::rows(const scan_result& scan) {
-  if (!impl_->tried) {
-    impl_->tried = true;
-    auto m = cgroup_map::load();
-    if (m) impl_->map.emplace(std::move(*m));
-    else impl_->map_error = m.err().message();
-  }
+  load_map();
   if (!impl_->map) return account(scan, [](std::uint64_t) { return charge_owner{}; }, false);
-  return account(scan, host_owners(*impl_->map, impl_->names));
+  // Containers with a cgroup now; the others the runtimes know of are stopped (or removed), and
+  // their pages, charged to an ancestor since, are put back on them by where the files live.
+  // By id alone: the runtime a cgroup's name suggests is not always the catalog's (a CRI-O
+  // container under the cgroupfs driver classifies as "kubernetes").
+  std::set<std::string> live;
+  for (const auto& [ino, path] : impl_->map->paths()) {
+    if (auto ref = classify(path); !ref.host()) live.insert(ref.id);
+  }
+  const location_lookup located = [&](copy_id c) -> std::optional<charge_owner> {
+    if (c >= scan.files.size()) return std::nullopt;
+    const known_container* k = impl_->names.owner_of_path(scan.files[c].path);
+    if (!k || live.count(k->id)) return std::nullopt;
+    charge_owner o;
+    o.ref.runtime = k->runtime;
+    o.ref.id = k->id;
+    o.name = k->name;
+    return o;
+  };
+  return account(scan, host_owners(*impl_->map, impl_->names), true, located);
 }
 
 std::string host_accounting::error(const scan_result& scan) const {
   if (!scan.attributed) return scan.attribution_error;
   return impl_->map_error;
+}
+
+std::vector<container_row> host_accounting::known_containers() {
+  std::vector<container_row> out;
+  for (const auto& k : impl_->names.containers()) {
+    container_row r;
+    r.runtime = k.runtime;
+    r.id = k.id;
+    r.name = k.name;
+    out.push_back(std::move(r));
+  }
+  load_map();
+  if (impl_->map) {
+    std::set<std::pair<std::string, std::string>> seen;
+    for (const auto& [ino, path] : impl_->map->paths()) {
+      const container_ref ref = classify(path);
+      if (ref.host() || ref.monitor || !seen.insert({ref.runtime, ref.id}).second) continue;
+      container_row r;
+      r.runtime = ref.runtime;
+      r.id = ref.id;
+      r.cgroup = ref.cgroup;
+      r.pod_uid = ref.pod_uid;
+      r.name = impl_->names.name(ref);
+      out.push_back(std::move(r));
+    }
+  }
+  return out;
 }
 
 bool matches_container(const container_row& r, const std::string& want) {

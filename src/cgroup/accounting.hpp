@@ -8,12 +8,13 @@
 // to it. The waste is split per physical page: a page cached by k copies wastes k-1 pages, and
 // each of the k copies pays an equal (k-1)/k of a page to the container its page is charged to.
 // A container's exact share (a sum of such fractions) is rounded to whole pages by largest
-// remainder (ties: container order), so the containers' wasted bytes add up to the total
+// remainder (ties: by runtime, id and cgroup, never by scan order), so the containers' wasted bytes add up to the total
 // exactly. Pages whose charge is unknown go to one "unattributed" row, never to a guess.
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,9 @@ struct container_row {
   std::uint64_t cached_bytes = 0;
   std::uint64_t shared_cached_bytes = 0;  // its cached bytes whose blocks another copy caches too
   std::uint64_t wasted_bytes = 0;         // its share of the waste
+  // A container without a cgroup any more (stopped or removed): its still-cached pages are
+  // charged to an ancestor cgroup, and were put here by where the files live.
+  bool stopped = false;
   struct file_part {
     copy_id copy = 0;
     std::uint64_t shared_cached_bytes = 0;
@@ -45,6 +49,10 @@ struct container_row {
   std::vector<peer> shared_with;  // most bytes first
   std::vector<copy_id> copies;    // every copy with pages charged to it, sorted
   bool unattributed() const { return runtime == "unattributed"; }
+  // A container with a cgroup now (not the host, not unattributed, not stopped or removed).
+  bool live_container() const {
+    return !stopped && runtime != "host" && runtime != "unattributed" && runtime != "removed" && !runtime.empty();
+  }
   std::string label() const;  // name, else id, else cgroup
 };
 
@@ -55,6 +63,9 @@ struct charge_owner {
   bool known = true;    // false: the inode is not a cgroup of the hierarchy (removed since)
 };
 using owner_lookup = std::function<charge_owner(std::uint64_t cgroup_ino)>;
+// The container whose root filesystem or layer holds a copy, when that container has no live
+// cgroup (stopped, removed); nothing otherwise.
+using location_lookup = std::function<std::optional<charge_owner>(copy_id)>;
 
 class cgroup_map;
 class name_resolver;
@@ -65,7 +76,10 @@ owner_lookup host_owners(cgroup_map& map, name_resolver& names);
 // Rows sorted by wasted bytes, then cached bytes, then label. Needs scan.charges and
 // scan.placements (scan_options::attribute); without them every cached page is unattributed.
 // use_charges false: the charges cannot be resolved (no hierarchy), every page is unattributed.
-std::vector<container_row> account(const scan_result& scan, const owner_lookup& owner, bool use_charges = true);
+// located: pages charged to the host or a removed cgroup move to the stopped container whose
+// files they are (empty: no such moves).
+std::vector<container_row> account(const scan_result& scan, const owner_lookup& owner, bool use_charges = true,
+                                   const location_lookup& located = {});
 
 // The host's accounting, for report and top: the memory hierarchy found once (walked again for
 // cgroups it does not know), names from runtime metadata under metadata_root.
@@ -76,8 +90,12 @@ class host_accounting {
   std::vector<container_row> rows(const scan_result& scan);
   // Why pages are unattributed wholesale (charges unreadable, no hierarchy); empty when not.
   std::string error(const scan_result& scan) const;
+  // Every container this host knows, whether or not it has cached pages: those the runtimes'
+  // metadata lists (running or not) and those with a cgroup now (runtime, id, name, cgroup).
+  std::vector<container_row> known_containers();
 
  private:
+  void load_map();
   struct impl;
   std::unique_ptr<impl> impl_;
 };

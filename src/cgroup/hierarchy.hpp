@@ -61,6 +61,8 @@ class cgroup_map {
 
   const memory_hierarchy& hierarchy() const { return h_; }
   std::size_t size() const { return paths_.size(); }
+  // Every cgroup of the last walk: inode -> path.
+  const std::unordered_map<std::uint64_t, std::string>& paths() const { return paths_; }
 
  private:
   explicit cgroup_map(memory_hierarchy h) : h_(std::move(h)) {}

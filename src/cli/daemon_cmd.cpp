@@ -22,6 +22,7 @@
 #include "live/controller.hpp"
 #include "policy/config.hpp"
 #include "policy/evict.hpp"
+#include "policy/in_use.hpp"
 #include "policy/merge.hpp"
 #include "policy/plan.hpp"
 #include "top/sampler.hpp"
@@ -320,12 +321,13 @@ class policy_daemon {
   void act(const live::controller& ctl, const top::sample& s, const std::string& why) {
     const auto& st = ctl.state();
     const auto now = std::chrono::steady_clock::now();
-    std::set<copy_id> allowed, denied;
+    std::set<copy_id> allowed, denied, in_containers;
     std::map<copy_id, int> prio;
     const container_filter allow{cfg_.containers, cfg_.cgroups}, deny{cfg_.exclude_containers, cfg_.exclude_cgroups};
     for (const auto& r : s.model.containers) {
       if (!allow.empty() && allow.matches(r)) allowed.insert(r.copies.begin(), r.copies.end());
       if (!deny.empty() && deny.matches(r)) denied.insert(r.copies.begin(), r.copies.end());
+      if (r.live_container()) in_containers.insert(r.copies.begin(), r.copies.end());
       for (const auto& [who, p] : cfg_.priority) {
         if (!cgroup::matches_container(r, who)) continue;
         for (copy_id c : r.copies) {
@@ -336,8 +338,12 @@ class policy_daemon {
     }
     auto scope = [&](copy_id c) { return in_scope(st, c, allowed, denied, !allow.empty()); };
     if (cfg_.merge && module_) merge(st, scope, why);
+    // Which copies processes use now: the keepers are chosen among them (one walk of /proc).
+    const auto in_use = st.index.wasted_bytes() > 0 ? policy::files_in_use::collect() : policy::files_in_use{};
     auto plans = policy::plan_evictions(st, cfg_.keep, [&](copy_id c) {
       policy::copy_facts f;
+      f.in_use = in_use.holds_copy(st, c);
+      f.live_container = in_containers.count(c) > 0;
       const std::uint64_t live_ns = ctl.last_insert_ns(c);
       // Recently inserted first; copies not touched since the seed by how much they cache.
       f.heat = live_ns ? live_ns : st.files[c].cached_bytes / st.index.page_size();

@@ -6,8 +6,11 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <iostream>
+#include <set>
 
+#include "cgroup/names.hpp"
 #include "cli/commands.hpp"
 #include "policy/merge.hpp"
 #include "scan/fs_identity.hpp"
@@ -88,6 +91,50 @@ std::vector<check> run_checks() {
                      "no mounted btrfs, reflink XFS or bcachefs: name PATHs for report and top"});
     } else {
       out.push_back({"reflink mounts", "ok", fmt::format("{}", fmt::join(sharing, ", "))});
+    }
+    // What `report` with no PATH walks: each root above, the mounts of its filesystem below it
+    // (bind mounts, storage mounted onto itself), and what it leaves out.
+    for (const auto& w : outline_walks(*mounts, chosen)) {
+      std::vector<std::string> entered, left;
+      for (const auto& m : w.same_fs) entered.push_back(terminal_safe(m.mount_point));
+      for (const auto& m : w.other_fs) left.push_back(terminal_safe(m.mount_point) + " (" + m.fstype + ")");
+      std::string detail = terminal_safe(w.root.mount_point);
+      if (!entered.empty()) detail += fmt::format("; also its mounts {}", fmt::join(entered, ", "));
+      if (!left.empty()) {
+        detail += fmt::format("; not entered (other filesystems, --cross-mounts or name them): {}", fmt::join(left, ", "));
+      }
+      out.push_back({"walk", "info", detail});
+    }
+    // The runtimes' storage, from their own configuration: is each on a filesystem a report
+    // with no PATH walks?
+    cgroup::name_resolver names;
+    std::vector<std::string> covered, uncovered;
+    std::set<std::string> runtimes_with_containers;
+    for (const auto& k : names.containers()) runtimes_with_containers.insert(k.runtime);
+    for (const auto& loc : names.storage()) {
+      // A runtime installed but holding no container (an empty /var/lib/lxc) is no concern.
+      const std::string rt = loc.runtime == "incus" || loc.runtime == "lxd" ? "lxc" : loc.runtime;
+      if (!runtimes_with_containers.count(rt)) continue;
+      const mount_entry* at = nullptr;
+      for (const auto& m : *mounts) {
+        if (root_within(loc.path, m.mount_point) && (!at || m.mount_point.size() >= at->mount_point.size())) at = &m;
+      }
+      const std::string what = fmt::format("{} {}{}", loc.runtime, terminal_safe(loc.path),
+                                           loc.driver.empty() ? "" : " (" + loc.driver + ")");
+      const bool walked = at && std::any_of(chosen.begin(), chosen.end(), [&](const mount_entry& c) {
+                            return c.major == at->major && c.minor == at->minor;
+                          });
+      if (walked) covered.push_back(what);
+      else uncovered.push_back(what + (at ? " on " + at->fstype + ", which cannot share extents" : ""));
+    }
+    if (covered.empty() && uncovered.empty()) {
+      out.push_back({"container storage", "info", "no container runtime's storage found"});
+    } else if (uncovered.empty()) {
+      out.push_back({"container storage", "ok", fmt::format("walked: {}", fmt::join(covered, ", "))});
+    } else {
+      out.push_back({"container storage", "missing",
+                     fmt::format("not walked: {}{}", fmt::join(uncovered, ", "),
+                                 covered.empty() ? "" : fmt::format("; walked: {}", fmt::join(covered, ", ")))});
     }
   }
 

@@ -9,6 +9,7 @@
 #include "cgroup/accounting.hpp"
 #include "cli/commands.hpp"
 #include "policy/evict.hpp"
+#include "policy/in_use.hpp"
 #include "policy/plan.hpp"
 #include "report/report.hpp"
 #include "util/text.hpp"
@@ -18,9 +19,10 @@ namespace dupcache {
 void register_evict(CLI::App& app, evict_args& a) {
   auto* cmd = app.add_subcommand("evict", "Evict duplicate cached copies once, keeping one copy of each block");
   cmd->footer(
-      "For every physical block cached by two or more files, one copy is kept (the most cached "
-      "file's, or a --keep-container's) and the clean pages of the others are dropped with "
-      "POSIX_FADV_DONTNEED. Dirty pages are never dropped; file contents never change.\n"
+      "For every physical block cached by two or more files, one copy is kept and the clean pages "
+      "of the others are dropped with POSIX_FADV_DONTNEED. The copy kept is a --keep-container's, "
+      "else one a running process maps or has open, else one charged to a running container, else "
+      "the most cached. Dirty pages are never dropped; file contents never change.\n"
       "Exit status: 0 ok, 1 a PATH could not be scanned or an action failed, 2 usage error.");
   cmd->add_option("PATH", a.paths, "Files or directories (default: every filesystem that can share extents)");
   cmd->add_flag("-n,--dry-run", a.dry_run, "Plan and print, act on nothing");
@@ -32,7 +34,8 @@ void register_evict(CLI::App& app, evict_args& a) {
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--max-bytes", a.max_bytes, "Evict at most this many bytes (default: no limit)");
-  cmd->add_flag("--cross-mounts", a.cross_mounts, "Descend into other mounts below a PATH");
+  cmd->add_flag("--cross-mounts", a.cross_mounts,
+                "Also enter mounts of other filesystems below a PATH (mounts of the same filesystem are always entered)");
   cmd->add_flag("--no-pageout", a.no_pageout,
                 "Leave mapped duplicates alone (default: page them out of the processes that map them, then evict)");
   cmd->add_option("--metadata-root", a.metadata_root, "Where container runtimes' metadata is read (default /)");
@@ -44,8 +47,9 @@ int run_evict(const evict_args& a) {
   so.cross_mounts = a.cross_mounts;
   const container_filter scope{a.containers, a.cgroups};
   const container_filter keep{a.keep_containers, {}};
-  so.keep_placements = true;                     // the planner maps the index back to file pages
-  so.attribute = !scope.empty() || !keep.empty();  // page charges only when a container decides
+  so.keep_placements = true;  // the planner maps the index back to file pages
+  // Page charges tell which copies running containers use: the keeper is chosen among those.
+  so.attribute = true;
   auto scanned = scan(so);
   if (!scanned) {
     fmt::print(stderr, "dupcache: evict: {}\n", scanned.err().message());
@@ -54,25 +58,39 @@ int run_evict(const evict_args& a) {
   for (const auto& e : scanned->errors) {
     fmt::print(stderr, "dupcache: {}: {}\n", terminal_safe(e.path), terminal_safe(e.message));
   }
-  std::set<copy_id> in_scope, kept_first;
-  if (!scope.empty() || !keep.empty()) {
+  std::set<copy_id> in_scope, kept_first, in_containers;
+  {
     cgroup::host_accounting acc(a.metadata_root);
     const auto rows = acc.rows(*scanned);
+    std::vector<std::string> bad = unknown_container_errors("--container", a.containers, rows, acc);
+    for (auto& e : unknown_container_errors("--keep-container", a.keep_containers, rows, acc)) bad.push_back(std::move(e));
+    if (!bad.empty()) {
+      for (const auto& e : bad) fmt::print(stderr, "dupcache: evict: {}\n", e);
+      return exit_usage;
+    }
     if (auto why = acc.error(*scanned); !why.empty()) {
-      fmt::print(stderr, "dupcache: evict: page charges unavailable ({}): container options cannot apply\n", why);
-      return exit_failure;
+      if (!scope.empty() || !keep.empty()) {
+        fmt::print(stderr, "dupcache: evict: page charges unavailable ({}): container options cannot apply\n", why);
+        return exit_failure;
+      }
+      fmt::print(stderr, "dupcache: evict: page charges unavailable ({}): copies running containers use are not "
+                         "preferred as keepers\n", why);
     }
     for (const auto& r : rows) {
       if (!scope.empty() && scope.matches(r)) in_scope.insert(r.copies.begin(), r.copies.end());
       if (!keep.empty() && keep.matches(r)) kept_first.insert(r.copies.begin(), r.copies.end());
+      if (r.live_container()) in_containers.insert(r.copies.begin(), r.copies.end());
     }
   }
   const std::uint64_t wasted_before = scanned->index.wasted_bytes();
+  const auto in_use = wasted_before > 0 ? policy::files_in_use::collect() : policy::files_in_use{};
   auto plans = policy::plan_evictions(*scanned, keep.empty() ? policy::keep_rule::hottest : policy::keep_rule::priority,
                                       [&](copy_id c) {
                                         policy::copy_facts f;
                                         f.heat = scanned->files[c].cached_bytes;
                                         f.priority = kept_first.count(c) ? 1 : 0;
+                                        f.in_use = in_use.holds_copy(*scanned, c);
+                                        f.live_container = in_containers.count(c) > 0;
                                         f.evictable = scope.empty() || in_scope.count(c);
                                         return f;
                                       });
@@ -113,6 +131,7 @@ int run_evict(const evict_args& a) {
                                size(a.dry_run ? o.planned_bytes : o.freed_bytes), terminal_safe(o.path),
                                terminal_safe(o.kept_path), extra);
     }
+    std::cout << skipped_mounts_note(scanned->skipped_mounts);
     if (a.dry_run) {
       std::cout << fmt::format("dry run: wasted {}; would evict {} from {} file(s); nothing was changed\n",
                                size(wasted_before), size(planned), done.size());

@@ -16,6 +16,7 @@
 
 #include "cli/commands.hpp"
 #include "policy/evict.hpp"
+#include "policy/in_use.hpp"
 #include "policy/merge.hpp"
 #include "policy/pageout.hpp"
 #include "policy/plan.hpp"
@@ -103,10 +104,13 @@ policy::plan_run page_out_and_evict(const scan_result& scan, const merge_args& a
   const auto mapped = mapped_copies(scan, pids, a.all, err);
   *mapped_count = mapped.size();
   if (!err->empty()) return {};
+  const auto in_use = policy::files_in_use::collect();
   auto plans = policy::plan_evictions(scan, policy::keep_rule::priority, [&](copy_id c) {
     policy::copy_facts f;
-    // Keep a copy nobody named maps where there is one; then the most cached.
+    // Keep a copy nobody named maps where there is one, one another process uses first; then
+    // the most cached.
     f.priority = mapped.count(c) ? 0 : 1;
+    f.in_use = in_use.holds_copy(scan, c);
     f.heat = scan.files[c].cached_bytes;
     f.evictable = mapped.count(c) > 0;
     return f;

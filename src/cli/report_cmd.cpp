@@ -70,7 +70,7 @@ void register_report(CLI::App& app, report_args& a) {
   cmd->add_option("-j,--jobs", a.jobs, "Walker threads (default: twice the CPUs, 2..16)")
       ->check(CLI::Range(1u, 256u));
   cmd->add_flag("--cross-mounts", a.cross_mounts,
-                "Descend into other mounts below a PATH (pseudo filesystems never)");
+                "Also enter mounts of other filesystems below a PATH (mounts of the same filesystem are always entered; pseudo filesystems never)");
   cmd->add_flag("--all-extents", a.all_extents,
                 "Index every placed extent, not only those the filesystem flags shared (slower)");
   cmd->add_option("--residency", a.residency, "How residency is read: auto, cachestat, mincore")
@@ -141,6 +141,10 @@ int run_report(const report_args& a) {
     attach_containers(model, *scanned, std::move(rows), why);
     if (!why.empty()) {
       fmt::print(stderr, "dupcache: report: page charges unavailable, every page is unattributed: {}\n", why);
+    }
+    if (auto bad = unknown_container_errors("--container", a.containers, model.containers, acc); !bad.empty()) {
+      for (const auto& e : bad) fmt::print(stderr, "dupcache: report: {}\n", e);
+      return exit_usage;
     }
     if (!filter.empty() && filter_containers(model, filter) == 0) {
       std::string what;

@@ -71,7 +71,8 @@ void register_top(CLI::App& app, top_args& a) {
   cmd->add_flag("--no-bpf", a.no_bpf, "Do not trace; rescan every interval");
   cmd->add_option("--ring-buffer", a.ring_buffer, "BPF ring buffer size in bytes (default 16 MiB)")
       ->check(CLI::Range(std::uint64_t{4096}, std::uint64_t{1} << 30));
-  cmd->add_flag("--cross-mounts", a.cross_mounts, "Descend into other mounts below a PATH");
+  cmd->add_flag("--cross-mounts", a.cross_mounts,
+                "Also enter mounts of other filesystems below a PATH (mounts of the same filesystem are always entered)");
 }
 
 int run_top(const top_args& a) {
@@ -112,6 +113,13 @@ int run_top(const top_args& a) {
       return exit_usage;
     }
     so.from_daemon = a.socket;
+  }
+  if (!a.from_daemon && !a.containers.empty()) {
+    cgroup::host_accounting acc(a.metadata_root);
+    if (auto bad = unknown_container_errors("--container", a.containers, {}, acc); !bad.empty()) {
+      for (const auto& e : bad) fmt::print(stderr, "dupcache: top: {}\n", e);
+      return exit_usage;
+    }
   }
   top::sampler smp(so);
   active_sampler = &smp;

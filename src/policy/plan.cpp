@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 
 #include "scan/placement_lookup.hpp"
 
@@ -11,12 +12,18 @@ namespace dupcache::policy {
 std::vector<copy_plan> plan_evictions(const scan_result& scan, keep_rule rule, const facts_fn& facts) {
   const std::uint64_t ps = scan.index.page_size();
   const placement_lookup placed(scan);
-  std::vector<copy_facts> f(scan.files.size());
-  for (copy_id c = 0; c < f.size(); ++c) f[c] = facts(c);
+  // Facts only of copies that share a block, once each: some cost a stat() (in_use).
+  std::vector<std::optional<copy_facts>> known(scan.files.size());
+  auto fact = [&](copy_id c) -> const copy_facts& {
+    if (!known[c]) known[c] = facts(c);
+    return *known[c];
+  };
   auto better = [&](copy_id a, copy_id b) {  // a is a better keeper than b
-    const auto& x = f[a];
-    const auto& y = f[b];
+    const auto& x = fact(a);
+    const auto& y = fact(b);
     if (rule == keep_rule::priority && x.priority != y.priority) return x.priority > y.priority;
+    if (x.in_use != y.in_use) return x.in_use;
+    if (x.live_container != y.live_container) return x.live_container;
     if (x.heat != y.heat) return x.heat > y.heat;
     if (x.priority != y.priority) return x.priority > y.priority;
     return scan.index.key_of(a) < scan.index.key_of(b);
@@ -26,11 +33,11 @@ std::vector<copy_plan> plan_evictions(const scan_result& scan, keep_rule rule, c
   scan.index.for_each_shared([&](domain_id d, std::uint64_t s, std::uint64_t e, const std::vector<copy_id>& copies) {
     copy_id keeper = copies.front();
     for (copy_id c : copies) {
-      if (c < f.size() && better(c, keeper)) keeper = c;
+      if (c < known.size() && better(c, keeper)) keeper = c;
     }
     const auto keeper_spans = placed.spans(keeper, d, s, e);
     for (copy_id c : copies) {
-      if (c == keeper || c >= f.size() || !f[c].evictable) continue;
+      if (c == keeper || c >= known.size() || !fact(c).evictable) continue;
       for (const auto& sp : placed.spans(c, d, s, e)) {
         if (!sp.placed) continue;
         // Cut at the keeper's span boundaries so each item has one keeper run.

@@ -15,15 +15,22 @@
 
 namespace dupcache::policy {
 
+// Which copy of a block keeps its cache. Under either rule a copy in use beats one that is not,
+// in this order: mapped or open by a running process, then charged to a live container, then
+// the most recently used. A copy nobody uses (an image layer's) is so never kept while one a
+// container reads is evicted: that container would read the block from disk again and rebuild
+// the duplicate.
 enum class keep_rule {
-  hottest,   // the copy most recently used (live: last insertion; one-shot: most cached)
-  priority,  // the copy charged to the highest-priority container, then the hottest
+  hottest,   // in use, then the copy most recently used (live: last insertion; one-shot: most cached)
+  priority,  // the copy charged to the highest-priority container, then as hottest
 };
 
 struct copy_facts {
-  int priority = 0;        // higher is kept first under keep_rule::priority
-  std::uint64_t heat = 0;  // higher is kept
-  bool evictable = true;   // in scope and not backing off
+  int priority = 0;           // higher is kept first under keep_rule::priority
+  bool in_use = false;        // mapped or open by a running process
+  bool live_container = false;  // has pages charged to a running container
+  std::uint64_t heat = 0;     // higher is kept
+  bool evictable = true;      // in scope and not backing off
 };
 using facts_fn = std::function<copy_facts(copy_id)>;
 

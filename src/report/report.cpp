@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "util/text.hpp"
 
@@ -30,6 +31,7 @@ report_model build_report(const scan_result& scan) {
   m.files_scanned = scan.stats.files_scanned;
   m.files_cached = scan.stats.files_cached;
   m.errors = scan.errors;
+  m.skipped_mounts = scan.skipped_mounts;
   m.stats = scan.stats;
   m.residency_method = scan.residency_method;
   m.dirty_known = scan.dirty_known;
@@ -179,6 +181,7 @@ nlohmann::ordered_json report_json(const report_model& m, const report_options& 
     json row = {{"cgroup", c.cgroup},   {"runtime", c.runtime}, {"id", c.id}, {"name", c.name},
                 {"cached_bytes", c.cached_bytes}, {"wasted_bytes", c.wasted_bytes},
                 {"shared_cached_bytes", c.shared_cached_bytes}};
+    row["stopped"] = c.stopped;
     if (!c.pod_uid.empty()) row["pod_uid"] = c.pod_uid;
     if (!c.qos.empty()) row["qos"] = c.qos;
     row["files"] = json::array();
@@ -199,7 +202,10 @@ nlohmann::ordered_json report_json(const report_model& m, const report_options& 
   }
   if (m.containers_known) {
     j["attribution"] = {{"method", m.attribution_error.empty() ? "kpagecgroup" : "none"}};
-    if (!m.attribution_error.empty()) j["attribution"]["error"] = m.attribution_error;
+    if (!m.attribution_error.empty()) {
+      j["attribution"]["reason"] = m.attribution_error;
+      j["attribution"]["error"] = m.attribution_error;  // the first name of "reason", kept
+    }
   }
   j["errors"] = json::array();
   for (const auto& e : m.errors) {
@@ -212,7 +218,16 @@ nlohmann::ordered_json report_json(const report_model& m, const report_options& 
   j["skipped"] = {{"repeated_inodes", m.stats.repeated_inodes},
                   {"special_files", m.stats.special_skipped},
                   {"vanished", m.stats.vanished},
-                  {"mounts_not_crossed", m.stats.mounts_not_crossed}};
+                  {"mounts_not_crossed", m.stats.mounts_not_crossed},
+                  {"same_fs_mounts_walked", m.stats.same_fs_mounts}};
+  j["skipped"]["mounts"] = json::array();
+  for (const auto& s : m.skipped_mounts) {
+    json row = json::object();
+    path_json(row, "path", s.path);
+    row["type"] = s.fstype;
+    row["pseudo"] = s.pseudo;
+    j["skipped"]["mounts"].push_back(std::move(row));
+  }
   return j;
 }
 
@@ -263,7 +278,7 @@ report_model report_from_json(const nlohmann::json& j) {
   }
   if (auto a = j.find("attribution"); a != j.end()) {
     m.containers_known = true;
-    m.attribution_error = a->value("error", "");
+    m.attribution_error = a->value("reason", a->value("error", ""));
   }
   for (const auto& c : j.at("containers")) {
     cgroup::container_row r;
@@ -273,6 +288,7 @@ report_model report_from_json(const nlohmann::json& j) {
     r.name = c.value("name", "");
     r.pod_uid = c.value("pod_uid", "");
     r.qos = c.value("qos", "");
+    r.stopped = c.value("stopped", false);
     r.cached_bytes = c.at("cached_bytes").get<std::uint64_t>();
     r.wasted_bytes = c.at("wasted_bytes").get<std::uint64_t>();
     r.shared_cached_bytes = c.value("shared_cached_bytes", std::uint64_t{0});
@@ -299,6 +315,12 @@ report_model report_from_json(const nlohmann::json& j) {
     m.stats.special_skipped = s->value("special_files", std::uint64_t{0});
     m.stats.vanished = s->value("vanished", std::uint64_t{0});
     m.stats.mounts_not_crossed = s->value("mounts_not_crossed", std::uint64_t{0});
+    m.stats.same_fs_mounts = s->value("same_fs_mounts_walked", std::uint64_t{0});
+    if (auto ms = s->find("mounts"); ms != s->end() && ms->is_array()) {
+      for (const auto& x : *ms) {
+        m.skipped_mounts.push_back({path_from_json(x, "path"), x.value("type", ""), x.value("pseudo", false)});
+      }
+    }
   }
   return m;
 }
@@ -349,11 +371,16 @@ std::string report_text(const report_model& m, const report_options& opts) {
         const auto& c = m.containers[i];
         out += fmt::format("{:>{}} {:>{}} {:>{}}  {:<14} {:<20} {}\n", size(c.wasted_bytes), w,
                            size(c.shared_cached_bytes), w, size(c.cached_bytes), w, c.runtime,
-                           terminal_safe(c.label()), terminal_safe(c.cgroup));
+                           terminal_safe(c.label()) + (c.stopped ? " (stopped)" : ""), terminal_safe(c.cgroup));
         const std::string pad(static_cast<std::size_t>(3 * w + 4), ' ');
-        for (std::size_t k = 0; k < c.files.size() && k < 3; ++k) {
+        // Its duplicated files, most shared first: as many as --top asks (3 by default).
+        const std::size_t nf = std::min(opts.top.value_or(3), c.files.size());
+        if (nf > 0) {
+          out += fmt::format("{}{:>{}}  DUPLICATED FILE ({} of {}, shared bytes)\n", pad, "SHARED", w, nf, c.files.size());
+        }
+        for (std::size_t k = 0; k < nf; ++k) {
           const auto& f = c.files[k];
-          out += fmt::format("{}{} {:>{}}  {}\n", pad, k == 0 ? "files:" : "      ", size(f.shared_cached_bytes), w,
+          out += fmt::format("{}{:>{}}  {}\n", pad, size(f.shared_cached_bytes), w,
                              terminal_safe(f.copy < m.copy_paths.size() ? m.copy_paths[f.copy] : std::string()));
         }
         if (!c.shared_with.empty()) {
@@ -381,11 +408,58 @@ std::string report_text(const report_model& m, const report_options& opts) {
       }
     }
   }
+  if (auto note = skipped_mounts_note(m.skipped_mounts); !note.empty()) out += "\n" + note;
   if (!m.dirty_known) {
     out += "\nnote: residency came from mincore (no cachestat): dirty pages could not be told apart\n";
   }
   if (!m.errors.empty()) out += fmt::format("\n{} error(s), listed on standard error\n", m.errors.size());
   return out;
+}
+
+std::vector<std::string> unknown_container_errors(const std::string& option, const std::vector<std::string>& wanted,
+                                                  const std::vector<cgroup::container_row>& rows,
+                                                  cgroup::host_accounting& acc) {
+  std::vector<std::string> out;
+  if (wanted.empty()) return out;
+  std::vector<cgroup::container_row> known = acc.known_containers();
+  for (const auto& r : rows) {
+    if (r.runtime != "host" && r.runtime != "unattributed" && r.runtime != "removed") known.push_back(r);
+  }
+  std::set<std::string> labels;
+  for (const auto& r : known) labels.insert(r.label());
+  for (const auto& want : wanted) {
+    if (std::any_of(known.begin(), known.end(), [&](const auto& r) { return cgroup::matches_container(r, want); })) {
+      continue;
+    }
+    constexpr std::size_t listed = 20;
+    std::string names;
+    std::size_t n = 0;
+    for (const auto& l : labels) {
+      if (n++ == listed) break;
+      names += (names.empty() ? "" : ", ") + terminal_safe(l);
+    }
+    if (labels.size() > listed) names += fmt::format(" and {} more", labels.size() - listed);
+    out.push_back(fmt::format("{} {}: no such container ({})", option, terminal_safe(want),
+                              names.empty() ? "no containers are known on this host" : "known: " + names));
+  }
+  return out;
+}
+
+std::string skipped_mounts_note(const std::vector<skipped_mount>& skipped) {
+  std::vector<const skipped_mount*> shown;
+  for (const auto& s : skipped) {
+    if (!s.pseudo) shown.push_back(&s);
+  }
+  if (shown.empty()) return {};
+  constexpr std::size_t listed = 3;
+  std::string which;
+  for (std::size_t i = 0; i < shown.size() && i < listed; ++i) {
+    if (i > 0) which += ", ";
+    which += fmt::format("{} ({})", terminal_safe(shown[i]->path), terminal_safe(shown[i]->fstype));
+  }
+  if (shown.size() > listed) which += fmt::format(" and {} more", shown.size() - listed);
+  return fmt::format("note: {} mount(s) of other filesystems not entered: {}; name them as PATHs or add --cross-mounts\n",
+                     shown.size(), which);
 }
 
 }  // namespace dupcache

@@ -59,6 +59,7 @@ struct report_model {
   std::vector<group_row> groups;  // largest waste first
   std::vector<fs_row> filesystems;
   std::vector<scan_error> errors;
+  std::vector<skipped_mount> skipped_mounts;
   scan_stats stats;
   std::string residency_method;
   bool dirty_known = true;
@@ -85,7 +86,19 @@ struct container_filter {
   bool matches(const cgroup::container_row& r) const;
 };
 std::size_t filter_containers(report_model& m, const container_filter& f);
+
+// A value of an option that names containers (--container, --keep-container, ...) must name
+// one: a row of this scan or a container the runtimes' metadata knows. Returns one error line per
+// value that names nothing ("--container web-9: no such container (known: web-1, web-2)"),
+// for the caller to print and exit 2 on.
+std::vector<std::string> unknown_container_errors(const std::string& option, const std::vector<std::string>& wanted,
+                                                  const std::vector<cgroup::container_row>& rows,
+                                                  cgroup::host_accounting& acc);
 nlohmann::ordered_json report_json(const report_model& m, const report_options& opts);
+// One line saying which mounts of other filesystems a walk left out and how to include them
+// (pseudo filesystems, which hold no file cache worth reporting, are not listed); empty when
+// none were.
+std::string skipped_mounts_note(const std::vector<skipped_mount>& skipped);
 std::string report_text(const report_model& m, const report_options& opts);
 // The model back from report_json()'s document (what the daemon's control socket sends), for
 // the views; ids that only index the scan (copies) are renumbered. Throws on a malformed one.

@@ -45,7 +45,7 @@ table make_table(const sample& s, view_kind v, bool exact) {
   const int w = exact ? 13 : 9;
   const auto& m = s.model;
   if (v == view_kind::files) {
-    t.columns = {{"WASTED", w, true}, {"SHARED", w, true}, {"CACHED", w, true}, {"PATH", 0, false}};
+    t.columns = {{"WASTED", w, true}, {"SHARED", w, true}, {"CACHED", w, true}, {"PATH", 0, false, true}};
     for (const auto& f : m.files) {
       if (f.cached_bytes == 0) continue;
       const std::string path = terminal_safe(f.path);
@@ -56,7 +56,7 @@ table make_table(const sample& s, view_kind v, bool exact) {
     }
     t.default_sort = 0;
   } else if (v == view_kind::groups) {
-    t.columns = {{"COPIES", 6, true}, {"PER COPY", w, true}, {"WASTED", w, true}, {"FILES", 0, false}};
+    t.columns = {{"COPIES", 6, true}, {"PER COPY", w, true}, {"WASTED", w, true}, {"FILES", 0, false, true}};
     for (const auto& g : m.groups) {
       std::string all;
       for (const auto& p : g.paths) all += terminal_safe(p) + "\n";
@@ -72,7 +72,7 @@ table make_table(const sample& s, view_kind v, bool exact) {
     t.columns = {{"WASTED", w, true},       {"SHARED", w, true},       {"CACHED", w, true},
                  {"RUNTIME", 10, false}, {"CONTAINER", 16, false}, {"CGROUP", 0, false}};
     for (const auto& c : m.containers) {
-      const std::string label = terminal_safe(c.label());
+      const std::string label = terminal_safe(c.label()) + (c.stopped ? " (stopped)" : "");
       const std::string cg = terminal_safe(c.cgroup);
       t.rows.push_back({{size_cell(c.wasted_bytes, exact), size_cell(c.shared_cached_bytes, exact),
                          size_cell(c.cached_bytes, exact), c.runtime, label, cg},
@@ -123,7 +123,7 @@ std::string format_row(const table& t, const std::vector<std::string>& cells, in
       out += cell + " ";
       used += static_cast<int>(cell.size()) + 1;
     } else {
-      out += " " + fit_left(cells[i], width - used - 1);
+      out += " " + (c.path ? elide_path(cells[i], width - used - 1) : fit_left(cells[i], width - used - 1));
     }
   }
   return out;
@@ -147,6 +147,10 @@ std::vector<std::string> header_lines(const sample& s, bool exact, int width) {
   }
   out.push_back(fmt::format("files scanned {}  cached {}  groups {}  errors {}", m.files_scanned, m.files_cached,
                             m.groups.size(), m.errors.size()));
+  if (std::string note = skipped_mounts_note(m.skipped_mounts); !note.empty()) {
+    note.pop_back();  // its newline
+    out.push_back(fit_left(note, width));
+  }
   return out;
 }
 

@@ -21,6 +21,7 @@ struct column {
   std::string title;
   int width = 0;  // 0: takes the rest of the line
   bool numeric = true;
+  bool path = false;  // elided in the middle (elide_path), not cut from the left
 };
 
 struct row {

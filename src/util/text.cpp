@@ -3,8 +3,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
+#include <vector>
 
 namespace dupcache {
 namespace {
@@ -171,6 +173,90 @@ std::optional<std::string> base64_decode(std::string_view text) {
     if (pad < 1) out += static_cast<char>(n & 0xff);
   }
   return out;
+}
+
+namespace {
+
+bool is_hex_id(std::string_view c) {
+  if (c.size() < 16) return false;
+  return std::all_of(c.begin(), c.end(), [](char x) { return (x >= '0' && x <= '9') || (x >= 'a' && x <= 'f'); });
+}
+
+std::string cut_left(std::string_view s, int width) {
+  if (width <= 0) return "";
+  if (static_cast<int>(s.size()) <= width) return std::string(s);
+  if (width <= 3) return std::string(s.substr(s.size() - static_cast<std::size_t>(width)));
+  std::size_t start = s.size() - static_cast<std::size_t>(width - 3);
+  while (start < s.size() && (static_cast<unsigned char>(s[start]) & 0xc0) == 0x80) ++start;
+  return "..." + std::string(s.substr(start));
+}
+
+}  // namespace
+
+std::string elide_path(std::string_view path, int width) {
+  if (width <= 0) return "";
+  if (static_cast<int>(path.size()) <= width) return std::string(path);
+  const bool absolute = !path.empty() && path.front() == '/';
+  std::vector<std::string> comps;
+  for (std::size_t pos = absolute ? 1 : 0; pos <= path.size();) {
+    const std::size_t slash = std::min(path.find('/', pos), path.size());
+    comps.emplace_back(path.substr(pos, slash - pos));
+    pos = slash + 1;
+  }
+  std::optional<std::size_t> names;  // the component that names the container
+  for (std::size_t i = 0; i + 1 < comps.size(); ++i) {
+    if (is_hex_id(comps[i])) {
+      comps[i].resize(12);
+      names = i;
+    }
+  }
+  auto join_all = [&] {
+    std::string out = absolute ? "/" : "";
+    for (std::size_t i = 0; i < comps.size(); ++i) out += (i ? "/" : "") + comps[i];
+    return out;
+  };
+  if (std::string all = join_all(); static_cast<int>(all.size()) <= width) return all;
+  if (!names) {
+    static constexpr std::string_view parents[] = {"lxc", "machines", "containers", "subvolumes", "snapshots"};
+    for (std::size_t i = 0; i + 2 < comps.size(); ++i) {
+      if (std::find(std::begin(parents), std::end(parents), comps[i]) != std::end(parents)) names = i + 1;
+    }
+  }
+  const std::size_t last = comps.size() - 1;
+  std::vector<bool> keep(comps.size(), false);
+  keep[last] = true;
+  if (names) keep[*names] = true;
+  auto render = [&] {
+    std::string out = absolute ? "/" : "";
+    bool first = true, gap = false;
+    for (std::size_t i = 0; i < comps.size(); ++i) {
+      if (!keep[i]) {
+        gap = true;
+        continue;
+      }
+      if (gap) out += first ? ".../" : "/.../";
+      else if (!first) out += "/";
+      out += comps[i];
+      first = gap = false;
+    }
+    return out;
+  };
+  std::string best = render();
+  if (static_cast<int>(best.size()) > width) {
+    // Even the container and the file name do not fit: the file name alone, cut if need be.
+    std::string tail = ".../" + comps[last];
+    return static_cast<int>(tail.size()) <= width ? tail : cut_left(comps[last], width);
+  }
+  auto try_keep = [&](std::size_t i) {
+    if (keep[i]) return;
+    keep[i] = true;
+    std::string r = render();
+    if (static_cast<int>(r.size()) <= width) best = std::move(r);
+    else keep[i] = false;
+  };
+  for (std::size_t i = last; i-- > 0;) try_keep(i);
+  for (std::size_t i = 0; i < last; ++i) try_keep(i);
+  return best;
 }
 
 }  // namespace dupcache

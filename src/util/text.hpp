@@ -27,6 +27,14 @@ std::string base64_encode(std::string_view bytes);
 // The inverse; nullopt for text that is not base64.
 std::optional<std::string> base64_decode(std::string_view text);
 
+// A path made to fit `width` columns (counted in bytes: callers pass terminal_safe text)
+// without losing what tells it apart from its neighbours: container ids (a component of 16+ hex
+// digits) are cut to 12 digits, the file name and the component that names the container (the
+// last id, else the one after lxc/, machines/, containers/, subvolumes/ or snapshots/) are kept,
+// then as many components as fit from the right, then from the left; what is left out becomes
+// "...". Only a file name alone wider than `width` is cut, from the left.
+std::string elide_path(std::string_view path, int width);
+
 // 1536 -> "1.5 KiB"; exact bytes below 1 KiB.
 std::string human_bytes(std::uint64_t bytes);
 // 100 * part / whole with one decimal, "0.0%" when whole is zero.

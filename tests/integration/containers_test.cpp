@@ -226,9 +226,26 @@ TEST_F(container_scene, FiltersSelectContainersAndTheirFiles) {
   ASSERT_EQ(doc["containers"].size(), 1u);
   EXPECT_EQ(doc["containers"][0]["id"], cri_id);
 
+  // A name no container has is a usage error that lists the known names; a known container
+  // with nothing cached under the PATHs is a runtime error.
   auto none = run({DUPCACHE_BINARY, "report", "--container", "nosuchcontainer", fs_->dir()});
-  EXPECT_EQ(none.status, 1);
-  EXPECT_NE(none.err.find("--container nosuchcontainer: no container"), std::string::npos) << none.err;
+  EXPECT_EQ(none.status, 2);
+  EXPECT_NE(none.err.find("--container nosuchcontainer: no such container (known: "), std::string::npos) << none.err;
+  EXPECT_NE(none.err.find("web"), std::string::npos) << none.err;
+  for (const char* cmd : {"evict", "top"}) {
+    std::vector<std::string> argv{DUPCACHE_BINARY, cmd, "--container", "nosuchcontainer"};
+    if (std::string(cmd) == "top") argv.insert(argv.end(), {"-b", "-n", "1", "--no-bpf"});
+    else argv.push_back("--dry-run");
+    argv.push_back(fs_->dir());
+    auto r = run(argv);
+    EXPECT_EQ(r.status, 2) << cmd << ": " << r.err;
+    EXPECT_NE(r.err.find("--container nosuchcontainer: no such container"), std::string::npos) << cmd << ": " << r.err;
+  }
+  auto keep = run({DUPCACHE_BINARY, "evict", "--dry-run", "--keep-container", "nosuchcontainer", fs_->dir()});
+  EXPECT_EQ(keep.status, 2) << keep.err;
+  EXPECT_NE(keep.err.find("--keep-container nosuchcontainer: no such container"), std::string::npos) << keep.err;
+  auto empty = run({DUPCACHE_BINARY, "report", "--container", "web", side_});
+  EXPECT_EQ(empty.status, 1) << empty.err;
 }
 
 // Live: top attached before anything is read; the reads happen while it traces, and its last

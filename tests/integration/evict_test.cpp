@@ -164,6 +164,10 @@ TEST(Evict, MappedDuplicatesArePagedOutOfTheirProcess) {
   const std::uint64_t ps = page_size(), size = 1 * MiB;
   const std::string original = cached_a_mapped_b(fs, size, 9);
   mapping_child child(fs.path("b"), original);
+  // a is held open here: both copies are in use, so the keeper is a by inode order and b is
+  // the copy to page out.
+  const int hold_a = open(fs.path("a").c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(hold_a, 0);
   ASSERT_EQ(cached_pages(fs.path("b")), size / ps);
   int status = -1;
   auto kept = evict_json({"--no-pageout", fs.dir()}, &status);
@@ -183,6 +187,36 @@ TEST(Evict, MappedDuplicatesArePagedOutOfTheirProcess) {
   EXPECT_EQ(cached_pages(fs.path("b")), 0u);
   EXPECT_EQ(cached_pages(fs.path("a")), size / ps);
   EXPECT_TRUE(child.finish()) << "the mapping process read wrong bytes";
+  close(hold_a);
+}
+
+// The copy a running process uses is the one kept, even when another copy comes first by every
+// other rule (a ties with b on cached pages and is first in inode order): evicting b would only
+// make that process read its blocks from disk again and rebuild the duplicate.
+TEST(Evict, KeepsTheCopyAProcessHasOpen) {
+  DUPCACHE_REQUIRE_ROOT("mkfs.btrfs");
+  scratch_fs fs("btrfs");
+  const std::uint64_t ps = page_size(), size = 1 * MiB;
+  cached_a_mapped_b(fs, size, 13);
+  read_all(fs.path("b"));
+  const int hold_b = open(fs.path("b").c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(hold_b, 0);
+  int status = -1;
+  auto out = evict_json({fs.dir()}, &status);
+  ASSERT_EQ(status, 0) << out.dump();
+  ASSERT_EQ(out["actions"].size(), 1u) << out.dump();
+  EXPECT_EQ(out["actions"][0]["path"], fs.path("a"));
+  EXPECT_EQ(out["actions"][0]["kept"], fs.path("b"));
+  EXPECT_EQ(out["freed_bytes"], size);
+  EXPECT_EQ(cached_pages(fs.path("a")), 0u);
+  EXPECT_EQ(cached_pages(fs.path("b")), size / ps);
+  close(hold_b);
+  // Nobody holds either copy now: the tie goes back to inode order.
+  read_all(fs.path("a"));
+  out = evict_json({fs.dir()}, &status);
+  ASSERT_EQ(status, 0) << out.dump();
+  ASSERT_EQ(out["actions"].size(), 1u) << out.dump();
+  EXPECT_EQ(out["actions"][0]["path"], fs.path("b"));
 }
 
 // merge without the companion module: the named process's mapped duplicate is paged out of it

@@ -69,6 +69,57 @@ TEST(account, each_copy_pays_an_equal_share_per_page) {
   }
 }
 
+// Equal remainders go by the rows' identity, not by the order the scanner's threads met the
+// copies in: the same cache gives the same bytes per row on every run.
+TEST(account, ties_in_rounding_do_not_depend_on_scan_order) {
+  auto shares = [](const std::vector<std::uint64_t>& order) {
+    scene s;
+    for (std::uint64_t cg : order) s.copy(1, {{0, 1, cg}});
+    return wasted_pages(s.rows());
+  };
+  const auto first = shares({1, 2, 3});
+  // Two pages to give for three equal 2/3 shares: the first two rows by id get them.
+  EXPECT_EQ(first, (std::map<std::string, std::uint64_t>{{"c1", 1}, {"c2", 1}, {"c3", 0}}));
+  EXPECT_EQ(shares({3, 2, 1}), first);
+  EXPECT_EQ(shares({2, 3, 1}), first);
+}
+
+// A stopped container's pages are charged to an ancestor (the host here); where the files live
+// puts them back on the container, marked stopped. Copies the lookup does not place stay put.
+TEST(account, pages_of_stopped_containers_go_by_file_location) {
+  scene s;
+  s.copy(4, {{0, 4, 7}});
+  s.copy(4, {{0, 4, 7}});
+  s.copy(4, {{0, 4, 8}});
+  const auto rows = account(
+      s.scan,
+      [](std::uint64_t ino) {
+        charge_owner o;
+        if (ino == 8) {
+          o.ref.runtime = "docker";
+          o.ref.id = "live";
+          o.ref.cgroup = "/docker/live";
+        }
+        return o;  // 7: the host
+      },
+      true,
+      [](copy_id c) -> std::optional<charge_owner> {
+        if (c != 1) return std::nullopt;
+        charge_owner o;
+        o.ref.runtime = "docker";
+        o.ref.id = "gone";
+        o.name = "web-3";
+        return o;
+      });
+  std::map<std::string, std::pair<std::uint64_t, bool>> got;
+  for (const auto& r : rows) got[r.runtime + ":" + r.id] = {r.cached_bytes / ps, r.stopped};
+  EXPECT_EQ(got, (std::map<std::string, std::pair<std::uint64_t, bool>>{
+                     {"host:", {4, false}}, {"docker:gone", {4, true}}, {"docker:live", {4, false}}}));
+  std::uint64_t wasted = 0;
+  for (const auto& r : rows) wasted += r.wasted_bytes / ps;
+  EXPECT_EQ(wasted, 8u);
+}
+
 TEST(account, fractions_are_rounded_so_the_parts_add_up_exactly) {
   scene s;
   // One page, three copies: 2 wasted pages, 2/3 each; two containers get a page, one none.

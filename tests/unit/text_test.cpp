@@ -204,5 +204,44 @@ TEST(Percent, Values) {
   EXPECT_EQ(percent(45056, 98304), "45.8%");  // 11/24 = 45.833...
 }
 
+TEST(ElidePath, FitsUnchanged) {
+  EXPECT_EQ(elide_path("/usr/lib/libc.so.6", 40), "/usr/lib/libc.so.6");
+  EXPECT_EQ(elide_path("", 10), "");
+  EXPECT_EQ(elide_path("/a/b", 0), "");
+}
+
+TEST(ElidePath, KeepsTheContainerIdAndTheFileName) {
+  const std::string id1(64, 'a'), id2 = std::string(63, 'a') + "b";
+  const std::string base = "/var/lib/containers/storage/btrfs/subvolumes/";
+  const std::string p1 = base + id1 + "/usr/lib/llvm-14/lib/libLLVM-14.so.1";
+  const std::string p2 = base + std::string(12, 'c') + std::string(52, 'd') + "/usr/lib/llvm-14/lib/libLLVM-14.so.1";
+  // Ids are cut to 12 digits first; that alone may make it fit.
+  EXPECT_EQ(elide_path(p1, 94), base + std::string(12, 'a') + "/usr/lib/llvm-14/lib/libLLVM-14.so.1");
+  // Narrower: the middle goes, the id and the file name stay, then components from the right.
+  const std::string e1 = elide_path(p1, 48);
+  EXPECT_LE(e1.size(), 48U);
+  EXPECT_EQ(e1, "/.../aaaaaaaaaaaa/usr/.../lib/libLLVM-14.so.1");
+  const std::string e2 = elide_path(p2, 48);
+  EXPECT_NE(e1, e2);  // two containers' copies stay apart
+  EXPECT_NE(e2.find("cccccccccccc"), std::string::npos);
+  // Two ids that differ only after the 12th digit are not told apart by the cut; the id is
+  // still shown as far as the runtimes' short ids go.
+  EXPECT_NE(elide_path(base + id2 + "/lib/x", 40).find("aaaaaaaaaaaa"), std::string::npos);
+}
+
+TEST(ElidePath, NamesTheContainerAfterKnownParents) {
+  const std::string p = "/var/lib/lxc/web-1/rootfs/usr/lib/x86_64-linux-gnu/libLLVM-14.so.1";
+  const std::string e = elide_path(p, 40);
+  EXPECT_LE(e.size(), 40U);
+  EXPECT_NE(e.find("/web-1/"), std::string::npos) << e;
+  EXPECT_NE(e.find("libLLVM-14.so.1"), std::string::npos) << e;
+}
+
+TEST(ElidePath, AFileNameWiderThanTheColumnIsCutFromTheLeft) {
+  EXPECT_EQ(elide_path("/a/b/" + std::string(30, 'n'), 10), "..." + std::string(7, 'n'));
+  EXPECT_EQ(elide_path("/x/" + std::string(40, 'y') + "/name", 10), "/.../name");
+  EXPECT_EQ(elide_path("relative/dir/that/is/long/file", 16), ".../is/long/file");
+}
+
 }  // namespace
 }  // namespace dupcache
