@@ -27,6 +27,7 @@
 #include "policy/plan.hpp"
 #include "top/sampler.hpp"
 #include "util/clock.hpp"
+#include "util/json_text.hpp"
 #include "util/text.hpp"
 
 namespace dupcache {
@@ -37,11 +38,16 @@ void wake() {
   if (active) active->wake();
 }
 
-// stderr with sd-daemon(3) priority prefixes: journald keeps the levels.
+// stderr with sd-daemon(3) priority prefixes: journald keeps the levels. journald reads one
+// entry per line and a "<N>" at the start of a line as its priority, so a file name holding
+// "\n<0>" would forge an emergency entry: the whole message is made one line here, control
+// characters and bytes that are not UTF-8 escaped (terminal_safe), whatever the arguments hold.
+// Callers pass raw paths and messages, not already escaped ones.
 enum level { err = 3, warning = 4, notice = 5, info = 6, debug = 7 };
 template <typename... Args>
 void log(level l, fmt::format_string<Args...> f, Args&&... args) {
-  fmt::print(stderr, "<{}>dupcache: {}\n", static_cast<int>(l), fmt::format(f, std::forward<Args>(args)...));
+  fmt::print(stderr, "<{}>dupcache: {}\n", static_cast<int>(l),
+             terminal_safe(fmt::format(f, std::forward<Args>(args)...)));
 }
 
 bool under(const std::string& path, const std::string& prefix) {
@@ -196,7 +202,7 @@ class policy_daemon {
     auto next = policy::load_config(args_.config);
     if (!next) {
       log(err, "SIGHUP: {}; keeping the configuration in force", next.err().reason());
-      journal_.write({{"ts", now_s()}, {"event", "reload"}, {"result", "rejected"}, {"error", next.err().reason()}});
+      journal_.write({{"ts", now_s()}, {"event", "reload"}, {"result", "rejected"}, {"error", json_text(next.err().reason())}});
       return;
     }
     if (next->watch_paths != cfg_.watch_paths || next->needs_containers() != cfg_.needs_containers() ||
@@ -257,9 +263,11 @@ class policy_daemon {
       ++counts_.actions[{"merge", result}];
       nlohmann::ordered_json j{{"ts", now_s()}, {"action", "merge"}, {"result", result}, {"pid", m.pid},
                                {"start", fmt::format("{:#x}", m.start)}, {"end", fmt::format("{:#x}", m.end)},
-                               {"path", m.path}, {"canonical", m.canonical}, {"why", why}};
+                               {"why", why}};
+      put_path(j, "path", m.path);
+      put_path(j, "canonical", m.canonical);
       if (!m.refusal.empty()) j["refusal"] = m.refusal;
-      if (!m.error.empty()) j["error"] = m.error;
+      if (!m.error.empty()) j["error"] = json_text(m.error);
       journal_.write(j);
       if (m.merged) log(info, "merged pid {} {:x}-{:x} {} onto {}", m.pid, m.start, m.end, m.path, m.canonical);
       else if (!m.error.empty()) log(notice, "merge: {}", m.error);
@@ -390,9 +398,9 @@ class policy_daemon {
     j["why"] = why;
     j["dry_run"] = cfg_.dry_run;
     if (auto r = journal_.write(j); !r) log(warning, "{}", r.err().message());
-    if (!o.error.empty()) log(warning, "evict {}: {}", terminal_safe(o.path), o.error);
+    if (!o.error.empty()) log(warning, "evict {}: {}", o.path, o.error);
     else log(info, "{} {} of {} (kept {})", cfg_.dry_run ? "would evict" : "evicted",
-             human_bytes(cfg_.dry_run ? o.planned_bytes : o.freed_bytes), terminal_safe(o.path), terminal_safe(o.kept_path));
+             human_bytes(cfg_.dry_run ? o.planned_bytes : o.freed_bytes), o.path, o.kept_path);
   }
 
   // An evicted copy whose pages come back within the refault window was needed: back off.
@@ -413,13 +421,13 @@ class policy_daemon {
       fs.backoff = std::min(cfg_.max_backoff, std::max(cfg_.cooldown, fs.backoff) * 2);
       fs.not_before = now + fs.backoff;
       ++counts_.refaults;
-      log(notice, "{} was read back in ({} since the eviction): backing off for {} s", terminal_safe(st.files[*c].path),
+      log(notice, "{} was read back in ({} since the eviction): backing off for {} s", st.files[*c].path,
           human_bytes(cached - fs.cached_after), fs.backoff.count() / 1000.0);
-      journal_.write({{"ts", now_s()},
-                      {"event", "backoff"},
-                      {"path", to_json_path(st.files[*c].path).text},
-                      {"refault_bytes", cached - fs.cached_after},
-                      {"backoff_s", fs.backoff.count() / 1000.0}});
+      nlohmann::ordered_json j{{"ts", now_s()}, {"event", "backoff"}};
+      put_path(j, "path", st.files[*c].path);
+      j["refault_bytes"] = cached - fs.cached_after;
+      j["backoff_s"] = fs.backoff.count() / 1000.0;
+      journal_.write(j);
     }
   }
 

@@ -12,6 +12,7 @@
 
 #include "cgroup/names.hpp"
 #include "cli/commands.hpp"
+#include "util/json_text.hpp"
 #include "policy/merge.hpp"
 #include "scan/fs_identity.hpp"
 #include "scan/mounts.hpp"
@@ -168,7 +169,7 @@ int run_doctor(const doctor_args& a) {
   if (a.json) {
     nlohmann::ordered_json j = nlohmann::ordered_json::array();
     for (const auto& c : checks) j.push_back({{"check", c.name}, {"status", c.status}, {"detail", c.detail}});
-    std::cout << j.dump(2) << '\n';
+    std::cout << dump_json(j, 2) << '\n';
   } else {
     for (const auto& c : checks) std::cout << fmt::format("{:<22} {:<9} {}\n", c.name, c.status, c.detail);
   }

@@ -12,6 +12,7 @@
 #include "policy/in_use.hpp"
 #include "policy/plan.hpp"
 #include "report/report.hpp"
+#include "util/json_text.hpp"
 #include "util/text.hpp"
 
 namespace dupcache {
@@ -52,7 +53,7 @@ int run_evict(const evict_args& a) {
   so.attribute = true;
   auto scanned = scan(so);
   if (!scanned) {
-    fmt::print(stderr, "dupcache: evict: {}\n", scanned.err().message());
+    fmt::print(stderr, "dupcache: evict: {}\n", terminal_safe(scanned.err().message()));
     return exit_failure;
   }
   for (const auto& e : scanned->errors) {
@@ -115,7 +116,7 @@ int run_evict(const evict_args& a) {
     j["freed_bytes"] = freed;
     j["actions"] = nlohmann::ordered_json::array();
     for (const auto& o : done) j["actions"].push_back(policy::outcome_json(o));
-    std::cout << j.dump(2) << '\n';
+    std::cout << dump_json(j, 2) << '\n';
   } else {
     for (const auto& o : done) {
       if (!o.error.empty()) {

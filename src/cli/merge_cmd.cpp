@@ -21,6 +21,7 @@
 #include "policy/pageout.hpp"
 #include "policy/plan.hpp"
 #include "scan/fs_identity.hpp"
+#include "util/json_text.hpp"
 #include "util/text.hpp"
 
 namespace dupcache {
@@ -186,7 +187,7 @@ int run_merge(const merge_args& a) {
   so.keep_placements = true;
   auto scanned = scan(so);
   if (!scanned) {
-    fmt::print(stderr, "dupcache: merge: {}\n", scanned.err().message());
+    fmt::print(stderr, "dupcache: merge: {}\n", terminal_safe(scanned.err().message()));
     return exit_failure;
   }
   if (mod) {
@@ -195,7 +196,7 @@ int run_merge(const merge_args& a) {
     std::string err;
     r.evicted = page_out_and_evict(*scanned, a, &r.mapped, &err);
     if (!err.empty()) {
-      fmt::print(stderr, "dupcache: merge: {}\n", err);
+      fmt::print(stderr, "dupcache: merge: {}\n", terminal_safe(err));
       return exit_failure;
     }
   }
@@ -221,19 +222,20 @@ int run_merge(const merge_args& a) {
       j["mappings"].push_back({{"pid", m.pid},
                                {"start", fmt::format("{:#x}", m.start)},
                                {"end", fmt::format("{:#x}", m.end)},
-                               {"path", m.path},
-                               {"canonical", m.canonical},
                                {"merged", m.merged},
                                {"refusal", m.refusal.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(m.refusal)},
-                               {"error", m.error.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(m.error)}});
+                               {"error", m.error.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(json_text(m.error))}});
+      put_path(j["mappings"].back(), "path", m.path);
+      put_path(j["mappings"].back(), "canonical", m.canonical);
     }
     j["planned_bytes"] = r.evicted.planned_bytes;
     j["freed_bytes"] = r.evicted.freed_bytes;
     j["actions"] = nlohmann::ordered_json::array();
     for (const auto& o : done) j["actions"].push_back(policy::outcome_json(o));
     j["canonical_removed"] = r.canonical_removed;
-    j["errors"] = r.errors;
-    std::cout << j.dump(2) << '\n';
+    j["errors"] = nlohmann::ordered_json::array();
+    for (const auto& e : r.errors) j["errors"].push_back(json_text(e));
+    std::cout << dump_json(j, 2) << '\n';
   } else {
     for (const auto& e : r.errors) fmt::print(stderr, "dupcache: merge: {}\n", terminal_safe(e));
     if (!r.module) fmt::print(stderr, "dupcache: merge: {}: paging out and evicting instead\n", r.fallback);

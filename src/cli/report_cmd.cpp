@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "util/json_text.hpp"
 #include "cgroup/accounting.hpp"
 #include "report/remote.hpp"
 #include "report/report.hpp"
@@ -89,7 +90,7 @@ int report_from_daemon(const report_args& a) {
   req["cgroups"] = a.cgroups;
   auto r = ask_daemon(a.socket, req.dump());
   if (!r) {
-    fmt::print(stderr, "dupcache: report: {}\n", r.err().message());
+    fmt::print(stderr, "dupcache: report: {}\n", terminal_safe(r.err().message()));
     return exit_failure;
   }
   std::cout << *r;
@@ -130,7 +131,7 @@ int run_report(const report_args& a) {
 
   auto scanned = scan(so);
   if (!scanned) {
-    fmt::print(stderr, "dupcache: report: {}\n", scanned.err().message());
+    fmt::print(stderr, "dupcache: report: {}\n", terminal_safe(scanned.err().message()));
     return exit_failure;
   }
   auto model = build_report(*scanned);
@@ -159,7 +160,7 @@ int run_report(const report_args& a) {
   ro.exact_bytes = a.bytes;
 
   if (a.json) {
-    std::cout << report_json(model, ro).dump(2) << '\n';
+    std::cout << dump_json(report_json(model, ro), 2) << '\n';
   } else {
     for (const auto& e : model.errors) {
       fmt::print(stderr, "dupcache: {}: {}\n", terminal_safe(e.path), terminal_safe(e.message));

@@ -8,6 +8,8 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "util/json_text.hpp"
+#include "util/text.hpp"
 #include "cli/signals.hpp"
 #include "top/sampler.hpp"
 #include "top/ui.hpp"
@@ -125,7 +127,7 @@ int run_top(const top_args& a) {
   active_sampler = &smp;
   install_stop_handlers(wake_sampler);
   if (auto r = smp.start(); !r) {
-    fmt::print(stderr, "dupcache: top: {}\n", r.err().message());
+    fmt::print(stderr, "dupcache: top: {}\n", terminal_safe(r.err().message()));
     return exit_failure;
   }
 
@@ -135,11 +137,11 @@ int run_top(const top_args& a) {
   for (std::uint64_t i = 0; (a.iterations == 0 || i < a.iterations) && !stop_requested(); ++i) {
     auto s = smp.next();
     if (!s) {
-      fmt::print(stderr, "dupcache: top: {}\n", s.err().message());
+      fmt::print(stderr, "dupcache: top: {}\n", terminal_safe(s.err().message()));
       return exit_failure;
     }
     if (a.json) {
-      std::cout << top::sample_json(*s, a.top).dump() << '\n';
+      std::cout << dump_json(top::sample_json(*s, a.top)) << '\n';
     } else {
       std::cout << top::batch_text(*s, st, a.top ? a.top : 20, batch_width()) << '\n';
     }

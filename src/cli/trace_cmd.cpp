@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "util/json_text.hpp"
 #include "cli/signals.hpp"
 #include "live/controller.hpp"
 #include "trace/tracer.hpp"
@@ -76,7 +77,7 @@ int run_trace(const trace_args& a) {
     so.paths = a.paths;
     auto devs = live::superblock_devs(so);
     if (!devs) {
-      fmt::print(stderr, "dupcache: trace: {}\n", devs.err().message());
+      fmt::print(stderr, "dupcache: trace: {}\n", terminal_safe(devs.err().message()));
       return exit_failure;
     }
     if (devs->empty()) {
@@ -89,7 +90,7 @@ int run_trace(const trace_args& a) {
   install_stop_handlers(nullptr);
   auto t = trace::tracer::open(to);
   if (!t) {
-    fmt::print(stderr, "dupcache: {}\n", t.err().message());
+    fmt::print(stderr, "dupcache: {}\n", terminal_safe(t.err().message()));
     return exit_failure;
   }
   fmt::print(stderr, "dupcache: trace: page-cache hooks: {}, {}\n", trace::to_string((*t)->chosen_path()),
@@ -100,11 +101,11 @@ int run_trace(const trace_args& a) {
   while (!done && !stop_requested()) {
     auto r = (*t)->poll(100, [&](const trace::decoded_event& e) {
       if (done) return;
-      std::cout << event_json(e).dump() << '\n';
+      std::cout << dump_json(event_json(e)) << '\n';
       if (a.count && ++printed >= a.count) done = true;
     });
     if (!r) {
-      fmt::print(stderr, "dupcache: {}\n", r.err().message());
+      fmt::print(stderr, "dupcache: {}\n", terminal_safe(r.err().message()));
       return exit_failure;
     }
     std::cout.flush();

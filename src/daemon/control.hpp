@@ -9,18 +9,25 @@
 //   {"sample": true, "top": N, "containers": [...], "cgroups": [...]}
 //                                           -> the sample, as `top --json` prints it
 // then the connection closes. An answer starting "error: " says why there is none.
+// Bounded (see bounded_server): a request is at most control_max_request bytes and must arrive
+// within 2 s of the connect; 8 connections at once, the newest pushing out the oldest still
+// silent, so a client that connects and sends nothing holds up nobody.
 
-#include <atomic>
+#include <cstddef>
 #include <mutex>
+#include <optional>
 #include <string>
-#include <thread>
+#include <string_view>
 
+#include "daemon/server.hpp"
 #include "report/report.hpp"
 #include "top/sampler.hpp"
 #include "util/fd.hpp"
 #include "util/result.hpp"
 
 namespace dupcache::daemon {
+
+inline constexpr std::size_t control_max_request = 64 * 1024;
 
 class control_server {
  public:
@@ -31,16 +38,13 @@ class control_server {
   void publish(const top::sample& s);
 
  private:
-  void serve();
-  void answer(int fd);
+  // nullopt until the request line is complete; then the answer.
+  std::optional<std::string> answer(std::string_view received);
   std::string path_;
-  unique_fd listen_;
-  unique_fd wake_;
-  std::thread thread_;
-  std::atomic<bool> done_{false};
   std::mutex mu_;
   top::sample sample_;
   bool have_sample_ = false;
+  bounded_server server_;  // after what answer() reads: destroyed (joined) first
 };
 
 

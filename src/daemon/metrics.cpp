@@ -3,11 +3,14 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <netdb.h>
+#include <sys/random.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <array>
-#include <cstdio>
-#include <httplib.h>
+#include <charconv>
+#include <memory>
 
 namespace dupcache::daemon {
 
@@ -101,33 +104,109 @@ std::string render_metrics(const metrics_input& in) {
   return o;
 }
 
+namespace {
+
+std::string http_message(std::string_view status, std::string_view extra_headers, std::string_view content_type,
+                         std::string_view body, bool with_body) {
+  std::string r = fmt::format("HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}Connection: close\r\n\r\n",
+                              status, content_type, body.size(), extra_headers);
+  if (with_body) r += body;
+  return r;
+}
+
+std::string http_error(std::string_view status, std::string_view extra_headers = {}) {
+  return http_message(status, extra_headers, "text/plain; charset=utf-8", std::string(status) + "\n", true);
+}
+
+}  // namespace
+
+std::string http_too_large() { return http_error("431 Request Header Fields Too Large"); }
+
+std::optional<std::string> http_reply(std::string_view received, const std::string& body) {
+  // Only the request line is kept; header lines are counted and skipped, never stored.
+  std::string_view request_line;
+  std::size_t lines = 0;
+  for (std::size_t pos = 0;;) {
+    const auto nl = received.find('\n', pos);
+    if (nl == std::string_view::npos) return std::nullopt;
+    std::string_view line = received.substr(pos, nl - pos);
+    pos = nl + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (++lines > http_max_head_lines) return http_too_large();
+    if (!line.empty()) {
+      if (request_line.empty()) request_line = line;
+      continue;
+    }
+    // RFC 9112 2.2: empty lines before the request line are ignored.
+    if (!request_line.empty()) break;
+  }
+  const auto sp1 = request_line.find(' ');
+  const auto sp2 = sp1 == std::string_view::npos ? sp1 : request_line.find(' ', sp1 + 1);
+  if (sp2 == std::string_view::npos || request_line.find(' ', sp2 + 1) != std::string_view::npos) {
+    return http_error("400 Bad Request");
+  }
+  const std::string_view method = request_line.substr(0, sp1), version = request_line.substr(sp2 + 1);
+  std::string_view target = request_line.substr(sp1 + 1, sp2 - sp1 - 1);
+  if (version != "HTTP/1.1" && version != "HTTP/1.0") return http_error("400 Bad Request");
+  if (method != "GET" && method != "HEAD") return http_error("405 Method Not Allowed", "Allow: GET, HEAD\r\n");
+  target = target.substr(0, target.find('?'));
+  if (target != "/metrics") return http_error("404 Not Found");
+  return http_message("200 OK", {}, "text/plain; version=0.0.4; charset=utf-8", body, method == "GET");
+}
+
 metrics_server::metrics_server() = default;
 
-metrics_server::~metrics_server() {
-  if (server_) server_->stop();
-  if (thread_.joinable()) thread_.join();
-}
+metrics_server::~metrics_server() = default;
 
 result<void> metrics_server::start(const std::string& listen) {
   const auto colon = listen.rfind(':');
+  if (colon == std::string::npos) return plain_error("listen on " + listen, "not ADDRESS:PORT");
   std::string host = listen.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  int port = 0;
-  try {
-    port = std::stoi(listen.substr(colon + 1));
-  } catch (...) {
+  const std::string port = listen.substr(colon + 1);
+  unsigned value = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (ec != std::errc{} || end != port.data() + port.size() || value > 65535) {
     return plain_error("listen on " + listen, "not ADDRESS:PORT");
   }
-  server_ = std::make_unique<httplib::Server>();
-  server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    std::lock_guard lock(mu_);
-    res.set_content(text_, "text/plain; version=0.0.4; charset=utf-8");
-  });
-  if (!server_->bind_to_port(host.c_str(), port)) {
-    return plain_error("listen on " + listen, "cannot bind (address in use, or not an address of this host)");
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  if (const int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+    return plain_error("listen on " + listen, std::string("cannot resolve the address: ") + ::gai_strerror(rc));
   }
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
-  return {};
+  const std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> list(found, ::freeaddrinfo);
+  error last = plain_error("listen on " + listen, "no address to bind");
+  for (const addrinfo* ai = list.get(); ai; ai = ai->ai_next) {
+    unique_fd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol));
+    if (!fd) {
+      last = errno_error("listen on " + listen + ": socket");
+      continue;
+    }
+    // A restarted daemon rebinds at once, with the old connections still in TIME_WAIT.
+    const int one = 1;
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(fd.get(), ai->ai_addr, ai->ai_addrlen) < 0) {
+      last = errno_error("listen on " + listen + ": bind");
+      continue;
+    }
+    if (::listen(fd.get(), 64) < 0) {
+      last = errno_error("listen on " + listen);
+      continue;
+    }
+    serve_limits limits;
+    limits.max_connections = 16;
+    limits.max_request_bytes = http_max_head_bytes;
+    limits.request_time = std::chrono::seconds(5);
+    limits.reply_time = std::chrono::seconds(10);
+    return server_.start(std::move(fd), limits, [this](std::string_view received) -> std::optional<std::string> {
+      std::lock_guard lock(mu_);
+      return http_reply(received, text_);
+    }, http_too_large());
+  }
+  return last;
 }
 
 void metrics_server::publish(std::string text) {
@@ -136,13 +215,40 @@ void metrics_server::publish(std::string text) {
 }
 
 result<void> write_textfile(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  FILE* f = std::fopen(tmp.c_str(), "we");
-  if (!f) return errno_error("write " + tmp);
-  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size() && std::fflush(f) == 0;
-  std::fclose(f);
-  if (!ok) return errno_error("write " + tmp);
-  if (std::rename(tmp.c_str(), path.c_str()) < 0) return errno_error("rename " + tmp);
+  const auto slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  unique_fd dfd(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!dfd) return errno_error("write " + path + ": open directory " + dir);
+  // A name nobody can plant in advance; O_EXCL|O_NOFOLLOW also refuses one planted anyway
+  // (the collector reads *.prom only, so the temporary name is never scraped).
+  std::string tmp;
+  unique_fd fd;
+  for (int attempt = 0; attempt < 8 && !fd; ++attempt) {
+    std::uint64_t r = 0;
+    if (::getrandom(&r, sizeof r, 0) != static_cast<ssize_t>(sizeof r)) return errno_error("write " + path + ": getrandom");
+    tmp = fmt::format(".{}.{:016x}.tmp", name, r);
+    // 0666 before the umask, as the fopen() this replaces: the collector must read it.
+    fd = unique_fd(::openat(dfd.get(), tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666));
+    if (!fd && errno != EEXIST) return errno_error("write " + dir + "/" + tmp);
+  }
+  if (!fd) return errno_error("write " + path + ": create a temporary file in " + dir);
+  for (std::size_t off = 0; off < text.size();) {
+    const ssize_t n = ::write(fd.get(), text.data() + off, text.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n < 0 ? errno : EIO;
+      ::unlinkat(dfd.get(), tmp.c_str(), 0);
+      return errno_error("write " + dir + "/" + tmp, err);
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  fd.reset();
+  if (::renameat(dfd.get(), tmp.c_str(), dfd.get(), name.c_str()) < 0) {
+    const int err = errno;
+    ::unlinkat(dfd.get(), tmp.c_str(), 0);
+    return errno_error("rename " + dir + "/" + tmp + " to " + path, err);
+  }
   return {};
 }
 

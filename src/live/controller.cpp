@@ -340,11 +340,12 @@ result<void> controller::reconcile(const ident& id, slot& s, std::uint64_t dup_f
     return {};
   }
   const std::uint64_t counted_at = monotonic_ns();
-  auto counts = reader_->totals(fd.get(), 0);
-  if (!counts) return counts.err();
-  auto extents = read_extent_map(fd.get());
   struct stat st {};
   fstat(fd.get(), &st);
+  // The size bounds the mincore fallback's walk (cachestat ignores it).
+  auto counts = reader_->totals(fd.get(), static_cast<std::uint64_t>(st.st_size));
+  if (!counts) return counts.err();
+  auto extents = read_extent_map(fd.get());
   if (extents) {
     fs_info fs;
     fs.id = s.key.fs;
@@ -387,7 +388,10 @@ result<void> controller::reconcile(const ident& id, slot& s, std::uint64_t dup_f
     auto& runs = state_->charges[s.copy];
     runs.clear();
     if (charges_) {
-      if (auto c = charges_->read(fd.get(), static_cast<std::uint64_t>(st.st_size))) runs = std::move(*c);
+      auto cached = reader_->cached_runs(fd.get(), static_cast<std::uint64_t>(st.st_size));
+      if (cached) {
+        if (auto c = charges_->read(fd.get(), *cached)) runs = std::move(*c);
+      }
     }
   }
   sync_file_entry(s);

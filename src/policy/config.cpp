@@ -225,7 +225,8 @@ result<std::uint64_t> parse_size(const std::string& s) {
   if (u == units.end()) return plain_error("parse size", "unknown unit '" + unit + "' (B, KiB, MiB, GiB, TiB, kB, MB, GB, TB)");
   const double bytes = v * u->second;
   if (!std::isfinite(bytes) || bytes >= 1.8e19) return plain_error("parse size", "'" + s + "' is too large");
-  return static_cast<std::uint64_t>(std::llround(bytes));
+  // Not llround(): it returns a long long, and sizes from 2^63 on wrapped (found by fuzz/config).
+  return static_cast<std::uint64_t>(std::round(bytes));
 }
 
 result<std::chrono::milliseconds> parse_duration(const std::string& s) {

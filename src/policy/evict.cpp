@@ -5,15 +5,18 @@
 #include <sys/stat.h>
 
 #include "policy/pageout.hpp"
+#include <fmt/format.h>
+
 #include "scan/residency.hpp"
-#include "util/text.hpp"
+#include "util/json_text.hpp"
+#include "util/open_beneath.hpp"
 
 namespace dupcache::policy {
 
 nlohmann::ordered_json outcome_json(const evict_outcome& o) {
   nlohmann::ordered_json r;
-  r["path"] = to_json_path(o.path).text;
-  r["kept"] = to_json_path(o.kept_path).text;
+  put_path(r, "path", o.path);
+  put_path(r, "kept", o.kept_path);
   r["planned_bytes"] = o.planned_bytes;
   r["freed_bytes"] = o.freed_bytes;
   r["skipped_dirty_bytes"] = o.skipped_dirty_bytes;
@@ -21,7 +24,7 @@ nlohmann::ordered_json outcome_json(const evict_outcome& o) {
   r["still_cached_bytes"] = o.still_cached_bytes;
   r["paged_out_bytes"] = o.paged_out_bytes;
   r["pageout_processes"] = o.pageout_processes;
-  if (!o.error.empty()) r["error"] = o.error;
+  if (!o.error.empty()) r["error"] = json_text(o.error);
   return r;
 }
 
@@ -38,17 +41,51 @@ plan_run run_plans(evictor& ev, const std::vector<copy_plan>& plans, std::uint64
   return r;
 }
 
+namespace {
+
+// The copy's path as the walk reached it: the root (a PATH the caller named, which may pass
+// through symlinks) as named, the rest one component at a time with no symlink followed, and
+// only O_PATH, which opens nothing (a FIFO does not block, a device is not touched).
+unique_fd open_path_only(const file_entry& f) {
+  const std::string& path = f.path;
+  if (!f.root.empty() && path == f.root) return unique_fd(::open(path.c_str(), O_PATH | O_CLOEXEC));
+  std::string root = "/";
+  std::string_view rel = path;
+  if (!f.root.empty() && path.size() > f.root.size() && path.compare(0, f.root.size(), f.root) == 0 &&
+      (path[f.root.size()] == '/' || f.root.back() == '/')) {
+    root = f.root;
+    rel.remove_prefix(f.root.size());
+  }
+  unique_fd rfd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!rfd) return {};
+  return open_no_symlinks(rfd.get(), rel, O_PATH);
+}
+
+}  // namespace
+
 int evictor::open_copy(copy_id c, std::string* err) {
   if (auto it = fds_.find(c); it != fds_.end()) return it->second.get();
   const auto& path = scan_.files[c].path;
-  unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY));
-  if (!fd) {
-    *err = errno_error("open " + path).message();
+  unique_fd pfd = open_path_only(scan_.files[c]);
+  if (!pfd) {
+    if (errno == ELOOP || errno == EXDEV || errno == ENOTDIR) {
+      *err = plain_error("open " + path, "a directory on its path is a symbolic link now (replaced since it was "
+                                         "scanned; not followed)").message();
+    } else {
+      *err = errno_error("open " + path).message();
+    }
     return -1;
   }
+  // The type is checked before anything is opened for reading: through a swapped path, an
+  // open could have been of a device node or a FIFO.
   struct stat st {};
-  if (fstat(fd.get(), &st) < 0 || !S_ISREG(st.st_mode)) {
+  if (fstat(pfd.get(), &st) < 0 || !S_ISREG(st.st_mode)) {
     *err = "open " + path + " failed: not a regular file any more";
+    return -1;
+  }
+  unique_fd fd(::open(fmt::format("/proc/self/fd/{}", pfd.get()).c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+  if (!fd) {
+    *err = errno_error("open " + path).message();
     return -1;
   }
   auto fs = registry_.lookup(fd.get(), st);

@@ -9,6 +9,7 @@
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -114,6 +115,23 @@ void read_through(int fd, std::uint64_t offset, std::uint64_t length) {
   }
 }
 
+// The state letter of /proc/PID/stat ('R', 'S', 'T', ...), or 0.
+char process_state(int pid) {
+  const std::string stat = read_text(fmt::format("/proc/{}/stat", pid));
+  const auto paren = stat.rfind(')');  // the command name may hold anything, ')' included
+  return paren != std::string::npos && paren + 2 < stat.size() ? stat[paren + 2] : 0;
+}
+
+// Whether the LSMs (Yama, SELinux, AppArmor, ...) and the ptrace rules let this process attach
+// to pid: opening /proc/PID/mem runs ptrace_may_access(PTRACE_MODE_ATTACH_FSCREDS), which the
+// module cannot call (not exported). Empty when they do, else why not.
+std::string ptrace_denied(int pid) {
+  const std::string mem = fmt::format("/proc/{}/mem", pid);
+  unique_fd fd(::open(mem.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd) return "";
+  return fmt::format("the ptrace access check refused process {} (open {}: {})", pid, mem, std::strerror(errno));
+}
+
 void set_immutable(int fd, bool on) {
   int flags = 0;
   if (ioctl(fd, FS_IOC_GETFLAGS, &flags) != 0) return;
@@ -210,15 +228,26 @@ result<merge_module> merge_module::open(const char* device) {
 std::string merge_module::version() const { return fmt::format("{}.{}", v_.major, v_.minor); }
 
 merge_module::answer merge_module::merge(dupcache_merge req) const {
-  req.size = sizeof(req);
   req.reason = 0;
-  if (ioctl(fd_.get(), DUPCACHE_IOC_MERGE, &req) == 0) return {};
+  unsigned long cmd = DUPCACHE_IOC_MERGE;
+  req.size = sizeof(req);
+  if (v_.merge_size < sizeof(req)) {
+    // An ABI 1.0 module: the first struct and ioctl number, the target by pid only.
+    req.size = DUPCACHE_MERGE_SIZE_V1;
+    req.flags &= ~DUPCACHE_MERGE_PIDFD;
+    cmd = DUPCACHE_IOC_MERGE_V1;
+  }
+  if (!(req.flags & DUPCACHE_MERGE_PIDFD)) req.pidfd = 0;
+  if (ioctl(fd_.get(), cmd, &req) == 0) return {};
   return {errno, req.reason};
 }
 
+bool merge_module::takes_pidfd() const { return v_.merge_size >= DUPCACHE_MERGE_SIZE_V2; }
+
 result<dupcache_stats> merge_module::stats() const {
   dupcache_stats s{};
-  if (ioctl(fd_.get(), DUPCACHE_IOC_STATS, &s) != 0) return errno_error("read the companion module's counters");
+  const unsigned long cmd = v_.stats_size >= sizeof(s) ? DUPCACHE_IOC_STATS : DUPCACHE_IOC_STATS_V1;
+  if (ioctl(fd_.get(), cmd, &s) != 0) return errno_error("read the companion module's counters");
   return s;
 }
 
@@ -238,6 +267,12 @@ std::string refusal_name(std::uint32_t reason) {
     case DUPCACHE_R_TIMEOUT: return "timeout";
     case DUPCACHE_R_MAP_FAILED: return "map_failed";
     case DUPCACHE_R_INVALID: return "invalid";
+    case DUPCACHE_R_STOPPED: return "stopped";
+    case DUPCACHE_R_PENDING: return "pending";
+    case DUPCACHE_R_WRITERS: return "writers";
+    case DUPCACHE_R_CONTENT: return "content";
+    case DUPCACHE_R_RACED: return "raced";
+    case refused_ptrace: return "ptrace";
     default: return fmt::format("reason_{}", reason);
   }
 }
@@ -296,6 +331,9 @@ merge_run merge_mapped(const scan_result& scan, const merge_module& mod, const m
 
   for (int pid : targets) {
     if (pid == getpid()) continue;
+    // The target by a pidfd, taken before anything is read from /proc/PID: if the pid is reused
+    // meanwhile, the module's answer is "no process", not a merge in the wrong process.
+    unique_fd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
     const std::string maps_path = fmt::format("/proc/{}/smaps", pid);
     unique_fd probe(::open(maps_path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!probe) {
@@ -337,10 +375,33 @@ merge_run merge_mapped(const scan_result& scan, const merge_module& mod, const m
         run.done.push_back(out);
         continue;
       }
+      // A stopped or traced process would not run the request before the timeout (and would
+      // leave it pending): refuse it up front, as the module would.
+      if (const char state = process_state(pid); state == 'T' || state == 't') {
+        out.refusal = refusal_name(DUPCACHE_R_STOPPED);
+        out.error = fmt::format("process {} is stopped or traced", pid);
+        run.done.push_back(out);
+        continue;
+      }
+      // The LSMs' say on acting on another process, asked before each request.
+      if (auto denied = ptrace_denied(pid); !denied.empty()) {
+        out.refusal = refusal_name(refused_ptrace);
+        out.error = std::move(denied);
+        run.done.push_back(out);
+        continue;
+      }
       const std::string mp = mounts ? mount_point_of(*mounts, path) : "";
       if (mp.empty()) {
         fail(fmt::format("find the mount {} is on failed: it is not in /proc/self/mountinfo", path));
         continue;
+      }
+      // FIEMAP does not see unflushed writes: flush the mapped range first, so that the content
+      // name and the extents compared below are those of the bytes the process reads now, also
+      // when a canonical copy of the old content exists already. (The module proves the bytes
+      // equal anyway, at the switch, with writers shut out: this only makes refusals rarer.)
+      if (!o.dry_run) {
+        sync_file_range(b.get(), static_cast<off_t>(v.offset), static_cast<off_t>(v.end - v.start),
+                        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
       }
       auto name = content_name(b.get());
       if (!name) {
@@ -388,6 +449,10 @@ merge_run merge_mapped(const scan_result& scan, const merge_module& mod, const m
       req.expect_dev = st.st_dev;
       req.expect_ino = st.st_ino;
       req.expect_generation = generation;
+      if (pidfd && mod.takes_pidfd()) {
+        req.pidfd = pidfd.get();
+        req.flags = DUPCACHE_MERGE_PIDFD;
+      }
       const auto a = mod.merge(req);
       if (a.error == 0) {
         out.merged = true;

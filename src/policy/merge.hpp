@@ -7,10 +7,12 @@
 // dupcache's own directory on B's filesystem (<mount point>/.dupcache-canonical), which nobody
 // writes to, so a later write to B or to any other copy never shows through. Every process that
 // maps any copy then shares the canonical copy's cached pages, and B's own pages, now unmapped,
-// can be evicted. Before asking, the whole mapped range of B and of the canonical copy are checked
-// with FIEMAP to map the same physical extents (none encoded, delayed or inline); the module
-// checks the rest in the target's own context (exact range, expected inode, private, not
-// writable, no copy-on-write pages) and refuses otherwise.
+// can be evicted. Before asking, stopped and traced targets and targets the LSMs' ptrace check
+// (/proc/PID/mem) denies are refused, and B's mapped range is flushed and checked with FIEMAP to
+// map the same physical extents as the canonical copy's (none encoded, delayed or inline); the
+// module checks the rest in the target's own context (exact range, expected inode, private, not
+// writable, no copy-on-write pages, neither file open for writing, the bytes equal) and refuses
+// otherwise.
 #include <dupcache_kmod.h>
 
 #include <cstdint>
@@ -36,13 +38,19 @@ class merge_module {
     int error = 0;            // errno, 0 when merged
     std::uint32_t reason = 0; // enum dupcache_reason
   };
+  // Sends req (size, and for an ABI 1.0 module the pidfd flag, set here).
   answer merge(dupcache_merge req) const;
+  // Whether the module takes the target as a pidfd (ABI 1.1).
+  bool takes_pidfd() const;
   result<dupcache_stats> stats() const;
 
  private:
   unique_fd fd_;
   dupcache_version v_{};
 };
+
+// A refusal of dupcache's own, not the module's: the LSMs' ptrace check denied the target.
+constexpr std::uint32_t refused_ptrace = 1000;
 
 // "cow", "identity", ...; what the module's reason codes are called in output and docs.
 std::string refusal_name(std::uint32_t reason);

@@ -7,16 +7,14 @@
 #include <map>
 #include <set>
 
+#include "util/json_text.hpp"
 #include "util/text.hpp"
 
 namespace dupcache {
 namespace {
 
 nlohmann::ordered_json& path_json(nlohmann::ordered_json& obj, const char* key, const std::string& path) {
-  auto p = to_json_path(path);
-  obj[key] = p.text;
-  if (p.raw_base64) obj[std::string(key) + "_base64"] = *p.raw_base64;
-  return obj;
+  return put_path(obj, key, path);
 }
 
 std::size_t rows_for(const report_options& o, std::size_t fallback) { return o.top.value_or(fallback); }
@@ -211,7 +209,7 @@ nlohmann::ordered_json report_json(const report_model& m, const report_options& 
   for (const auto& e : m.errors) {
     json row = json::object();
     path_json(row, "path", e.path);
-    row["error"] = e.message;
+    row["error"] = json_text(e.message);
     j["errors"].push_back(std::move(row));
   }
   j["residency"] = m.residency_method;

@@ -121,11 +121,12 @@ result<charge_reader> charge_reader::open(std::uint64_t page_size) {
   return charge_reader(page_size, std::move(pm), std::move(kc));
 }
 
-result<std::vector<charge_run>> charge_reader::read(int fd, std::uint64_t size) const {
+result<std::vector<charge_run>> charge_reader::read(int fd, const std::vector<page_run>& cached) const {
   std::vector<charge_run> out;
-  const std::uint64_t pages = (size + ps_ - 1) / ps_;
-  for (std::uint64_t first = 0; first < pages; first += window_pages) {
-    if (auto r = read_window(fd, first, std::min(window_pages, pages - first), out); !r) return r.err();
+  for (const auto& run : cached) {
+    for (std::uint64_t done = 0; done < run.pages; done += window_pages) {
+      if (auto r = read_window(fd, run.first + done, std::min(window_pages, run.pages - done), out); !r) return r.err();
+    }
   }
   return out;
 }

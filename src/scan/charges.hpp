@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "scan/residency.hpp"
 #include "util/fd.hpp"
 #include "util/result.hpp"
 
@@ -43,9 +44,11 @@ class charge_reader {
   // Opens /proc/self/pagemap and /proc/kpagecgroup; fails naming the file and the reason.
   static result<charge_reader> open(std::uint64_t page_size);
 
-  // The charge of every cached page of fd's first `size` bytes, in file order. Pages that are
-  // not cached are not in any run. Thread-safe.
-  result<std::vector<charge_run>> read(int fd, std::uint64_t size) const;
+  // The charge of every cached page within `cached` (sorted runs, from
+  // residency_reader::cached_runs), in file order. Pages that are not cached are not in any run.
+  // Only those runs are mapped: walking the file's whole size would cost 64 MiB of mapping per
+  // step of a file that need hold nothing (truncate -s 4E). Thread-safe.
+  result<std::vector<charge_run>> read(int fd, const std::vector<page_run>& cached) const;
 
  private:
   charge_reader(std::uint64_t ps, unique_fd pagemap, unique_fd kpagecgroup)

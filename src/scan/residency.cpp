@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <limits>
 #include <memory>
 
 #include "util/fd.hpp"
@@ -39,20 +40,21 @@ void append_run(std::vector<page_run>& runs, std::uint64_t first, std::uint64_t 
   else runs.push_back({first, pages});
 }
 
+// clean_only: a run must also be free of dirty and writeback pages.
 result<void> bisect(const range_query& query, std::uint64_t first, std::uint64_t pages,
-                    std::vector<page_run>& runs) {
+                    std::vector<page_run>& runs, bool clean_only) {
   if (pages == 0) return {};
   auto c = query(first, pages);
   if (!c) return c.err();
   if (c->cached == 0) return {};
-  if (c->cached >= pages && c->dirty == 0 && c->writeback == 0) {
+  if (c->cached >= pages && (!clean_only || (c->dirty == 0 && c->writeback == 0))) {
     append_run(runs, first, pages);
     return {};
   }
   if (pages == 1) return {};  // cached but dirty or under writeback
   const std::uint64_t half = pages / 2;
-  if (auto r = bisect(query, first, half, runs); !r) return r;
-  return bisect(query, first + half, pages - half, runs);
+  if (auto r = bisect(query, first, half, runs, clean_only); !r) return r;
+  return bisect(query, first + half, pages - half, runs, clean_only);
 }
 
 }  // namespace
@@ -67,7 +69,7 @@ result<page_counts> cachestat_range(int fd, std::uint64_t offset, std::uint64_t 
 result<std::vector<page_run>> clean_cached_runs(const range_query& query, std::uint64_t first,
                                                 std::uint64_t pages) {
   std::vector<page_run> runs;
-  if (auto r = bisect(query, first, pages, runs); !r) return r.err();
+  if (auto r = bisect(query, first, pages, runs, true); !r) return r.err();
   return runs;
 }
 
@@ -83,9 +85,46 @@ result<std::vector<page_run>> cachestat_reader::clean_runs(int fd, std::uint64_t
       first, pages);
 }
 
-result<void> mincore_reader::for_each_window(
-    int fd, std::uint64_t first, std::uint64_t pages,
-    const std::function<void(std::uint64_t, const unsigned char*, std::uint64_t)>& fn) {
+result<std::vector<page_run>> cachestat_reader::cached_runs(int fd, std::uint64_t file_size) {
+  const std::uint64_t ps = page_size_;
+  std::vector<page_run> runs;
+  auto query = [fd, ps](std::uint64_t f, std::uint64_t n) { return cachestat_range(fd, f * ps, n * ps); };
+  if (auto r = bisect(query, 0, (file_size + ps - 1) / ps, runs, false); !r) return r.err();
+  return runs;
+}
+
+result<std::vector<page_run>> data_runs(int fd, std::uint64_t size, std::uint64_t page_size,
+                                        std::uint64_t join_pages, std::uint64_t* data_pages) {
+  std::vector<page_run> runs;
+  if (data_pages) *data_pages = 0;
+  const std::uint64_t limit = std::min<std::uint64_t>(size, std::numeric_limits<off_t>::max());
+  for (std::uint64_t off = 0; off < limit;) {
+    const off_t data = lseek(fd, static_cast<off_t>(off), SEEK_DATA);
+    if (data < 0) {
+      if (errno == ENXIO) break;  // no data at or after off
+      return errno_error("find the data ranges of a file (lseek SEEK_DATA)");
+    }
+    off_t hole = lseek(fd, data, SEEK_HOLE);
+    if (hole < 0) {
+      if (errno != ENXIO) return errno_error("find the data ranges of a file (lseek SEEK_HOLE)");
+      hole = static_cast<off_t>(limit);  // truncated meanwhile: what is left counts as data
+    }
+    const std::uint64_t start = static_cast<std::uint64_t>(data);
+    if (start >= limit) break;
+    const std::uint64_t end = std::min(limit, std::max(static_cast<std::uint64_t>(hole), start + 1));
+    const std::uint64_t first = start / page_size, last = (end + page_size - 1) / page_size;
+    if (data_pages) *data_pages += last - first;
+    if (!runs.empty() && first <= runs.back().first + runs.back().pages + join_pages) {
+      runs.back().pages = std::max(runs.back().pages, last - runs.back().first);
+    } else {
+      runs.push_back({first, last - first});
+    }
+    off = end;
+  }
+  return runs;
+}
+
+result<void> mincore_reader::for_each_window(int fd, std::uint64_t first, std::uint64_t pages, const window_fn& fn) {
   // 64 Ki pages (256 MiB of address space, 64 KiB of vector) per mapping.
   constexpr std::uint64_t window = 64 * 1024;
   std::vector<unsigned char> vec(std::min(window, std::max<std::uint64_t>(pages, 1)));
@@ -105,14 +144,46 @@ result<void> mincore_reader::for_each_window(
   return {};
 }
 
+result<std::uint64_t> mincore_reader::for_each_readable_window(int fd, std::uint64_t file_size, const window_fn& fn) {
+  const std::uint64_t pages = (file_size + page_size_ - 1) / page_size_;
+  // Holes of up to 32 pages cost less inside a window than a mapping of their own does; that
+  // also keeps the pages read within 33 times the data.
+  std::uint64_t data_pages = 0;
+  auto data = data_runs(fd, file_size, page_size_, 32, &data_pages);
+  if (!data) return data.err();
+  std::uint64_t read_pages = 0;
+  for (const auto& d : *data) read_pages += d.pages;
+  const std::uint64_t holes = pages - std::min(pages, data_pages);
+  if (holes <= hole_budget(data_pages)) {
+    // Every page is read, so the file is counted exactly.
+    if (auto r = for_each_window(fd, 0, pages, fn); !r) return r.err();
+    return std::uint64_t{0};
+  }
+  for (const auto& d : *data) {
+    if (auto r = for_each_window(fd, d.first, d.pages, fn); !r) return r.err();
+  }
+  return pages - std::min(pages, read_pages);
+}
+
 result<page_counts> mincore_reader::totals(int fd, std::uint64_t file_size) {
   page_counts c;
-  const std::uint64_t pages = (file_size + page_size_ - 1) / page_size_;
-  auto r = for_each_window(fd, 0, pages, [&c](std::uint64_t, const unsigned char* v, std::uint64_t n) {
+  auto unread = for_each_readable_window(fd, file_size, [&c](std::uint64_t, const unsigned char* v, std::uint64_t n) {
     for (std::uint64_t i = 0; i < n; ++i) c.cached += v[i] & 1;
   });
-  if (!r) return r.err();
+  if (!unread) return unread.err();
+  c.unread = *unread;
   return c;
+}
+
+result<std::vector<page_run>> mincore_reader::cached_runs(int fd, std::uint64_t file_size) {
+  std::vector<page_run> runs;
+  auto unread = for_each_readable_window(fd, file_size, [&runs](std::uint64_t base, const unsigned char* v, std::uint64_t n) {
+    for (std::uint64_t i = 0; i < n; ++i) {
+      if (v[i] & 1) append_run(runs, base + i, 1);
+    }
+  });
+  if (!unread) return unread.err();
+  return runs;
 }
 
 result<std::vector<page_run>> mincore_reader::clean_runs(int fd, std::uint64_t first,

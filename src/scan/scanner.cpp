@@ -4,11 +4,13 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -22,6 +24,8 @@
 #include "scan/mounts.hpp"
 #include "scan/placement.hpp"
 #include "util/fd.hpp"
+#include "util/open_beneath.hpp"
+#include "util/text.hpp"
 
 namespace dupcache {
 namespace {
@@ -56,11 +60,31 @@ result<std::uint64_t> mount_id_of(int fd) {
   return static_cast<std::uint64_t>(stx.stx_mnt_id);
 }
 
+// A directory's fd, shared by the queued tasks of its subdirectories so that each is opened
+// by one name relative to it (an intermediate directory swapped for a symlink cannot redirect
+// the walk). Held fds are counted: a tree with a million directories queued must not need a
+// million fds; past the cap, tasks are opened from the walk's root instead, component by
+// component without following symlinks (as safe, one path walk dearer).
+struct held_dir {
+  held_dir(unique_fd f, std::atomic<unsigned>* c) : fd(std::move(f)), count(c) {}
+  held_dir(const held_dir&) = delete;
+  held_dir& operator=(const held_dir&) = delete;
+  ~held_dir() {
+    if (count) count->fetch_sub(1, std::memory_order_relaxed);
+  }
+  unique_fd fd;
+  std::atomic<unsigned>* count;  // null for a walk's root (one per PATH, not counted)
+};
+
 struct dir_task {
   std::string path;
   std::uint64_t mount_id = 0;
   std::string root;   // the PATH or mount point this walk started from
   std::string fs_id;  // the filesystem being walked; empty until the root directory is opened
+  std::shared_ptr<const held_dir> base;      // opened relative to this: the parent, else the root
+  std::string rel;                           // below base ("" for base itself)
+  std::shared_ptr<const held_dir> root_dir;  // the walk's root, opened by PATH (which may follow links)
+  std::string from_root;                     // the components below root_dir
 };
 
 // Identity of a copy before it is admitted to the index: hardlinks and second paths to one
@@ -80,6 +104,11 @@ class scan_job {
       : opts_(opts), ps_(page_size), reader_(std::move(reader)), out_(page_size) {
     out_.residency_method = reader_->name();
     out_.dirty_known = reader_->knows_dirty();
+    // A quarter of the fd table, at most 1024: the rest is for the files being read and for
+    // whatever else the process (the daemon) holds.
+    struct rlimit rl {};
+    const rlim_t soft = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
+    held_dirs_cap_ = static_cast<unsigned>(std::min<rlim_t>(1024, soft / 4));
     if (opts_.attribute) {
       auto c = charge_reader::open(ps_);
       if (c) {
@@ -93,6 +122,15 @@ class scan_job {
 
   scan_result run(std::vector<dir_task> roots, std::vector<std::pair<std::string, std::string>> named_files) {
     for (auto& [path, _] : named_files) process_named_file(path);
+    // The filesystems walked from a root of their own: their mounts met by another walk are
+    // not left out.
+    std::set<std::string> root_fs;
+    for (const auto& r : roots) {
+      unique_fd fd(open(r.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK));
+      struct stat st {};
+      if (!fd || fstat(fd.get(), &st) < 0) continue;
+      if (auto fs = registry_.lookup(fd.get(), st)) root_fs.insert(fs->id);
+    }
     for (auto& r : roots) push(std::move(r));
     unsigned jobs = opts_.jobs;
     if (jobs == 0) jobs = std::clamp(2 * std::thread::hardware_concurrency(), 2u, 16u);
@@ -102,6 +140,11 @@ class scan_job {
     }
     std::sort(out_.errors.begin(), out_.errors.end(),
               [](const scan_error& a, const scan_error& b) { return a.path < b.path; });
+    std::erase_if(out_.skipped_mounts, [&](const skipped_mount& m) {
+      if (m.fs_id.empty() || !root_fs.count(m.fs_id)) return false;
+      --out_.stats.mounts_not_crossed;
+      return true;
+    });
     std::sort(out_.skipped_mounts.begin(), out_.skipped_mounts.end(),
               [](const skipped_mount& a, const skipped_mount& b) { return a.path < b.path; });
     return std::move(out_);
@@ -155,17 +198,18 @@ class scan_job {
   }
 
   void walk_dir(const dir_task& t) {
-    unique_fd dfd(open(t.path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+    unique_fd dfd = open_no_symlinks(t.base->fd.get(), t.rel, O_RDONLY | O_DIRECTORY | O_NONBLOCK);
     if (!dfd) {
       if (errno == ENOENT || errno == ENOTDIR) return count(&scan_stats::vanished);
+      if (errno == ELOOP || errno == EXDEV) {
+        return add_error(t.path, plain_error("open directory", "a component of its path is a symbolic link now "
+                                                                 "(replaced since it was listed; not followed)")
+                                     .message());
+      }
       return add_error(t.path, errno_error("open directory").message());
     }
     struct stat st {};
     if (fstat(dfd.get(), &st) < 0) return add_error(t.path, errno_error("stat directory").message());
-    {
-      std::lock_guard lock(visited_mu_);
-      if (!visited_.insert({st.st_dev, st.st_ino}).second) return;  // bind-mount loops, overlapping PATHs
-    }
     std::uint64_t mnt = t.mount_id;
     std::string fs_id = t.fs_id;
     if (fs_id.empty()) {
@@ -186,12 +230,18 @@ class scan_job {
         if (!opts_.cross_mounts || pseudo) {
           std::lock_guard lock(out_mu_);
           ++out_.stats.mounts_not_crossed;
-          out_.skipped_mounts.push_back({t.path, type, pseudo});
+          out_.skipped_mounts.push_back({t.path, type, pseudo, fs ? fs->id : std::string()});
           return;
         }
         if (fs) fs_id = fs->id;
       }
       mnt = *id;
+    }
+    // Marked visited only once entered: a mount left out of one walk may be another root
+    // (no PATH: each filesystem is a root), which must still walk it.
+    {
+      std::lock_guard lock(visited_mu_);
+      if (!visited_.insert({st.st_dev, st.st_ino}).second) return;  // bind-mount loops, overlapping PATHs
     }
     count(&scan_stats::directories);
 
@@ -201,6 +251,8 @@ class scan_job {
       close(raw);
       return add_error(t.path, errno_error("read directory").message());
     }
+    std::shared_ptr<const held_dir> hold;
+    bool tried_hold = false;
     for (;;) {
       errno = 0;
       struct dirent* de = readdir(dir.get());
@@ -220,7 +272,21 @@ class scan_job {
         }
         type = S_ISDIR(cst.st_mode) ? DT_DIR : S_ISREG(cst.st_mode) ? DT_REG : DT_FIFO;
       }
-      if (type == DT_DIR) push({join_path(t.path, name), mnt, t.root, fs_id});
+      if (type == DT_DIR) {
+        const std::string from_root = t.from_root.empty() ? std::string(name) : t.from_root + "/" + name;
+        if (!tried_hold) {
+          tried_hold = true;
+          if (held_dirs_.fetch_add(1, std::memory_order_relaxed) < held_dirs_cap_) {
+            unique_fd dup(fcntl(dirfd(dir.get()), F_DUPFD_CLOEXEC, 0));
+            if (dup) hold = std::make_shared<const held_dir>(std::move(dup), &held_dirs_);
+            else held_dirs_.fetch_sub(1, std::memory_order_relaxed);
+          } else {
+            held_dirs_.fetch_sub(1, std::memory_order_relaxed);
+          }
+        }
+        if (hold) push({join_path(t.path, name), mnt, t.root, fs_id, hold, name, t.root_dir, from_root});
+        else push({join_path(t.path, name), mnt, t.root, fs_id, t.root_dir, from_root, t.root_dir, from_root});
+      }
       else if (type == DT_REG) process_entry(dirfd(dir.get()), name, join_path(t.path, name), t.root, mnt);
       else count(&scan_stats::special_skipped);  // symlinks are not followed inside a walk
     }
@@ -282,6 +348,14 @@ class scan_job {
       }
       return add_error(path, counts.err().message(), named);
     }
+    if (counts->unread > 0) {
+      // Counted from what could be read; the holes left unread hold no extent, so no shared
+      // page is missed, only zero-filled pages someone read from them.
+      add_error(path, plain_error(fmt::format("read residency (mincore) of {} of holes", human_bytes(counts->unread * ps_)),
+                                  "it cannot be read in bounded time without cachestat(2) (Linux 6.5); the file's "
+                                  "cached bytes are counted from its data ranges only")
+                          .message());
+    }
     {
       std::lock_guard lock(out_mu_);
       ++out_.stats.files_scanned;
@@ -309,7 +383,8 @@ class scan_job {
     }
     std::vector<charge_run> charges;
     if (charges_) {
-      auto c = charges_->read(fd, static_cast<std::uint64_t>(st.st_size));
+      auto runs = reader_->cached_runs(fd, static_cast<std::uint64_t>(st.st_size));
+      auto c = runs ? charges_->read(fd, *runs) : result<std::vector<charge_run>>(runs.err());
       if (c) charges = std::move(*c);
       else add_error(path, c.err().message() + " (its pages are reported unattributed)");
     }
@@ -318,7 +393,7 @@ class scan_job {
     const copy_id id = out_.index.intern_copy(key);
     if (id >= out_.files.size()) out_.files.resize(id + 1);
     out_.files[id] = file_entry{path, fs->id, static_cast<std::uint64_t>(st.st_size), counts->cached * ps_,
-                                (counts->dirty + counts->writeback) * ps_};
+                                (counts->dirty + counts->writeback) * ps_, root};
     for (const auto& piece : pieces) {
       out_.index.add(id, out_.index.intern_domain(piece.domain), piece.physical, piece.length);
     }
@@ -365,6 +440,9 @@ class scan_job {
   std::deque<dir_task> queue_;
   std::size_t pending_ = 0;
 
+  std::atomic<unsigned> held_dirs_{0};
+  unsigned held_dirs_cap_ = 0;
+
   std::mutex visited_mu_;
   std::set<std::pair<dev_t, ino_t>> visited_;
 
@@ -403,7 +481,8 @@ result<scan_result> scan(const scan_options& options) {
         early_errors.push_back({m.mount_point, id.err().message()});
         continue;
       }
-      roots.push_back({m.mount_point, *id, m.mount_point});
+      auto held = std::make_shared<const held_dir>(std::move(fd), nullptr);
+      roots.push_back({m.mount_point, *id, m.mount_point, {}, held, {}, held, {}});
     }
   } else {
     for (const auto& p : options.paths) {
@@ -426,7 +505,10 @@ result<scan_result> scan(const scan_options& options) {
           named_failed = true;
           continue;
         }
-        roots.push_back({p, *id, p});
+        // The PATH itself may pass through symlinks (the caller named it); below it, nothing is
+        // followed.
+        auto held = std::make_shared<const held_dir>(std::move(fd), nullptr);
+        roots.push_back({p, *id, p, {}, held, {}, held, {}});
       } else {
         named_files.push_back({p, p});
       }

@@ -47,6 +47,10 @@ struct file_entry {
   std::uint64_t size = 0;
   std::uint64_t cached_bytes = 0;
   std::uint64_t dirty_bytes = 0;  // dirty or under writeback: never counted as shared
+  // The PATH or mount point the walk reached it from ("" when not known: then "/"). Whoever
+  // re-opens the file resolves the part of `path` below it without following symlinks, as the
+  // walk did; the root itself was named by the caller and may pass through links.
+  std::string root;
 };
 
 struct fs_entry {
@@ -68,6 +72,7 @@ struct skipped_mount {
   std::string path;
   std::string fstype;
   bool pseudo = false;  // proc, sysfs, ...: never entered, even with cross_mounts
+  std::string fs_id;    // its filesystem's identity, when it could be read
 };
 
 struct scan_stats {

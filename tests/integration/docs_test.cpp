@@ -99,6 +99,7 @@ TEST(Install, StagedTreeHoldsExactlyTheseFiles) {
                              p + "/lib/systemd/system/dupcache.service",
                              p + "/share/doc/dupcache/examples/dupcache.toml",
                              p + "/share/doc/dupcache/examples/dupcache-daemonset.yaml",
+                             p + "/share/doc/dupcache/examples/dupcache-seccomp.json",
                              p + "/share/doc/dupcache/examples/dupcache-merge.conf",
                              p + "/share/bash-completion/completions/dupcache",
                              p + "/share/zsh/vendor-completions/_dupcache",

@@ -8,11 +8,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstring>
+#include <sys/stat.h>
 
+#include <chrono>
+#include <csignal>
+#include <cstring>
 #include <fstream>
+#include <set>
+#include <thread>
 
 #include "fs_fixture.hpp"
+#include "policy/evict.hpp"
+#include "policy/plan.hpp"
+#include "scan/scanner.hpp"
+#include "util/text.hpp"
 
 namespace dupcache::testing {
 namespace {
@@ -262,6 +271,145 @@ TEST(Evict, UsageAndInputErrors) {
   EXPECT_NE(r.err.find("/nonexistent/dupcache-path"), std::string::npos) << r.err;
   r = run({DUPCACHE_BINARY, "evict", "--max-bytes", "lots"});
   EXPECT_EQ(r.status, 2);
+}
+
+}  // namespace
+}  // namespace dupcache::testing
+
+namespace dupcache::testing {
+namespace {
+
+std::string decode64(const nlohmann::json& j, const char* key) {
+  auto raw = dupcache::base64_decode(j.value(std::string(key) + "_base64", std::string()));
+  return raw ? *raw : std::string();
+}
+
+// Issue 15, 2: a directory whose name is not UTF-8 and whose planned copy is renamed between
+// the plan and the action. The error text names the raw path; it used to reach dump() and
+// abort (type_error 316).
+TEST(Evict, NonUtf8NamesRenamedBetweenPlanAndActionStayValidJson) {
+  DUPCACHE_REQUIRE_ROOT("mkfs.btrfs");
+  scratch_fs fs("btrfs");
+  const std::uint64_t size = 256 * KiB;
+  const std::string dir = fs.path("f\xff");
+  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
+  write_file(dir + "/a", size, 5);
+  reflink(dir + "/a", dir + "/b\xfe");
+  for (const char* n : {"/a", "/b\xfe"}) {
+    evict(dir + n);  // synced: dirty pages are never counted as shared
+    read_all(dir + n);
+  }
+
+  scan_options so;
+  so.paths = {fs.dir()};
+  so.keep_placements = true;  // what the planner needs
+  auto scanned = scan(so);
+  ASSERT_TRUE(scanned) << scanned.err().message();
+  auto plans = policy::plan_evictions(*scanned, policy::keep_rule::hottest, [&](copy_id c) {
+    policy::copy_facts f;
+    f.heat = scanned->files[c].cached_bytes;
+    return f;
+  });
+  ASSERT_EQ(plans.size(), 1u);
+  ASSERT_EQ(rename(dir.c_str(), fs.path("g").c_str()), 0);
+  policy::evictor ev(*scanned, false);
+  const auto run = policy::run_plans(ev, plans);
+  ASSERT_EQ(run.done.size(), 1u);
+  EXPECT_FALSE(run.done[0].error.empty());
+  const auto j = policy::outcome_json(run.done[0]);
+  std::string text;
+  ASSERT_NO_THROW(text = j.dump()) << "raw bytes reached the JSON document";
+  const auto back = nlohmann::json::parse(text);
+  EXPECT_EQ(decode64(back, "path"), scanned->files[plans[0].copy].path);
+  EXPECT_NE(back["error"].get<std::string>().find("\\xff"), std::string::npos) << text;
+
+  // The command: valid JSON, and the raw names recoverable from *_base64.
+  ASSERT_EQ(rename(fs.path("g").c_str(), dir.c_str()), 0);
+  read_all(dir + "/a");
+  read_all(dir + "/b\xfe");
+  auto r = dupcache::testing::run({DUPCACHE_BINARY, "evict", "--json", fs.dir()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto doc = nlohmann::json::parse(r.out);
+  ASSERT_EQ(doc["actions"].size(), 1u) << r.out;
+  const std::set<std::string> names{decode64(doc["actions"][0], "path"), decode64(doc["actions"][0], "kept")};
+  EXPECT_EQ(names, (std::set<std::string>{dir + "/a", dir + "/b\xfe"})) << r.out;
+}
+
+TEST(Merge, NonUtf8NamesStayValidJson) {
+  DUPCACHE_REQUIRE_ROOT("mkfs.btrfs");
+  scratch_fs fs("btrfs");
+  const std::uint64_t size = 256 * KiB;
+  const std::string dir = fs.path("f\xff");
+  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
+  write_file(dir + "/a", size, 6);
+  reflink(dir + "/a", dir + "/b\xfe");
+  const std::string original = contents(dir + "/a");
+  evict(dir + "/a");
+  evict(dir + "/b\xfe");
+  read_all(dir + "/a");
+  mapping_child child(dir + "/b\xfe", original);
+  auto r = dupcache::testing::run({DUPCACHE_BINARY, "merge", "--json", "--no-module", "--pid", std::to_string(child.pid()), fs.dir()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["actions"].size(), 1u) << r.out;
+  EXPECT_EQ(decode64(j["actions"][0], "path"), dir + "/b\xfe") << r.out;
+  EXPECT_EQ(decode64(j["actions"][0], "kept"), dir + "/a") << r.out;
+  EXPECT_TRUE(child.finish());
+}
+
+// Issue 15, 9: between plan and action an intermediate directory becomes a symlink to a tree
+// holding a FIFO of the copy's name. The evictor must not open it: a writer blocked opening
+// the FIFO would be released by any reader's open.
+TEST(Evict, DoesNotFollowASymlinkSwappedInOnThePath) {
+  DUPCACHE_REQUIRE_ROOT("mkfs.btrfs");
+  scratch_fs fs("btrfs");
+  const std::uint64_t size = 256 * KiB;
+  ASSERT_EQ(mkdir(fs.path("d").c_str(), 0755), 0);
+  ASSERT_EQ(mkdir(fs.path("other").c_str(), 0755), 0);
+  write_file(fs.path("d/x"), size, 7);
+  reflink(fs.path("d/x"), fs.path("y"));
+  for (const char* n : {"d/x", "y"}) {
+    evict(fs.path(n));
+    read_all(fs.path(n));
+  }
+  ASSERT_EQ(mkfifo(fs.path("other/x").c_str(), 0600), 0);
+
+  scan_options so;
+  so.paths = {fs.dir()};
+  so.keep_placements = true;  // what the planner needs
+  auto scanned = scan(so);
+  ASSERT_TRUE(scanned) << scanned.err().message();
+  auto plans = policy::plan_evictions(*scanned, policy::keep_rule::hottest, [&](copy_id c) {
+    policy::copy_facts f;
+    f.heat = scanned->files[c].path == fs.path("y") ? 100 : 1;  // y is kept, d/x is evicted
+    return f;
+  });
+  ASSERT_EQ(plans.size(), 1u);
+  ASSERT_EQ(scanned->files[plans[0].copy].path, fs.path("d/x"));
+  ASSERT_EQ(rename(fs.path("d").c_str(), fs.path("d.old").c_str()), 0);
+  ASSERT_EQ(symlink(fs.path("other").c_str(), fs.path("d").c_str()), 0);
+
+  const pid_t writer = fork();
+  ASSERT_GE(writer, 0);
+  if (writer == 0) {
+    const int fd = open((fs.path("other/x")).c_str(), O_WRONLY);  // blocks until a reader opens
+    _exit(fd >= 0 ? 0 : 1);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  policy::evictor ev(*scanned, false);
+  const auto run = policy::run_plans(ev, plans);
+  ASSERT_EQ(run.done.size(), 1u);
+  EXPECT_NE(run.done[0].error.find("symbolic link"), std::string::npos) << run.done[0].error;
+  EXPECT_EQ(run.done[0].freed_bytes, 0u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  int st = 0;
+  const bool released = waitpid(writer, &st, WNOHANG) == writer;
+  if (!released) {
+    kill(writer, SIGKILL);
+    waitpid(writer, &st, 0);
+  }
+  EXPECT_FALSE(released) << "the evictor opened the FIFO through the swapped-in symlink";
+  EXPECT_EQ(cached_pages(fs.path("d.old/x")), size / page_size()) << "nothing may be evicted through the swap";
 }
 
 }  // namespace

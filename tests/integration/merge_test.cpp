@@ -5,8 +5,11 @@
 // (tests/guest/kmod_test.sh): this kernel cannot load modules.
 
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
+
+#include <cstddef>
 
 #include "fs_fixture.hpp"
 #include "policy/merge.hpp"
@@ -103,6 +106,25 @@ TEST(MergeModule, AbsentDeviceSaysNotLoaded) {
   EXPECT_EQ(policy::refusal_name(DUPCACHE_R_COW), "cow");
   EXPECT_EQ(policy::refusal_name(DUPCACHE_R_IDENTITY), "identity");
   EXPECT_EQ(policy::refusal_name(99), "reason_99");
+  // ABI 1.1's reasons, and dupcache's own ptrace refusal.
+  EXPECT_EQ(policy::refusal_name(DUPCACHE_R_STOPPED), "stopped");
+  EXPECT_EQ(policy::refusal_name(DUPCACHE_R_PENDING), "pending");
+  EXPECT_EQ(policy::refusal_name(DUPCACHE_R_WRITERS), "writers");
+  EXPECT_EQ(policy::refusal_name(DUPCACHE_R_CONTENT), "content");
+  EXPECT_EQ(policy::refusal_name(DUPCACHE_R_RACED), "raced");
+  EXPECT_EQ(policy::refusal_name(policy::refused_ptrace), "ptrace");
+}
+
+TEST(MergeModule, AbiKeepsTheFirstLayout) {
+  // A 1.1 module still takes 1.0 clients: the first fields stay where they were, and the 1.0
+  // ioctl numbers (which encode the first sizes) stay defined.
+  static_assert(offsetof(dupcache_merge, flags) == 56);
+  static_assert(offsetof(dupcache_merge, pidfd) == DUPCACHE_MERGE_SIZE_V1);
+  static_assert(sizeof(dupcache_merge) == DUPCACHE_MERGE_SIZE_V2);
+  static_assert(offsetof(dupcache_stats, refused) + DUPCACHE_R_COUNT_V1 * 8 == DUPCACHE_STATS_SIZE_V1);
+  static_assert(_IOC_SIZE(DUPCACHE_IOC_MERGE_V1) == DUPCACHE_MERGE_SIZE_V1);
+  static_assert(_IOC_NR(DUPCACHE_IOC_MERGE_V1) == _IOC_NR(DUPCACHE_IOC_MERGE));
+  SUCCEED();
 }
 
 TEST(MergeModule, NoModuleFlagForcesTheFallback) {

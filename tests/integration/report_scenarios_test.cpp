@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <map>
+
 #include "fs_fixture.hpp"
 
 namespace dupcache::testing {
@@ -329,6 +331,39 @@ TEST(ReportBtrfs, StorageBindMountedOntoItselfIsWalked) {
   EXPECT_EQ(wasted(all), size);
   EXPECT_EQ(cached(all), 2 * size + 64 * KiB);
   EXPECT_EQ(all["skipped"]["mounts"].size(), 0u);
+}
+
+// With no PATH every filesystem is a root of its own. One mounted inside another (here through
+// a bind mount of it) is walked from its own root, whichever walk meets it first, and is not
+// reported as left out.
+TEST(ReportBtrfs, NoPathWalksAFilesystemMountedInsideAnother) {
+  DUPCACHE_REQUIRE_ROOT("mkfs.btrfs");
+  scratch_fs outer("btrfs"), inner("btrfs");
+  const std::uint64_t a = 1 * MiB, b = 512 * KiB;
+  ASSERT_EQ(mkdir(outer.path("inner").c_str(), 0755), 0);
+  write_file(outer.path("x"), a, 31);
+  reflink(outer.path("x"), outer.path("y"));
+  write_file(inner.path("x"), b, 32);
+  reflink(inner.path("x"), inner.path("y"));
+  must({"mount", "--bind", inner.dir(), outer.path("inner")});
+  struct unmount {
+    const scratch_fs& fs;
+    ~unmount() { run({"umount", fs.path("inner")}); }
+  } cleanup{outer};
+  for (const auto* fs : {&outer, &inner}) {
+    for (const char* f : {"x", "y"}) {
+      evict(fs->path(f));
+      read_all(fs->path(f));
+    }
+  }
+  for (int round = 0; round < 3; ++round) {
+    auto r = report_json({"-j", "16"});
+    std::map<std::string, std::uint64_t> wasted_at;
+    for (const auto& f : r["filesystems"]) wasted_at[f["path"].get<std::string>()] = f["wasted_bytes"].get<std::uint64_t>();
+    EXPECT_EQ(wasted_at[outer.dir()], a) << r["filesystems"].dump();
+    EXPECT_EQ(wasted_at[inner.dir()], b) << r["filesystems"].dump();
+    for (const auto& m : r["skipped"]["mounts"]) EXPECT_NE(m["path"], outer.path("inner")) << r["skipped"].dump();
+  }
 }
 
 TEST(ReportExt4, NoSharingEveryCachedByteCounted) {

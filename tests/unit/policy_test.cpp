@@ -103,6 +103,9 @@ TEST(config, sizes_and_durations) {
   EXPECT_FALSE(parse_size("MiB"));
   EXPECT_FALSE(parse_size("5 XiB"));
   EXPECT_FALSE(parse_size("1e30"));
+  // Past 2^63 (found by fuzz/config): exact to double precision, never wrapped.
+  EXPECT_EQ(parse_size("10000000000000000000").value(), 10000000000000000000u);
+  EXPECT_FALSE(parse_size("18000000000000000000"));  // at the cap, just under 2^64
   EXPECT_EQ(parse_duration("250ms")->count(), 250);
   EXPECT_EQ(parse_duration("1.5s")->count(), 1500);
   EXPECT_EQ(parse_duration("2h")->count(), 7200000);

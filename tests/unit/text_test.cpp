@@ -245,3 +245,47 @@ TEST(ElidePath, AFileNameWiderThanTheColumnIsCutFromTheLeft) {
 
 }  // namespace
 }  // namespace dupcache
+
+// Issue 15, 9: the walk's and the evictor's opens never pass a symbolic link, with openat2 and
+// with the component-by-component fallback of kernels before 5.6.
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "util/open_beneath.hpp"
+
+namespace dupcache {
+namespace {
+
+TEST(OpenBeneath, RefusesSymlinksAnywhereOnThePath) {
+  char tmpl[] = "/tmp/dupcache-beneath-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string root = tmpl;
+  ASSERT_EQ(mkdir((root + "/a").c_str(), 0755), 0);
+  ASSERT_EQ(mkdir((root + "/a/b").c_str(), 0755), 0);
+  ASSERT_EQ(mkdir((root + "/other").c_str(), 0755), 0);
+  { unique_fd f(open((root + "/other/x").c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600)); }
+  { unique_fd f(open((root + "/a/b/x").c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600)); }
+  ASSERT_EQ(symlink((root + "/other").c_str(), (root + "/a/link").c_str()), 0);
+  ASSERT_EQ(symlink("x", (root + "/a/b/lx").c_str()), 0);
+  unique_fd base(open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  ASSERT_TRUE(base);
+  for (bool fallback : {false, true}) {
+    detail::openat2_unavailable = fallback;
+    EXPECT_TRUE(open_no_symlinks(base.get(), "a/b/x", O_RDONLY)) << fallback;
+    EXPECT_TRUE(open_no_symlinks(base.get(), "/a//b/x", O_RDONLY)) << fallback;
+    EXPECT_TRUE(open_no_symlinks(base.get(), "", O_RDONLY | O_DIRECTORY)) << fallback;
+    errno = 0;
+    EXPECT_FALSE(open_no_symlinks(base.get(), "a/link/x", O_RDONLY)) << fallback;
+    EXPECT_TRUE(errno == ELOOP || errno == ENOTDIR) << fallback << " " << errno;
+    EXPECT_FALSE(open_no_symlinks(base.get(), "a/b/lx", O_RDONLY)) << fallback;
+    EXPECT_FALSE(open_no_symlinks(base.get(), "a/../other/x", O_RDONLY)) << fallback;
+  }
+  detail::openat2_unavailable = false;
+  std::filesystem::remove_all(root);
+}
+
+}  // namespace
+}  // namespace dupcache
