@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <map>
+#include <stdexcept>
 #include <set>
 
 #include "util/json_text.hpp"
@@ -240,24 +241,40 @@ std::string path_from_json(const nlohmann::json& obj, const char* key) {
 
 }  // namespace
 
+namespace {
+
+// Byte counts and ids from a daemon's document: unsigned integers only. A float or a negative
+// number would be converted unchecked (undefined for 1e300; found by fuzz/control_answer).
+std::uint64_t u64(const nlohmann::json& v) {
+  if (v.is_number_unsigned()) return v.get<std::uint64_t>();
+  if (v.is_number_integer() && v.get<std::int64_t>() >= 0) return static_cast<std::uint64_t>(v.get<std::int64_t>());
+  throw std::runtime_error("not an unsigned integer: " + v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+std::uint64_t u64_or(const nlohmann::json& obj, const char* key) {
+  auto it = obj.find(key);
+  return it == obj.end() ? 0 : u64(*it);
+}
+
+}  // namespace
+
 report_model report_from_json(const nlohmann::json& j) {
   report_model m;
-  m.page_size = j.at("page_size").get<std::uint64_t>();
+  m.page_size = u64(j.at("page_size"));
   const auto& t = j.at("totals");
-  m.cached_bytes = t.at("cached_bytes").get<std::uint64_t>();
-  m.wasted_bytes = t.at("wasted_bytes").get<std::uint64_t>();
-  m.files_scanned = t.at("files_scanned").get<std::uint64_t>();
-  m.files_cached = t.at("files_cached").get<std::uint64_t>();
+  m.cached_bytes = u64(t.at("cached_bytes"));
+  m.wasted_bytes = u64(t.at("wasted_bytes"));
+  m.files_scanned = u64(t.at("files_scanned"));
+  m.files_cached = u64(t.at("files_cached"));
   for (const auto& f : j.at("files")) {
     report_model::file_row r;
     r.path = path_from_json(f, "path");
     r.fs = f.value("fs", "");
-    r.subvol = f.value("subvol", std::uint64_t{0});
-    r.ino = f.value("ino", std::uint64_t{0});
-    r.cached_bytes = f.at("cached_bytes").get<std::uint64_t>();
-    r.shared_cached_bytes = f.at("shared_cached_bytes").get<std::uint64_t>();
-    r.wasted_bytes = f.value("wasted_bytes", std::uint64_t{0});
-    r.dirty_bytes = f.value("dirty_bytes", std::uint64_t{0});
+    r.subvol = u64_or(f, "subvol");
+    r.ino = u64_or(f, "ino");
+    r.cached_bytes = u64(f.at("cached_bytes"));
+    r.shared_cached_bytes = u64(f.at("shared_cached_bytes"));
+    r.wasted_bytes = u64_or(f, "wasted_bytes");
+    r.dirty_bytes = u64_or(f, "dirty_bytes");
     r.copy = static_cast<copy_id>(m.copy_paths.size());
     m.copy_paths.push_back(r.path);
     m.files.push_back(std::move(r));
@@ -265,14 +282,14 @@ report_model report_from_json(const nlohmann::json& j) {
   for (const auto& g : j.at("groups")) {
     report_model::group_row r;
     for (const auto& f : g.at("files")) r.paths.push_back(path_from_json(f, "path"));
-    r.bytes_per_copy = g.at("bytes_per_copy").get<std::uint64_t>();
-    r.wasted_bytes = g.at("wasted_bytes").get<std::uint64_t>();
+    r.bytes_per_copy = u64(g.at("bytes_per_copy"));
+    r.wasted_bytes = u64(g.at("wasted_bytes"));
     m.groups.push_back(std::move(r));
   }
   for (const auto& f : j.at("filesystems")) {
     m.filesystems.push_back({f.at("id").get<std::string>(), f.value("type", ""), path_from_json(f, "path"),
-                             f.value("files_scanned", std::uint64_t{0}), f.value("files_cached", std::uint64_t{0}),
-                             f.at("cached_bytes").get<std::uint64_t>(), f.at("wasted_bytes").get<std::uint64_t>()});
+                             u64_or(f, "files_scanned"), u64_or(f, "files_cached"),
+                             u64(f.at("cached_bytes")), u64(f.at("wasted_bytes"))});
   }
   if (auto a = j.find("attribution"); a != j.end()) {
     m.containers_known = true;
@@ -287,13 +304,13 @@ report_model report_from_json(const nlohmann::json& j) {
     r.pod_uid = c.value("pod_uid", "");
     r.qos = c.value("qos", "");
     r.stopped = c.value("stopped", false);
-    r.cached_bytes = c.at("cached_bytes").get<std::uint64_t>();
-    r.wasted_bytes = c.at("wasted_bytes").get<std::uint64_t>();
-    r.shared_cached_bytes = c.value("shared_cached_bytes", std::uint64_t{0});
+    r.cached_bytes = u64(c.at("cached_bytes"));
+    r.wasted_bytes = u64(c.at("wasted_bytes"));
+    r.shared_cached_bytes = u64_or(c, "shared_cached_bytes");
     for (const auto& f : c.value("files", nlohmann::json::array())) {
       const auto id = static_cast<copy_id>(m.copy_paths.size());
       m.copy_paths.push_back(path_from_json(f, "path"));
-      r.files.push_back({id, f.value("shared_cached_bytes", std::uint64_t{0}), f.value("wasted_bytes", std::uint64_t{0})});
+      r.files.push_back({id, u64_or(f, "shared_cached_bytes"), u64_or(f, "wasted_bytes")});
     }
     for (const auto& p : c.value("shared_with", nlohmann::json::array())) {
       cgroup::container_row peer;
@@ -301,7 +318,7 @@ report_model report_from_json(const nlohmann::json& j) {
       peer.id = p.value("id", "");
       peer.name = p.value("name", "");
       peer.cgroup = p.value("cgroup", "");
-      r.shared_with.push_back({peer.runtime, peer.id, peer.name, peer.cgroup, peer.label(), p.value("bytes", std::uint64_t{0})});
+      r.shared_with.push_back({peer.runtime, peer.id, peer.name, peer.cgroup, peer.label(), u64_or(p, "bytes")});
     }
     m.containers.push_back(std::move(r));
   }
@@ -309,11 +326,11 @@ report_model report_from_json(const nlohmann::json& j) {
   m.residency_method = j.value("residency", "");
   m.dirty_known = m.residency_method != "mincore";
   if (auto s = j.find("skipped"); s != j.end()) {
-    m.stats.repeated_inodes = s->value("repeated_inodes", std::uint64_t{0});
-    m.stats.special_skipped = s->value("special_files", std::uint64_t{0});
-    m.stats.vanished = s->value("vanished", std::uint64_t{0});
-    m.stats.mounts_not_crossed = s->value("mounts_not_crossed", std::uint64_t{0});
-    m.stats.same_fs_mounts = s->value("same_fs_mounts_walked", std::uint64_t{0});
+    m.stats.repeated_inodes = u64_or(*s, "repeated_inodes");
+    m.stats.special_skipped = u64_or(*s, "special_files");
+    m.stats.vanished = u64_or(*s, "vanished");
+    m.stats.mounts_not_crossed = u64_or(*s, "mounts_not_crossed");
+    m.stats.same_fs_mounts = u64_or(*s, "same_fs_mounts_walked");
     if (auto ms = s->find("mounts"); ms != s->end() && ms->is_array()) {
       for (const auto& x : *ms) {
         m.skipped_mounts.push_back({path_from_json(x, "path"), x.value("type", ""), x.value("pseudo", false)});

@@ -385,14 +385,15 @@ TEST_F(daemon_scene, BacksOffCopiesThatComeStraightBack) {
 // (type_error 316, crash-looping the daemon) and the log to carry it raw after "<4>".
 TEST_F(daemon_scene, HostileNamesStayValidJsonAndOneEscapedLogLine) {
   const std::string dir = fs_->path("f\xff");
-  const std::string forged = "x\n<0>forged";
+  // Both copies carry a forged priority: whichever the daemon keeps, the one it acts on does.
+  const std::string forged = "x\n<0>forged", other = "y\n<0>forged";
   ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
   write_file(dir + "/" + forged, size_, 41);
-  reflink(dir + "/" + forged, dir + "/y");
-  for (const auto& n : {forged, std::string("y")}) evict(dir + "/" + n);
+  reflink(dir + "/" + forged, dir + "/" + other);
+  for (const auto& n : {forged, other}) evict(dir + "/" + n);
   auto d = start(config("[policy]\ninterval = \"200ms\"\ncooldown = \"1s\"\n[metrics]\nlisten = \"\"\n"));
   ASSERT_EQ(rename(dir.c_str(), fs_->path("moved").c_str()), 0);
-  for (const auto& n : {forged, std::string("y")}) read_all(fs_->path("moved/" + n));
+  for (const auto& n : {forged, other}) read_all(fs_->path("moved/" + n));
   auto acted_on_raw_name = [&] {
     for (const auto& j : journal_lines(journal())) {
       if (j.value("action", "") != "evict" || !j.contains("path_base64")) continue;
@@ -410,7 +411,7 @@ TEST_F(daemon_scene, HostileNamesStayValidJsonAndOneEscapedLogLine) {
   bool escaped = false;
   for (std::string l; std::getline(lines, l);) {
     EXPECT_TRUE(l.rfind("<0>", 0) != 0) << "forged emergency entry: " << l;
-    escaped = escaped || l.find("x\\n<0>forged") != std::string::npos;
+    escaped = escaped || l.find("\\n<0>forged") != std::string::npos;
   }
   EXPECT_TRUE(escaped) << log;
 }

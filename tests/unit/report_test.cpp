@@ -340,5 +340,17 @@ TEST(Text, Base64RoundTrips) {
   EXPECT_FALSE(base64_decode("a*cd"));
 }
 
+// A document from the daemon with a byte count that is not an unsigned integer is refused,
+// never converted (a float out of range was undefined behaviour; found by fuzz/control_answer).
+TEST(ReportFromJson, RefusesNumbersThatAreNotUnsignedIntegers) {
+  const std::string rest =
+      R"(,"totals":{"cached_bytes":0,"wasted_bytes":0,"files_scanned":0,"files_cached":0},)"
+      R"("files":[],"groups":[],"filesystems":[],"containers":[],"errors":[]})";
+  EXPECT_EQ(report_from_json(nlohmann::json::parse(R"({"page_size":4096)" + rest)).page_size, 4096u);
+  for (const char* bad : {"1e300", "-1", "4096.5", "\"4096\""}) {
+    EXPECT_ANY_THROW(report_from_json(nlohmann::json::parse(std::string(R"({"page_size":)") + bad + rest))) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace dupcache
