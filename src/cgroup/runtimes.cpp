@@ -24,6 +24,7 @@
 #include <utility>
 
 #include "util/fd.hpp"
+#include "util/path.hpp"
 
 namespace dupcache::cgroup {
 
@@ -538,15 +539,11 @@ std::optional<std::string> expand(std::string_view p, const user_info& u) {
 
 // ---- the collector -------------------------------------------------------------------------
 
-bool under(const std::string& path, const std::string& dir) {
-  return path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 && path[dir.size()] == '/';
-}
-
 // A directory of a user's, as a confined place: reached beneath the home when inside it, and in
 // any case owned by the user (so nobody can claim root's or another user's files as theirs).
 std::optional<place> user_place(const tree& t, const user_info& u, const place& home, const std::string& path) {
   unique_fd fd = path == u.home   ? home.open("", O_PATH | O_DIRECTORY)
-                 : under(path, u.home) ? home.open(path.substr(u.home.size()), O_PATH | O_DIRECTORY)
+                 : path_below(path, u.home) ? home.open(path.substr(u.home.size()), O_PATH | O_DIRECTORY)
                                        : t.open(path, O_PATH | O_DIRECTORY);
   if (!fd || owner_of(fd) != u.uid) return std::nullopt;
   return place(t, path, std::move(fd));

@@ -20,6 +20,7 @@
 #include "daemon/journal.hpp"
 #include "daemon/metrics.hpp"
 #include "live/controller.hpp"
+#include "policy/canonical.hpp"
 #include "policy/config.hpp"
 #include "policy/evict.hpp"
 #include "policy/in_use.hpp"
@@ -28,6 +29,8 @@
 #include "top/sampler.hpp"
 #include "util/clock.hpp"
 #include "util/json_text.hpp"
+#include "util/path.hpp"
+#include "util/proc.hpp"
 #include "util/text.hpp"
 
 namespace dupcache {
@@ -50,40 +53,6 @@ void log(level l, fmt::format_string<Args...> f, Args&&... args) {
              terminal_safe(fmt::format(f, std::forward<Args>(args)...)));
 }
 
-bool under(const std::string& path, const std::string& prefix) {
-  if (prefix.empty()) return false;
-  std::string p = prefix;
-  while (p.size() > 1 && p.back() == '/') p.pop_back();
-  if (p == "/") return true;
-  return path == p || (path.size() > p.size() && path.compare(0, p.size(), p) == 0 && path[p.size()] == '/');
-}
-
-double psi_avg10(const std::string& file, const char* kind) {
-  FILE* f = std::fopen(file.c_str(), "re");
-  if (!f) return -1;
-  char line[256];
-  double v = -1;
-  while (std::fgets(line, sizeof line, f)) {
-    double a = 0;
-    char k[8] = {};
-    if (std::sscanf(line, "%7s avg10=%lf", k, &a) == 2 && std::string(k) == kind) v = a;
-  }
-  std::fclose(f);
-  return v;
-}
-
-std::uint64_t mem_available() {
-  FILE* f = std::fopen("/proc/meminfo", "re");
-  if (!f) return 0;
-  char line[256];
-  unsigned long long kb = 0;
-  while (std::fgets(line, sizeof line, f)) {
-    if (std::sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
-  }
-  std::fclose(f);
-  return kb * 1024;
-}
-
 // Why the daemon acts now, or "" when no trigger holds. `active`: it acted last interval; a
 // trigger then holds until it falls below its threshold by the hysteresis.
 std::string triggered(const policy::config& c, const report_model& m, bool active) {
@@ -97,15 +66,15 @@ std::string triggered(const policy::config& c, const report_model& m, bool activ
     if (pct >= c.wasted_percent * relax) return fmt::format("wasted {:.1f}% >= {}%", pct, c.wasted_percent);
   }
   if (c.psi_some_avg10 > 0) {
-    const double v = psi_avg10(c.pressure_file, "some");
+    const double v = proc::psi_avg10_file(c.pressure_file, "some").value_or(-1);
     if (v >= c.psi_some_avg10 * relax) return fmt::format("memory pressure some avg10 {:.2f} >= {}", v, c.psi_some_avg10);
   }
   if (c.psi_full_avg10 > 0) {
-    const double v = psi_avg10(c.pressure_file, "full");
+    const double v = proc::psi_avg10_file(c.pressure_file, "full").value_or(-1);
     if (v >= c.psi_full_avg10 * relax) return fmt::format("memory pressure full avg10 {:.2f} >= {}", v, c.psi_full_avg10);
   }
   if (c.mem_available_below) {
-    const std::uint64_t avail = mem_available();
+    const std::uint64_t avail = proc::meminfo_bytes("MemAvailable").value_or(0);
     const double limit = static_cast<double>(c.mem_available_below) * (active ? 1.0 + c.hysteresis_percent / 100.0 : 1.0);
     if (static_cast<double>(avail) <= limit) {
       return fmt::format("MemAvailable {} <= {}", human_bytes(avail), human_bytes(c.mem_available_below));
@@ -310,11 +279,11 @@ class policy_daemon {
   bool in_scope(const scan_result& st, copy_id c, const std::set<copy_id>& allowed, const std::set<copy_id>& denied,
                 bool container_allow) const {
     const auto& f = st.files[c];
-    if (!cfg_.paths.empty() && std::none_of(cfg_.paths.begin(), cfg_.paths.end(), [&](const auto& p) { return under(f.path, p); })) {
+    if (!cfg_.paths.empty() && std::none_of(cfg_.paths.begin(), cfg_.paths.end(), [&](const auto& p) { return path_under(f.path, p); })) {
       return false;
     }
     for (const auto& p : cfg_.exclude_paths) {
-      if (under(f.path, p)) return false;
+      if (path_under(f.path, p)) return false;
     }
     if (!cfg_.filesystems.empty() && std::none_of(cfg_.filesystems.begin(), cfg_.filesystems.end(), [&](const auto& x) {
           return f.fs_id == x || f.fs_id.rfind(x + ":", 0) == 0;
@@ -357,7 +326,7 @@ class policy_daemon {
       f.heat = live_ns ? live_ns : st.files[c].cached_bytes / st.index.page_size();
       if (auto it = prio.find(c); it != prio.end()) f.priority = it->second;
       // Canonical copies are what merged processes map: never the ones to evict.
-      f.evictable = scope(c) && st.files[c].path.find(std::string("/") + policy::canonical_dir_name + "/") == std::string::npos;
+      f.evictable = scope(c) && !policy::is_canonical(st.files[c].path);
       if (f.evictable) {
         if (auto it = files_.find(st.index.key_of(c)); it != files_.end() && now < it->second.not_before) f.evictable = false;
       }

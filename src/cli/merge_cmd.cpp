@@ -21,7 +21,9 @@
 #include "policy/pageout.hpp"
 #include "policy/plan.hpp"
 #include "scan/fs_identity.hpp"
+#include "util/fd.hpp"
 #include "util/json_text.hpp"
+#include "util/proc.hpp"
 #include "util/text.hpp"
 
 namespace dupcache {
@@ -31,27 +33,19 @@ namespace {
 std::set<copy_id> mapped_copies(const scan_result& scan, const std::set<int>& pids, bool all, std::string* err) {
   std::set<copy_id> out;
   fs_registry registry;
-  const std::vector<int> targets = all ? policy::process_ids() : std::vector<int>(pids.begin(), pids.end());
+  const std::vector<int> targets = all ? proc::process_ids() : std::vector<int>(pids.begin(), pids.end());
   for (int pid : targets) {
-    const std::string dir = fmt::format("/proc/{}/map_files", pid);
-    DIR* mf = opendir(dir.c_str());
-    if (!mf) {
-      if (!all) *err = errno_error("read " + dir).message() + (errno == ENOENT ? " (no such process)" : "");
-      continue;
-    }
-    while (struct dirent* m = readdir(mf)) {
-      if (m->d_name[0] == '.') continue;
-      const int fd = openat(dirfd(mf), m->d_name, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-      if (fd < 0) continue;
+    const bool read = proc::for_each_held_file(pid, proc::held_kind::mapped, [&](const proc::held_file& h) {
+      unique_fd fd(openat(h.dir_fd, h.name, O_RDONLY | O_CLOEXEC | O_NONBLOCK));
       struct stat st {};
-      if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-        if (auto fs = registry.lookup(fd, st)) {
-          if (auto c = scan.index.find_copy({fs->id, fs->subvol, static_cast<std::uint64_t>(st.st_ino)})) out.insert(*c);
-        }
+      if (!fd || fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return;
+      if (auto fs = registry.lookup(fd.get(), st)) {
+        if (auto c = scan.index.find_copy({fs->id, fs->subvol, static_cast<std::uint64_t>(st.st_ino)})) out.insert(*c);
       }
-      ::close(fd);
+    });
+    if (!read && !all) {
+      *err = errno_error(fmt::format("read /proc/{}/map_files", pid)).message() + (errno == ENOENT ? " (no such process)" : "");
     }
-    closedir(mf);
   }
   return out;
 }
@@ -121,10 +115,6 @@ policy::plan_run page_out_and_evict(const scan_result& scan, const merge_args& a
   return policy::run_plans(ev, plans);
 }
 
-bool is_canonical(const std::string& path) {
-  return path.find(std::string("/") + policy::canonical_dir_name + "/") != std::string::npos;
-}
-
 // With the module: merge, then evict the copies the merged mappings were moved off (from a fresh
 // scan: the canonical copies are cached now), then remove canonical copies nobody maps.
 void merge_with_module(const scan_result& before, const policy::merge_module& mod, const merge_args& a,
@@ -153,7 +143,7 @@ void merge_with_module(const scan_result& before, const policy::merge_module& mo
   if (!moved.empty()) {
     auto plans = policy::plan_evictions(*after, policy::keep_rule::priority, [&](copy_id c) {
       policy::copy_facts f;
-      f.priority = is_canonical(after->files[c].path) ? 2 : moved.count(c) ? 0 : 1;
+      f.priority = policy::is_canonical(after->files[c].path) ? 2 : moved.count(c) ? 0 : 1;
       f.heat = after->files[c].cached_bytes;
       f.evictable = moved.count(c) > 0;
       return f;

@@ -16,6 +16,7 @@
 #include "scan/mounts.hpp"
 #include "scan/placement.hpp"
 #include "util/clock.hpp"
+#include "util/path.hpp"
 
 namespace dupcache::live {
 namespace {
@@ -49,16 +50,6 @@ bool build_handle(const std::string& fs_type, std::uint64_t ino, std::uint64_t s
   }
   h.fh.handle_bytes = static_cast<unsigned>(p - h.fh.f_handle);
   return true;
-}
-
-bool under_any(const std::string& path, const std::vector<std::string>& roots) {
-  if (roots.empty()) return true;
-  for (const auto& r : roots) {
-    if (r == "/" || path == r || (path.size() > r.size() && path.compare(0, r.size(), r) == 0 && path[r.size()] == '/')) {
-      return true;
-    }
-  }
-  return false;
 }
 
 }  // namespace
@@ -248,7 +239,7 @@ controller::slot* controller::resolve_unknown(const ident& id, const trace::deco
   const ssize_t n = readlink(link.c_str(), buf, sizeof buf - 1);
   if (n > 0 && buf[0] == '/') s.path.assign(buf, static_cast<std::size_t>(n));
   // A file outside the watched paths (same filesystem) is remembered as ignored.
-  s.ignored = s.path.empty() ? !roots_abs_.empty() : !under_any(s.path, roots_abs_);
+  s.ignored = s.path.empty() ? !roots_abs_.empty() : !path_under_any(s.path, roots_abs_, true);
   if (s.path.empty()) s.path = "<" + fs->id + " inode " + std::to_string(id.ino) + ">";
   auto [it, _] = slots_.insert_or_assign(id, std::move(s));
   return it->second.ignored ? nullptr : &it->second;

@@ -8,35 +8,18 @@
 
 #include <string>
 
-#include "policy/pageout.hpp"
+#include "util/proc.hpp"
 
 namespace dupcache::policy {
-
-namespace {
-
-void add_links(const std::string& dir, std::set<std::pair<dev_t, ino_t>>& out) {
-  DIR* d = opendir(dir.c_str());
-  if (!d) return;  // gone, a kernel thread, or not ours to read
-  while (struct dirent* de = readdir(d)) {
-    if (de->d_name[0] == '.') continue;
-    struct stat st {};
-    // Following the link stats the file itself, as the process holds it.
-    if (fstatat(dirfd(d), de->d_name, &st, 0) < 0 || !S_ISREG(st.st_mode)) continue;
-    out.insert({st.st_dev, st.st_ino});
-  }
-  closedir(d);
-}
-
-}  // namespace
 
 files_in_use files_in_use::collect() {
   files_in_use f;
   const int self = getpid();
-  for (int pid : process_ids()) {
+  auto add = [&](const proc::held_file& h) { f.held_.insert({h.st.st_dev, h.st.st_ino}); };
+  for (int pid : proc::process_ids()) {
     if (pid == self) continue;
-    const std::string base = "/proc/" + std::to_string(pid);
-    add_links(base + "/map_files", f.held_);
-    add_links(base + "/fd", f.held_);
+    proc::for_each_held_file(pid, proc::held_kind::mapped, add);
+    proc::for_each_held_file(pid, proc::held_kind::open, add);
   }
   return f;
 }

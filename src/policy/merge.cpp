@@ -22,6 +22,7 @@
 #include "scan/fs_identity.hpp"
 #include "scan/mounts.hpp"
 #include "policy/pageout.hpp"
+#include "util/proc.hpp"
 
 namespace dupcache::policy {
 namespace {
@@ -79,15 +80,9 @@ std::string read_text(const std::string& path) {
 // (st_dev, st_ino) of every file any process maps.
 std::set<std::pair<dev_t, ino_t>> mapped_inodes() {
   std::set<std::pair<dev_t, ino_t>> out;
-  for (int pid : process_ids()) {
-    const std::string dir = fmt::format("/proc/{}/map_files", pid);
-    DIR* mf = opendir(dir.c_str());
-    if (!mf) continue;
-    while (struct dirent* m = readdir(mf)) {
-      struct stat st {};
-      if (m->d_name[0] != '.' && fstatat(dirfd(mf), m->d_name, &st, 0) == 0) out.insert({st.st_dev, st.st_ino});
-    }
-    closedir(mf);
+  for (int pid : proc::process_ids()) {
+    proc::for_each_held_file(pid, proc::held_kind::mapped,
+                             [&](const proc::held_file& h) { out.insert({h.st.st_dev, h.st.st_ino}); });
   }
   return out;
 }
@@ -113,13 +108,6 @@ void read_through(int fd, std::uint64_t offset, std::uint64_t length) {
     if (n <= 0) break;  // end of file, or an error the mapping will meet anyway
     at += static_cast<std::uint64_t>(n);
   }
-}
-
-// The state letter of /proc/PID/stat ('R', 'S', 'T', ...), or 0.
-char process_state(int pid) {
-  const std::string stat = read_text(fmt::format("/proc/{}/stat", pid));
-  const auto paren = stat.rfind(')');  // the command name may hold anything, ')' included
-  return paren != std::string::npos && paren + 2 < stat.size() ? stat[paren + 2] : 0;
 }
 
 // Whether the LSMs (Yama, SELinux, AppArmor, ...) and the ptrace rules let this process attach
@@ -327,7 +315,7 @@ merge_run merge_mapped(const scan_result& scan, const merge_module& mod, const m
   std::map<std::string, canonical_dir> dirs;  // by mount point, each locked
   std::set<copy_id> seen;
   fs_registry registry;
-  const std::vector<int> targets = o.all ? process_ids() : std::vector<int>(o.pids.begin(), o.pids.end());
+  const std::vector<int> targets = o.all ? proc::process_ids() : std::vector<int>(o.pids.begin(), o.pids.end());
 
   for (int pid : targets) {
     if (pid == getpid()) continue;
@@ -353,7 +341,7 @@ merge_run merge_mapped(const scan_result& scan, const merge_module& mod, const m
       auto sh = shares.find(*c);
       if (sh == shares.end() || sh->second.shared_bytes == 0) continue;
       const std::string& path = scan.files[*c].path;
-      if (path.find(std::string("/") + canonical_dir_name + "/") != std::string::npos) continue;
+      if (is_canonical(path)) continue;
       if (o.in_scope && !o.in_scope(*c)) continue;
       if (seen.insert(*c).second) ++run.mapped_copies;
 
@@ -377,7 +365,7 @@ merge_run merge_mapped(const scan_result& scan, const merge_module& mod, const m
       }
       // A stopped or traced process would not run the request before the timeout (and would
       // leave it pending): refuse it up front, as the module would.
-      if (const char state = process_state(pid); state == 'T' || state == 't') {
+      if (const char state = proc::process_state(pid); state == 'T' || state == 't') {
         out.refusal = refusal_name(DUPCACHE_R_STOPPED);
         out.error = fmt::format("process {} is stopped or traced", pid);
         run.done.push_back(out);

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "policy/canonical.hpp"
 #include "scan/scanner.hpp"
 #include "util/fd.hpp"
 #include "util/result.hpp"
@@ -64,7 +65,6 @@ bool same_extents(int a, int b, std::uint64_t offset, std::uint64_t length, std:
 // name have the same blocks, so they can share one canonical copy.
 result<std::string> content_name(int fd);
 
-constexpr const char* canonical_dir_name = ".dupcache-canonical";
 
 // A mapping of /proc/PID/smaps that may be merged: private, readable, not writable, of a file.
 struct vma_line {

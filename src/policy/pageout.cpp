@@ -16,18 +16,11 @@
 #include <string>
 
 #include "util/fd.hpp"
+#include "util/proc.hpp"
 
 namespace dupcache::policy {
 
 namespace {
-
-bool all_digits(const char* s) {
-  if (!*s) return false;
-  for (; *s; ++s) {
-    if (*s < '0' || *s > '9') return false;
-  }
-  return true;
-}
 
 // The file offset of the mapping starting at `start`, from /proc/PID/maps.
 bool mapping_offset(int pid, std::uint64_t start, std::uint64_t* offset) {
@@ -51,42 +44,17 @@ bool mapping_offset(int pid, std::uint64_t start, std::uint64_t* offset) {
 
 }  // namespace
 
-std::vector<int> process_ids() {
-  std::vector<int> out;
-  if (DIR* proc = opendir("/proc")) {
-    while (struct dirent* de = readdir(proc)) {
-      if (all_digits(de->d_name)) out.push_back(std::atoi(de->d_name));
-    }
-    closedir(proc);
-  }
-  return out;
-}
-
 std::vector<mapping_range> find_mappings(int fd) {
   std::vector<mapping_range> out;
   struct stat target {};
   if (fstat(fd, &target) < 0) return out;
-  DIR* proc = opendir("/proc");
-  if (!proc) return out;
-  while (struct dirent* de = readdir(proc)) {
-    if (!all_digits(de->d_name)) continue;
-    const int pid = std::atoi(de->d_name);
-    const std::string dir = std::string("/proc/") + de->d_name + "/map_files";
-    DIR* mf = opendir(dir.c_str());
-    if (!mf) continue;  // gone, or a kernel thread
-    while (struct dirent* m = readdir(mf)) {
-      if (m->d_name[0] == '.') continue;
-      struct stat st {};
-      if (fstatat(dirfd(mf), m->d_name, &st, 0) < 0) continue;
-      if (st.st_dev != target.st_dev || st.st_ino != target.st_ino) continue;
-      std::uint64_t s = 0, e = 0, off = 0;
-      if (std::sscanf(m->d_name, "%" SCNx64 "-%" SCNx64, &s, &e) != 2) continue;
-      if (!mapping_offset(pid, s, &off)) continue;
-      out.push_back({pid, s, e, off});
-    }
-    closedir(mf);
+  for (int pid : proc::process_ids()) {
+    proc::for_each_held_file(pid, proc::held_kind::mapped, [&](const proc::held_file& h) {
+      if (h.st.st_dev != target.st_dev || h.st.st_ino != target.st_ino) return;
+      std::uint64_t off = 0;
+      if (mapping_offset(pid, h.start, &off)) out.push_back({pid, h.start, h.end, off});
+    });
   }
-  closedir(proc);
   return out;
 }
 

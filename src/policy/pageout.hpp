@@ -23,9 +23,6 @@ struct mapping_range {
   std::uint64_t offset = 0;  // file offset at start
 };
 
-// The pid of every process in /proc.
-std::vector<int> process_ids();
-
 // Every mapping of the file open at fd, in every process (needs CAP_SYS_ADMIN for map_files).
 std::vector<mapping_range> find_mappings(int fd);
 

@@ -10,20 +10,9 @@
 
 #include "report/remote.hpp"
 #include "trace/tracer.hpp"
+#include "util/proc.hpp"
 
 namespace dupcache::top {
-
-std::uint64_t read_page_cache_bytes() {
-  std::ifstream in("/proc/meminfo");
-  std::string key;
-  std::uint64_t kib = 0;
-  std::string unit;
-  while (in >> key >> kib) {
-    std::getline(in, unit);
-    if (key == "Cached:") return kib * 1024;
-  }
-  return 0;
-}
 
 sampler::sampler(sampler_options opts) : opts_(std::move(opts)) {
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -171,7 +160,7 @@ result<sample> sampler::next() {
     filter_containers(s.model, opts_.filter);
   }
   s.model.files_scanned = controller_->known_files();
-  s.page_cache_bytes = read_page_cache_bytes();
+  s.page_cache_bytes = proc::meminfo_bytes("Cached").value_or(0);
   const auto& c = controller_->counters();
   const double ps = static_cast<double>(s.model.page_size);
   if (s.elapsed_s > 0) {

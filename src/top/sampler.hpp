@@ -75,6 +75,5 @@ class sampler {
   result<sample> remote_sample();
 };
 
-std::uint64_t read_page_cache_bytes();  // /proc/meminfo "Cached:"
 
 }  // namespace dupcache::top
