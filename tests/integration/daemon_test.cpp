@@ -151,10 +151,7 @@ class daemon_proc {
     if (!reaped_) return -1;
     return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
   }
-  std::string log() const {
-    std::ifstream f(log_);
-    return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  }
+  std::string log() const { return contents(log_); }
 
  private:
   std::string log_;
@@ -163,15 +160,6 @@ class daemon_proc {
   bool reaped_ = false;
   int status_ = 0;
 };
-
-bool eventually(const std::function<bool()>& pred, double timeout_s) {
-  const auto deadline = clock_type::now() + std::chrono::duration<double>(timeout_s);
-  while (!pred()) {
-    if (clock_type::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return true;
-}
 
 std::uint64_t checksum(const std::string& path, std::uint64_t from = 0) {
   std::ifstream f(path, std::ios::binary);
@@ -856,11 +844,7 @@ TEST_F(daemon_scene, PressureTriggerAndRateLimit) {
 // set and none of those CAP_SYS_ADMIN would otherwise open.
 TEST(DaemonService, KubernetesManifestsConfineTheDaemon) {
   const std::string dir = std::string(DUPCACHE_SOURCE_DIR) + "/packaging/";
-  auto slurp = [](const std::string& p) {
-    std::ifstream f(p);
-    return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  };
-  const std::string yaml = slurp(dir + "kubernetes/dupcache-daemonset.yaml");
+  const std::string yaml = contents(dir + "kubernetes/dupcache-daemonset.yaml");
   const auto np = yaml.find("kind: NetworkPolicy");
   ASSERT_NE(np, std::string::npos);
   const std::string policy = yaml.substr(np);
@@ -872,7 +856,7 @@ TEST(DaemonService, KubernetesManifestsConfineTheDaemon) {
             std::string::npos);
   EXPECT_EQ(yaml.find("type: Unconfined"), std::string::npos);
 
-  const auto profile = nlohmann::json::parse(slurp(dir + "kubernetes/dupcache-seccomp.json"));
+  const auto profile = nlohmann::json::parse(contents(dir + "kubernetes/dupcache-seccomp.json"));
   EXPECT_EQ(profile["defaultAction"], "SCMP_ACT_ERRNO");
   std::set<std::string> allowed;
   for (const auto& rule : profile["syscalls"]) {
@@ -881,7 +865,7 @@ TEST(DaemonService, KubernetesManifestsConfineTheDaemon) {
     }
   }
   // The unit's additions to @system-service, read from the unit itself.
-  const std::string unit = slurp(dir + "systemd/dupcache.service");
+  const std::string unit = contents(dir + "systemd/dupcache.service");
   const auto at = unit.find("\nSystemCallFilter=");
   ASSERT_NE(at, std::string::npos);
   std::istringstream filter(unit.substr(at + 18, unit.find('\n', at + 1) - at - 18));

@@ -26,11 +26,6 @@ const std::string version = "0.1.0";
 
 std::string man(const std::string& page) { return std::string(DUPCACHE_SOURCE_DIR) + "/man/" + page; }
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
-
 TEST(ManPages, LintCleanAndRender) {
   DUPCACHE_REQUIRE_TOOLS("mandoc", "man");
   for (const auto& p : pages) {
@@ -54,7 +49,7 @@ TEST(ManPages, EveryHelpOptionIsDocumented) {
   for (const std::string sub : {"report", "top", "trace", "evict", "merge", "daemon", "doctor"}) {
     auto r = run({DUPCACHE_BINARY, sub, "--help"});
     ASSERT_EQ(r.status, 0);
-    const std::string page = slurp(man("dupcache-" + sub + ".8"));
+    const std::string page = contents(man("dupcache-" + sub + ".8"));
     std::istringstream in(r.out);
     for (std::string l; std::getline(in, l);) {
       if (l.rfind("  -", 0) != 0) continue;
@@ -76,7 +71,7 @@ TEST(ManPages, EveryHelpOptionIsDocumented) {
 TEST(Version, NamesTheBpfAbi) {
   auto r = run({DUPCACHE_BINARY, "--version"});
   EXPECT_EQ(r.status, 0);
-  const std::string abi = slurp(std::string(DUPCACHE_SOURCE_DIR) + "/bpf/dupcache_abi.h");
+  const std::string abi = contents(std::string(DUPCACHE_SOURCE_DIR) + "/bpf/dupcache_abi.h");
   std::smatch m;
   ASSERT_TRUE(std::regex_search(abi, m, std::regex("#define DUPCACHE_BPF_ABI_VERSION ([0-9]+)")));
   EXPECT_EQ(r.out, "dupcache " + version + " (BPF ABI " + m[1].str() + ")\n");
@@ -114,19 +109,19 @@ TEST(Install, StagedTreeHoldsExactlyTheseFiles) {
   }
   EXPECT_EQ(got, want);
   // The installed files are the tree's, byte for byte; the binary runs.
-  EXPECT_EQ(slurp(stage + p + "/share/man/man8/dupcache-daemon.8"), slurp(man("dupcache-daemon.8")));
-  EXPECT_EQ(slurp(stage + std::string(DUPCACHE_FULL_SYSCONFDIR) + "/dupcache/dupcache.toml"),
-            slurp(std::string(DUPCACHE_SOURCE_DIR) + "/packaging/dupcache.toml"));
+  EXPECT_EQ(contents(stage + p + "/share/man/man8/dupcache-daemon.8"), contents(man("dupcache-daemon.8")));
+  EXPECT_EQ(contents(stage + std::string(DUPCACHE_FULL_SYSCONFDIR) + "/dupcache/dupcache.toml"),
+            contents(std::string(DUPCACHE_SOURCE_DIR) + "/packaging/dupcache.toml"));
   for (const std::string f : {"dupcache.c", "dupcache_kmod.h", "Kbuild", "Makefile"}) {
-    EXPECT_EQ(slurp(stage + dkms + "/" + f), slurp(std::string(DUPCACHE_SOURCE_DIR) + "/kmod/" + f)) << f;
+    EXPECT_EQ(contents(stage + dkms + "/" + f), contents(std::string(DUPCACHE_SOURCE_DIR) + "/kmod/" + f)) << f;
   }
-  EXPECT_EQ(slurp(stage + p + "/include/dupcache/dupcache_kmod.h"),
-            slurp(std::string(DUPCACHE_SOURCE_DIR) + "/kmod/dupcache_kmod.h"));
+  EXPECT_EQ(contents(stage + p + "/include/dupcache/dupcache_kmod.h"),
+            contents(std::string(DUPCACHE_SOURCE_DIR) + "/kmod/dupcache_kmod.h"));
   // dkms.conf is the tree's with the version filled in, and nothing else changed.
-  const std::string conf = slurp(stage + dkms + "/dkms.conf");
+  const std::string conf = contents(stage + dkms + "/dkms.conf");
   EXPECT_NE(conf.find("PACKAGE_VERSION=\"" + version + "\"\n"), std::string::npos) << conf;
   EXPECT_EQ(conf.find('@'), std::string::npos) << conf;
-  std::string want_conf = slurp(std::string(DUPCACHE_SOURCE_DIR) + "/kmod/dkms.conf");
+  std::string want_conf = contents(std::string(DUPCACHE_SOURCE_DIR) + "/kmod/dkms.conf");
   const auto at = want_conf.find("@VERSION@");
   ASSERT_NE(at, std::string::npos) << "kmod/dkms.conf has no @VERSION@";
   want_conf.replace(at, 9, version);

@@ -34,11 +34,6 @@ nlohmann::json evict_json(const std::vector<std::string>& args, int* status) {
   return nlohmann::json::parse(r.out.empty() ? "{}" : r.out);
 }
 
-std::string contents(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
-
 // A child process that maps `path` read-only, faults every page in, then waits; when told to
 // finish, it checks the mapping still reads `expected` and exits 0 if so.
 class mapping_child {

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "process.hpp"
+
 namespace dupcache::testing {
 
 // Why a root test cannot run here (not root, no loop devices, a tool missing), if it cannot.
@@ -32,15 +34,6 @@ std::optional<std::string> missing_tool(const std::vector<std::string>& tools);
     if (::dupcache::testing::under_ci()) FAIL() << "CI=true and this test cannot run: " << *why_; \
     GTEST_SKIP() << *why_;                                                          \
   }
-
-struct command_result {
-  int status = -1;  // exit status, or -1 when killed
-  std::string out;
-  std::string err;
-};
-// Runs argv without a shell; kills it after timeout_s.
-command_result run(const std::vector<std::string>& argv, int timeout_s = 120);
-void must(const std::vector<std::string>& argv);
 
 class scratch_fs {
  public:
@@ -76,6 +69,8 @@ void read_all(const std::string& path);
 std::vector<unsigned char> residency(const std::string& path);
 std::uint64_t cached_pages(const std::string& path);
 std::vector<std::uint32_t> extent_flags(const std::string& path);
+// The whole file, bytes as they are.
+std::string contents(const std::string& path);
 
 // A memory cgroup made for a test in the host's memory hierarchy (cgroup v1 "memory" on hybrid
 // hosts, cgroup2 with +memory delegated down on pure v2), removed with its parents afterwards.
