@@ -237,10 +237,9 @@ def run(root, which):
 
 
 def self_test():
-    """Plants one violation of each rule beside files that keep the rules, in a scratch copy of
-    the real tables, and checks that exactly the violations are found, each at its line."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    readme = os.path.join(here, "..", "..", "src", "README.md")
+    """Plants one violation of each rule beside files that keep the rules, under tables written
+    as src/README.md writes them (its own, so that changing the real rules does not change what
+    this proves), and checks that exactly the violations are found, each at its line."""
     tree = tempfile.mkdtemp(prefix="dupcache-layout-")
     try:
         def plant(path, text):
@@ -249,8 +248,16 @@ def self_test():
             with open(full, "w", encoding="utf-8") as f:
                 f.write(text)
 
-        os.makedirs(os.path.join(tree, "src"))
-        shutil.copy(readme, os.path.join(tree, "src", "README.md"))
+        plant("src/README.md", "\n".join([
+            "# floors", "",
+            "| directory | may include |", "| --- | --- |",
+            "| `util` | - |", "| `index` | `util` |", "| `scan` | `util`, `index` |",
+            "| `report` | `util`, `index`, `scan` |", "| `live` | `util`, `report` |",
+            "| `policy` | `util`, `scan` |",
+            "| `top` | `util`, `live` |", "| `daemon` | `util`, `live` |", "| `cli` | all |", "",
+            "| header | included only by |", "| --- | --- |",
+            "| `dupcache_kmod.h` | `policy/merge_module.*` |", "",
+            "| directory | lines per file at most |", "| --- | --- |", "| `cli` | 200 |", ""]))
         plant("src/util/result.hpp", "#pragma once\n")
         plant("src/top/view.hpp", '#pragma once\n#include "live/sample.hpp"\n#include "util/result.hpp"\n')
         plant("src/live/sample.hpp", '#pragma once\n#include "report/report.hpp"\n')
