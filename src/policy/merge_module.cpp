@@ -15,6 +15,8 @@ namespace dupcache::policy {
 static_assert(std::string_view(merge_module_device) == DUPCACHE_DEVICE);
 static_assert(refused_cow == DUPCACHE_R_COW && refused_stopped == DUPCACHE_R_STOPPED);
 static_assert(refused_ptrace >= DUPCACHE_R_COUNT, "dupcache's own refusal must not collide with the module's");
+// merge() speaks either ABI 1.0 or this struct; a struct grown past 1.1 needs a third case there.
+static_assert(sizeof(dupcache_merge) == DUPCACHE_MERGE_SIZE_V2);
 static_assert(std::tuple_size_v<decltype(merge_module::counters::refused)> == DUPCACHE_R_COUNT);
 
 result<merge_module> merge_module::open(const char* device) {
@@ -43,26 +45,15 @@ result<merge_module> merge_module::open(const char* device) {
 std::string merge_module::version() const { return fmt::format("{}.{}", major_, minor_); }
 
 merge_module::answer merge_module::merge(const request& r) const {
-  dupcache_merge req{};
-  req.pid = r.pid;
-  req.start = r.start;
-  req.end = r.end;
-  req.canonical_fd = r.canonical_fd;
-  req.timeout_ms = r.timeout_ms;
-  req.expect_dev = r.expect_dev;
-  req.expect_ino = r.expect_ino;
-  req.expect_generation = r.expect_generation;
-  unsigned long cmd = DUPCACHE_IOC_MERGE;
-  req.size = sizeof(req);
-  if (merge_size_ < sizeof(req)) {
-    // An ABI 1.0 module: the first struct and ioctl number, the target by pid only.
-    req.size = DUPCACHE_MERGE_SIZE_V1;
-    cmd = DUPCACHE_IOC_MERGE_V1;
-  } else if (r.pidfd >= 0) {
-    req.pidfd = r.pidfd;
-    req.flags = DUPCACHE_MERGE_PIDFD;
-  }
-  if (ioctl(fd_.get(), cmd, &req) == 0) return {};
+  // An ABI 1.0 module knows the first struct and ioctl number only, and the target by pid only.
+  const bool v1 = !takes_pidfd();
+  const bool by_pidfd = !v1 && r.pidfd >= 0;
+  dupcache_merge req{.size = static_cast<__u32>(v1 ? DUPCACHE_MERGE_SIZE_V1 : sizeof(dupcache_merge)),
+                     .pid = r.pid, .start = r.start, .end = r.end, .canonical_fd = r.canonical_fd,
+                     .timeout_ms = r.timeout_ms, .expect_dev = r.expect_dev, .expect_ino = r.expect_ino,
+                     .expect_generation = r.expect_generation, .reason = 0,
+                     .flags = by_pidfd ? DUPCACHE_MERGE_PIDFD : 0, .pidfd = by_pidfd ? r.pidfd : 0, .reserved = 0};
+  if (ioctl(fd_.get(), v1 ? DUPCACHE_IOC_MERGE_V1 : DUPCACHE_IOC_MERGE, &req) == 0) return {};
   return {errno, req.reason};
 }
 
