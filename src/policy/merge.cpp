@@ -41,10 +41,8 @@ std::string ptrace_denied(int pid) {
   return fmt::format("the ptrace access check refused process {} (open {}: {})", pid, mem, std::strerror(errno));
 }
 
-}  // namespace
-
-namespace {
-
+// The mappings the module could move: of a file, private, readable and not writable (a shared
+// or writable one would see a write through the canonical copy; the module refuses them too).
 std::vector<vma_line> mergeable(const std::vector<proc::smaps_mapping>& maps) {
   std::vector<vma_line> out;
   for (const auto& m : maps) {
