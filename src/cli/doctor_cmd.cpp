@@ -149,7 +149,7 @@ std::vector<check> run_checks() {
       counters = fmt::format("; {} merged ({}), {} refused, {} pending", s->merged, human_bytes(s->merged_bytes), refused,
                              s->pending);
     }
-    out.push_back({"merge module", "ok", fmt::format("{} ABI {}{}", DUPCACHE_DEVICE, m->version(), counters)});
+    out.push_back({"merge module", "ok", fmt::format("{} ABI {}{}", policy::merge_module_device, m->version(), counters)});
   } else {
     out.push_back({"merge module", "missing", fmt::format("{}: merge falls back to page-out and eviction", m.err().reason())});
   }

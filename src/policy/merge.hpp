@@ -1,70 +1,30 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #pragma once
-// Merging mapped duplicates through the companion kernel module (kmod/, /dev/dupcache).
+// The merge pass: mapped duplicates merged through the companion kernel module
+// (policy/merge_module.hpp).
 //
 // A process's read-only private mapping of a file B that shares its blocks with other cached
 // copies is pointed at a canonical copy of the same content: a read-only reflink clone of B in
-// dupcache's own directory on B's filesystem (<mount point>/.dupcache-canonical), which nobody
-// writes to, so a later write to B or to any other copy never shows through. Every process that
-// maps any copy then shares the canonical copy's cached pages, and B's own pages, now unmapped,
-// can be evicted. Before asking, stopped and traced targets and targets the LSMs' ptrace check
-// (/proc/PID/mem) denies are refused, and B's mapped range is flushed and checked with FIEMAP to
-// map the same physical extents as the canonical copy's (none encoded, delayed or inline); the
-// module checks the rest in the target's own context (exact range, expected inode, private, not
-// writable, no copy-on-write pages, neither file open for writing, the bytes equal) and refuses
-// otherwise.
-#include <dupcache_kmod.h>
+// dupcache's own directory on B's filesystem (policy/canonical.hpp), which nobody writes to, so a
+// later write to B or to any other copy never shows through. Every process that maps any copy
+// then shares the canonical copy's cached pages, and B's own pages, now unmapped, can be evicted.
+// Before asking, stopped and traced targets and targets the LSMs' ptrace check (/proc/PID/mem)
+// denies are refused, and B's mapped range is flushed and checked with FIEMAP to map the same
+// physical extents as the canonical copy's (none encoded, delayed or inline); the module checks
+// the rest in the target's own context (exact range, expected inode, private, not writable, no
+// copy-on-write pages, neither file open for writing, the bytes equal) and refuses otherwise.
 
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "policy/canonical.hpp"
+#include "policy/merge_module.hpp"
 #include "scan/scanner.hpp"
-#include "util/fd.hpp"
-#include "util/result.hpp"
 
 namespace dupcache::policy {
-
-// The module, opened and speaking ABI major DUPCACHE_ABI_MAJOR.
-class merge_module {
- public:
-  // Fails saying why: not loaded, no permission, or another ABI major.
-  static result<merge_module> open(const char* device = DUPCACHE_DEVICE);
-  std::string version() const;  // "1.0"
-  struct answer {
-    int error = 0;            // errno, 0 when merged
-    std::uint32_t reason = 0; // enum dupcache_reason
-  };
-  // Sends req (size, and for an ABI 1.0 module the pidfd flag, set here).
-  answer merge(dupcache_merge req) const;
-  // Whether the module takes the target as a pidfd (ABI 1.1).
-  bool takes_pidfd() const;
-  result<dupcache_stats> stats() const;
-
- private:
-  unique_fd fd_;
-  dupcache_version v_{};
-};
-
-// A refusal of dupcache's own, not the module's: the LSMs' ptrace check denied the target.
-constexpr std::uint32_t refused_ptrace = 1000;
-
-// "cow", "identity", ...; what the module's reason codes are called in output and docs.
-std::string refusal_name(std::uint32_t reason);
-
-// Whether bytes [offset, offset + length) of the two files (clipped to the shorter) are held by the
-// same physical extents, none of them encoded, delayed, inline, unwritten or of unknown place.
-// `why` says what differs.
-bool same_extents(int a, int b, std::uint64_t offset, std::uint64_t length, std::string* why);
-
-// A name for the content of the file at fd: its size and extent map, hashed. Files with the same
-// name have the same blocks, so they can share one canonical copy.
-result<std::string> content_name(int fd);
-
 
 // A mapping of /proc/PID/smaps that may be merged: private, readable, not writable, of a file.
 struct vma_line {
@@ -106,12 +66,5 @@ struct merge_run {
 
 // Merges the targets' mappings of duplicated copies in `scan` onto canonical copies.
 merge_run merge_mapped(const scan_result& scan, const merge_module& mod, const merge_options& o);
-
-// Removes the canonical copies under `mount_points` that no process maps any more; returns how
-// many, and what could not be removed in `errors`.
-std::uint64_t collect_canonical(const std::set<std::string>& mount_points, std::vector<std::string>* errors);
-
-// The mount points of the filesystems in scan that hold a canonical directory.
-std::set<std::string> canonical_mounts(const scan_result& scan);
 
 }  // namespace dupcache::policy

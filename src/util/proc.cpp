@@ -12,6 +12,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "util/fd.hpp"
+
 namespace dupcache::proc {
 
 namespace {
@@ -139,6 +141,32 @@ bool for_each_held_file(int pid, held_kind kind, const std::function<void(const 
   }
   closedir(d);
   return true;
+}
+
+std::vector<smaps_mapping> parse_smaps(std::string_view text) {
+  std::vector<smaps_mapping> out;
+  for_each_line(text, [&](std::string_view view) {
+    const std::string line(view);  // sscanf wants it terminated
+    unsigned long long s = 0, e = 0, off = 0, ino = 0, kib = 0;
+    char perms[8] = {};
+    unsigned maj = 0, min = 0;
+    if (std::sscanf(line.c_str(), "%llx-%llx %7s %llx %x:%x %llu", &s, &e, perms, &off, &maj, &min, &ino) == 7) {
+      out.push_back({s, e, off, perms, maj, min, ino, 0});
+    } else if (!out.empty() && std::sscanf(line.c_str(), "Anonymous: %llu kB", &kib) == 1) {
+      out.back().anonymous_kib = kib;
+    }
+  });
+  return out;
+}
+
+std::optional<std::vector<smaps_mapping>> read_smaps(int pid) {
+  const std::string path = "/proc/" + std::to_string(pid) + "/smaps";
+  const unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return std::nullopt;
+  std::string text;
+  char buf[1 << 16];
+  for (ssize_t n; (n = ::read(fd.get(), buf, sizeof buf)) > 0;) text.append(buf, static_cast<std::size_t>(n));
+  return parse_smaps(text);
 }
 
 }  // namespace dupcache::proc

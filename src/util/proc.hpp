@@ -47,4 +47,18 @@ enum class held_kind { mapped, open };
 // gone, a kernel thread, or not ours to read).
 bool for_each_held_file(int pid, held_kind kind, const std::function<void(const held_file&)>& fn);
 
+// One mapping of /proc/PID/smaps: its header line and the one field read of its block.
+struct smaps_mapping {
+  std::uint64_t start = 0, end = 0, offset = 0;
+  std::string perms;  // "r-xp", ...
+  unsigned dev_major = 0, dev_minor = 0;
+  std::uint64_t inode = 0;          // 0 for an anonymous mapping
+  std::uint64_t anonymous_kib = 0;  // its copy-on-write pages ("Anonymous:")
+};
+// The mappings of one /proc/PID/smaps text, in its order; lines that are neither a mapping's
+// header nor a field of one are skipped.
+std::vector<smaps_mapping> parse_smaps(std::string_view text);
+// /proc/PID/smaps read and parsed; nullopt, with errno set, when it cannot be opened.
+std::optional<std::vector<smaps_mapping>> read_smaps(int pid);
+
 }  // namespace dupcache::proc

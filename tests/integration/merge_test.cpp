@@ -4,6 +4,7 @@
 // where the companion module is absent. The module itself is proven in the qemu guest
 // (tests/guest/kmod_test.sh): this kernel cannot load modules.
 
+#include <dupcache_kmod.h>
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <gtest/gtest.h>
@@ -13,6 +14,7 @@
 
 #include "fs_fixture.hpp"
 #include "policy/merge.hpp"
+#include "scan/extent_compare.hpp"
 #include "util/fd.hpp"
 
 namespace dupcache::testing {
@@ -25,11 +27,11 @@ unique_fd open_ro(const std::string& path) {
 }
 
 bool same(const std::string& a, const std::string& b, std::uint64_t off, std::uint64_t len, std::string* why) {
-  return policy::same_extents(open_ro(a).get(), open_ro(b).get(), off, len, why);
+  return same_extents(open_ro(a).get(), open_ro(b).get(), off, len, why);
 }
 
 std::string name_of(const std::string& path) {
-  auto n = policy::content_name(open_ro(path).get());
+  auto n = content_name(open_ro(path).get());
   if (!n) throw std::runtime_error(n.err().message());
   return *n;
 }
