@@ -19,69 +19,6 @@
 #include "util/path.hpp"
 
 namespace dupcache::live {
-namespace {
-
-// File handles for open_by_handle_at(2), built from what an event carries. The layouts are
-// each filesystem's export format (fs/btrfs/export.h, fs/xfs/xfs_export.h, include/linux/exportfs.h).
-struct handle_buf {
-  struct file_handle fh;
-  unsigned char bytes[64];
-};
-
-bool build_handle(const std::string& fs_type, std::uint64_t ino, std::uint64_t subvol, std::uint32_t gen,
-                  handle_buf& h) {
-  unsigned char* p = h.fh.f_handle;
-  auto put64 = [&p](std::uint64_t v) { std::memcpy(p, &v, 8); p += 8; };
-  auto put32 = [&p](std::uint32_t v) { std::memcpy(p, &v, 4); p += 4; };
-  if (fs_type == "btrfs") {
-    h.fh.handle_type = 0x4d;  // FILEID_BTRFS_WITHOUT_PARENT: objectid, root objectid, generation
-    put64(ino);
-    put64(subvol);
-    put32(gen);
-  } else if (fs_type == "xfs") {
-    h.fh.handle_type = 0x81;  // FILEID_INO32_GEN | XFS_FILEID_TYPE_64FLAG: 64-bit ino, generation
-    put64(ino);
-    put32(gen);
-  } else {
-    if (ino > UINT32_MAX) return false;
-    h.fh.handle_type = 1;  // FILEID_INO32_GEN (ext4 and the generic export operations)
-    put32(static_cast<std::uint32_t>(ino));
-    put32(gen);
-  }
-  h.fh.handle_bytes = static_cast<unsigned>(p - h.fh.f_handle);
-  return true;
-}
-
-}  // namespace
-
-result<std::vector<dev_t>> superblock_devs(const scan_options& opts) {
-  auto mounts = read_mountinfo();
-  if (!mounts) return mounts.err();
-  std::vector<dev_t> out;
-  auto add = [&out](dev_t d) {
-    if (std::find(out.begin(), out.end(), d) == out.end()) out.push_back(d);
-  };
-  if (opts.paths.empty()) {
-    auto chosen = default_scan_mounts(*mounts, [](const mount_entry& m) {
-      unique_fd fd(open(m.mount_point.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK));
-      return fd && fs_can_share(fd.get(), m.fstype);
-    });
-    for (const auto& m : chosen) add(makedev(m.major, m.minor));
-    return out;
-  }
-  for (const auto& p : opts.paths) {
-    struct statx stx {};
-    if (statx(AT_FDCWD, p.c_str(), AT_STATX_DONT_SYNC, STATX_MNT_ID, &stx) < 0) continue;
-    for (const auto& m : *mounts) {
-      if (static_cast<std::uint64_t>(m.id) == stx.stx_mnt_id) add(makedev(m.major, m.minor));
-      // Mounts below the PATH count when the walk may cross into them.
-      else if (opts.cross_mounts && !is_pseudo_fs(m.fstype) && m.mount_point.rfind(p, 0) == 0) {
-        add(makedev(m.major, m.minor));
-      }
-    }
-  }
-  return out;
-}
 
 std::size_t controller::ident_hash::operator()(const ident& i) const noexcept {
   std::size_t h = std::hash<std::uint64_t>{}(i.ino);
@@ -92,6 +29,7 @@ std::size_t controller::ident_hash::operator()(const ident& i) const noexcept {
 
 controller::controller(controller_options opts)
     : opts_(std::move(opts)), ps_(static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE))) {
+  window_.slack_ns = opts_.timestamp_slack_ns;
   // Events name absolute paths through /proc/self/fd; watched roots are compared in that form.
   for (auto& p : opts_.scan.paths) {
     char buf[PATH_MAX];
@@ -133,14 +71,7 @@ result<void> controller::seed() {
     auto mi = by_id.find(rec.mount_id);
     if (mi == by_id.end()) continue;
     const dev_t dev = makedev(mi->second->major, mi->second->minor);
-    if (!roots_.count(dev)) {
-      fs_root root;
-      root.id = rec.key.fs;
-      root.type = mi->second->fstype;
-      root.mount_point = mi->second->mount_point;
-      root.mount_fd = unique_fd(open(root.mount_point.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-      roots_.emplace(dev, std::move(root));
-    }
+    handles_.add(dev, *mi->second);
     slot s;
     s.key = rec.key;
     s.path = std::move(rec.path);
@@ -163,9 +94,7 @@ result<void> controller::seed() {
 }
 
 std::vector<dev_t> controller::watched_devs() const {
-  std::vector<dev_t> out;
-  for (const auto& [dev, _] : roots_) out.push_back(dev);
-  return out;
+  return handles_.devices();
 }
 
 std::size_t controller::known_files() const {
@@ -219,11 +148,7 @@ controller::slot* controller::find(const trace::decoded_event& ev, bool resolve)
 }
 
 controller::slot* controller::resolve_unknown(const ident& id, const trace::decoded_event& ev) {
-  auto root = roots_.find(id.dev);
-  if (root == roots_.end() || !root->second.mount_fd) return nullptr;
-  handle_buf h{};
-  if (!build_handle(root->second.type, id.ino, id.subvol, ev.generation, h)) return nullptr;
-  unique_fd fd(open_by_handle_at(root->second.mount_fd.get(), &h.fh, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+  unique_fd fd = handles_.open(id.dev, id.ino, id.subvol, ev.generation);
   if (!fd) return nullptr;
   struct stat st {};
   if (fstat(fd.get(), &st) < 0 || !S_ISREG(st.st_mode) || st.st_ino != id.ino) return nullptr;
@@ -253,11 +178,8 @@ unique_fd controller::open_slot(const slot& s, const ident& id) const {
     unique_fd fd(open(("/proc/self/fd/" + std::to_string(pfd.get())).c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
     if (fd) return fd;
   }
-  auto root = roots_.find(id.dev);
-  if (root == roots_.end() || !root->second.mount_fd || s.generation == 0) return {};
-  handle_buf h{};
-  if (!build_handle(root->second.type, id.ino, id.subvol, s.generation, h)) return {};
-  return unique_fd(open_by_handle_at(root->second.mount_fd.get(), &h.fh, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+  if (s.generation == 0) return {};
+  return handles_.open(id.dev, id.ino, id.subvol, s.generation);
 }
 
 void controller::ensure_copy(slot& s) {
@@ -349,7 +271,7 @@ result<void> controller::reconcile(const ident& id, slot& s, std::uint64_t dup_f
   s.extents_gen = extents_gen_;
   if (take_count || s.take_count) {
     s.cached_pages = counts->cached;
-    s.counted_ns = counted_at;
+    s.order.counted_ns = counted_at;
   }
   s.take_count = false;
   s.dirty = counts->dirty + counts->writeback > 0;
@@ -389,50 +311,11 @@ result<void> controller::reconcile(const ident& id, slot& s, std::uint64_t dup_f
   return {};
 }
 
-void controller::note(recent_range r, const trace::decoded_event& ev) const {
-  const std::uint64_t end = ev.index + ev.nr_pages;
-  const std::int64_t cpu = ev.unordered ? -1 : static_cast<std::int64_t>(ev.cpu);
-  if (r.ns == 0 || r.ns + opts_.timestamp_slack_ns < horizon_ns_) {
-    // Nothing recent: every run still to come began after the horizon, later than this.
-    r.first = ev.index;
-    r.end = end;
-    r.cpu = cpu;
-  } else {
-    r.first = std::min(r.first, ev.index);
-    r.end = std::max(r.end, end);
-    if (r.cpu != cpu) r.cpu = -1;
-  }
-  r.ns = std::max(r.ns, ev.end_timestamp_ns);
-}
-
-// Whether a record of another CPU, applied already, may have happened after this record began
-// on the same pages: then it overtook this one. One CPU's records are in order (the kernel
-// flushes its run before anything else leaves the CPU).
-bool controller::overtaken(recent_range r, const trace::decoded_event& ev) const {
-  if (r.ns == 0 || r.ns + opts_.timestamp_slack_ns < std::max(horizon_ns_, ev.timestamp_ns)) return false;
-  if (!ev.unordered && r.cpu == static_cast<std::int64_t>(ev.cpu)) return false;
-  return ev.index < r.end && r.first < ev.index + ev.nr_pages;
-}
-
 bool controller::in_order(const ident& id, slot& s, const trace::decoded_event& ev) {
-  bool doubt = false;
-  if (s.counted_ns != 0) {
-    // Made wholly before the count was taken: already in it (and in the index rebuilt with it).
-    if (ev.end_timestamp_ns < s.counted_ns) return false;
-    doubt = ev.timestamp_ns <= s.counted_ns + opts_.timestamp_slack_ns;
-  }
-  const recent_range removed{s.removed_ns, s.removed_first, s.removed_end, s.removed_cpu};
-  const recent_range added{s.added_ns, s.added_first, s.added_end, s.added_cpu};
-  if (!doubt) {
-    // An insertion overtaken by the removal (or dirtying) of a page it inserted; a removal
-    // overtaken by the insertion that put its page back.
-    doubt = ev.kind == trace::event_kind::cache_add ? overtaken(removed, ev)
-            : ev.kind == trace::event_kind::cache_delete ? overtaken(added, ev)
-                                                          : false;
-  }
-  if (!doubt) {
-    note(ev.kind == trace::event_kind::cache_add ? added : removed, ev);
-    return true;
+  switch (admit(s.order, ev, window_)) {
+    case admission::apply: return true;
+    case admission::counted: return false;
+    case admission::doubt: break;
   }
   ++counters_.reordered;
   mark_pending(id, s);

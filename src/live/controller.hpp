@@ -13,12 +13,9 @@
 //    kernel could not name bumps the extent generation: every inode re-reads its extents before
 //    its next insertion is placed.
 //  - lost events: the whole index is rebuilt by a rescan at the next tick. Never silently wrong.
-//  - order: insertions, removals and dirtying arrive as runs flushed later than they happened
-//    (dupcache_abi.h), so a record from another CPU can overtake the run it follows: a removal
-//    the insertion of its page, an insertion the removal run before it. A record that overlaps
-//    such a record of another CPU (same pages, times not clearly apart) is not applied: the
-//    inode is re-resolved from cachestat, and records already reflected in that count (made
-//    before it was taken) are then skipped.
+//  - order: a record that may have been overtaken by a record of another CPU (live/ordering.hpp)
+//    is not applied: the inode is re-resolved from cachestat, and records already reflected in
+//    that count (made before it was taken) are then skipped.
 
 #include <sys/types.h>
 
@@ -31,7 +28,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "live/ordering.hpp"
+#include "scan/file_handle.hpp"
 #include "scan/scanner.hpp"
+#include "scan/superblocks.hpp"
 #include "trace/event.hpp"
 #include "util/fd.hpp"
 
@@ -60,9 +60,8 @@ struct controller_options {
   std::uint64_t timestamp_slack_ns = 100'000;
 };
 
-// The superblock devices (major:minor as mountinfo shows them) a scan with these options
-// covers: the BPF filter's keys, known before the seed so that tracing can start first.
-result<std::vector<dev_t>> superblock_devs(const scan_options& opts);
+// Callers name it live::superblock_devs (the BPF filter's keys); it lives with the mounts.
+using ::dupcache::superblock_devs;
 
 class controller {
  public:
@@ -80,7 +79,7 @@ class controller {
   void note_drops(std::uint64_t total_drops);
   // Every record made before this CLOCK_MONOTONIC time has been applied (the tracer's
   // flushed_before_ns() once its ring buffer was drained): older removals can be forgotten.
-  void set_horizon(std::uint64_t ns) { horizon_ns_ = std::max(horizon_ns_, ns); }
+  void set_horizon(std::uint64_t ns) { window_.horizon_ns = std::max(window_.horizon_ns, ns); }
   // Re-resolves what changed (settled sharing changes, written-back dirty pages), and rescans
   // after losses. Call between batches of events.
   result<void> tick();
@@ -127,32 +126,7 @@ class controller {
     bool dirty = false;    // re-resolve once written back
     bool take_count = false;  // next reconcile takes the cached count from cachestat
     std::chrono::steady_clock::time_point changed{};
-    // CLOCK_MONOTONIC ns just before the last reconcile that took the count from cachestat:
-    // records made before it are already in that count. 0 = none.
-    std::uint64_t counted_ns = 0;
-    // Removals and dirtying applied recently: latest time, page range, CPU (-1: several).
-    std::uint64_t removed_ns = 0;
-    std::uint64_t removed_first = 0;
-    std::uint64_t removed_end = 0;
-    std::int64_t removed_cpu = 0;
-    // The same for insertions.
-    std::uint64_t added_ns = 0;
-    std::uint64_t added_first = 0;
-    std::uint64_t added_end = 0;
-    std::int64_t added_cpu = 0;
-  };
-  // Recent records of one kind on a slot: latest time, page range, CPU.
-  struct recent_range {
-    std::uint64_t& ns;
-    std::uint64_t& first;
-    std::uint64_t& end;
-    std::int64_t& cpu;
-  };
-  struct fs_root {
-    std::string id;        // filesystem identity
-    std::string type;      // fstype: decides the file-handle format
-    unique_fd mount_fd;    // for open_by_handle_at
-    std::string mount_point;
+    inode_order order;
   };
 
   slot* find(const trace::decoded_event& ev, bool resolve);
@@ -178,8 +152,6 @@ class controller {
   // False when the record is already reflected in the slot's state or may be out of order (the
   // slot is then re-resolved at the next tick): the caller must not apply it.
   bool in_order(const ident& id, slot& s, const trace::decoded_event& ev);
-  void note(recent_range r, const trace::decoded_event& ev) const;
-  bool overtaken(recent_range r, const trace::decoded_event& ev) const;
 
   controller_options opts_;
   std::uint64_t ps_;
@@ -188,12 +160,12 @@ class controller {
   std::optional<charge_reader> charges_;
   fs_registry registry_;
   std::unordered_map<ident, slot, ident_hash> slots_;
-  std::unordered_map<dev_t, fs_root> roots_;
+  inode_opener handles_;  // per watched superblock device
   std::vector<std::string> roots_abs_;  // watched PATHs, resolved; empty = whole filesystems
   std::vector<ident> pending_;
   std::uint64_t extents_gen_ = 1;
   std::uint64_t drops_seen_ = 0;
-  std::uint64_t horizon_ns_ = 0;
+  order_window window_;
   std::vector<std::uint64_t> last_insert_ns_;  // by copy_id
   bool rescan_needed_ = false;
   live_counters counters_;

@@ -23,6 +23,7 @@
 #include "scan/fs_identity.hpp"
 #include "scan/mounts.hpp"
 #include "scan/placement.hpp"
+#include "scan/superblocks.hpp"
 #include "util/fd.hpp"
 #include "util/open_beneath.hpp"
 #include "util/text.hpp"
@@ -466,11 +467,7 @@ result<scan_result> scan(const scan_options& options) {
   if (options.paths.empty()) {
     auto mounts = read_mountinfo();
     if (!mounts) return mounts.err();
-    auto chosen = default_scan_mounts(*mounts, [](const mount_entry& m) {
-      unique_fd fd(open(m.mount_point.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK));
-      return fd && fs_can_share(fd.get(), m.fstype);
-    });
-    for (const auto& m : chosen) {
+    for (const auto& m : sharing_mounts(*mounts)) {
       unique_fd fd(open(m.mount_point.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK));
       if (!fd) {
         early_errors.push_back({m.mount_point, errno_error("open mount point").message()});

@@ -11,145 +11,19 @@
 #include <algorithm>
 #include <bit>
 #include <cerrno>
-#include <cstdarg>
-#include <cstdio>
 #include <cstring>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <utility>
 
 #include "dupcache.skel.h"
 #include "trace/abi_check.hpp"
+#include "trace/libbpf_log.hpp"
 #include "util/clock.hpp"
 
 namespace dupcache::trace {
 
 namespace {
-
-// ---- libbpf log capture ---------------------------------------------------------------------
-//
-// libbpf reports *why* a program was refused only through its print callback (verifier log,
-// "failed to find kernel BTF type ID", ...). While probing we collect it instead of letting it
-// reach stderr: a refused fentry is an expected outcome here, reported once in probe_report().
-// The callback is process-global, so opens are serialized.
-
-std::mutex open_mutex;
-std::string* log_sink = nullptr;  // guarded by open_mutex
-
-int capture_print(enum libbpf_print_level level, const char* fmt, va_list args) {
-  if (level == LIBBPF_DEBUG || log_sink == nullptr) return 0;
-  char line[1024];
-  int n = std::vsnprintf(line, sizeof(line), fmt, args);
-  if (n > 0) log_sink->append(line, std::min<std::size_t>(static_cast<std::size_t>(n), sizeof(line) - 1));
-  return 0;
-}
-
-class log_capture {
- public:
-  log_capture() : previous_(libbpf_set_print(capture_print)) { log_sink = &buffer_; }
-  ~log_capture() {
-    log_sink = nullptr;
-    libbpf_set_print(previous_);
-  }
-  log_capture(const log_capture&) = delete;
-  log_capture& operator=(const log_capture&) = delete;
-
-  void clear() { buffer_.clear(); }
-  const std::string& text() const { return buffer_; }
-
- private:
-  libbpf_print_fn_t previous_;
-  std::string buffer_;
-};
-
-std::string trim(std::string_view s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  return std::string(s);
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start < text.size()) {
-    std::size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    std::string line = trim(std::string_view(text).substr(start, end - start));
-    if (line.rfind("libbpf: ", 0) == 0) line.erase(0, 8);
-    if (!line.empty()) out.push_back(std::move(line));
-    start = end + 1;
-  }
-  return out;
-}
-
-// The program libbpf blamed, from "prog 'NAME': ..." lines.
-std::string blamed_program(const std::vector<std::string>& lines) {
-  for (const auto& line : lines) {
-    if (line.rfind("prog '", 0) != 0) continue;
-    auto end = line.find('\'', 6);
-    if (end == std::string::npos) continue;
-    bool failure = line.find("fail") != std::string::npos || line.find("error") != std::string::npos ||
-                   line.find("invalid") != std::string::npos;
-    if (failure) return line.substr(6, end - 6);
-  }
-  return {};
-}
-
-// One-line summary of a libbpf failure log: libbpf's own complaint, plus the verifier's last
-// word when there is a verifier log.
-std::string summarize_log(const std::vector<std::string>& lines) {
-  std::string libbpf_line;
-  std::string verifier_line;
-  bool in_log = false;
-  for (const auto& line : lines) {
-    if (line.find("-- BEGIN PROG LOAD LOG --") != std::string::npos) {
-      in_log = true;
-      continue;
-    }
-    if (line.find("-- END PROG LOAD LOG --") != std::string::npos) {
-      in_log = false;
-      continue;
-    }
-    if (in_log) {
-      if (line.find("processed ") != 0 && line.find("verification time") == std::string::npos)
-        verifier_line = line;
-      continue;
-    }
-    if (libbpf_line.empty() && line.find("prog '") == 0 &&
-        (line.find("fail") != std::string::npos || line.find("invalid") != std::string::npos))
-      libbpf_line = line;
-  }
-  if (libbpf_line.empty() && !lines.empty()) libbpf_line = lines.front();
-  std::string out = libbpf_line;
-  if (!verifier_line.empty()) out += (out.empty() ? "" : "; ") + std::string("verifier: ") + verifier_line;
-  constexpr std::size_t max_len = 400;
-  if (out.size() > max_len) out = out.substr(0, max_len) + "...";
-  return out;
-}
-
-std::string errno_name(int err) {
-  switch (err) {
-    case EPERM: return "EPERM";
-    case EACCES: return "EACCES";
-    case EINVAL: return "EINVAL";
-    case ENOENT: return "ENOENT";
-    case ESRCH: return "ESRCH";
-    case E2BIG: return "E2BIG";
-    case ENOMEM: return "ENOMEM";
-    case EOPNOTSUPP: return "EOPNOTSUPP";
-    case 524: return "ENOTSUPP";  // kernel-internal, leaks out of BPF syscalls
-    case EBUSY: return "EBUSY";
-    case ENODEV: return "ENODEV";
-    default: return "errno " + std::to_string(err);
-  }
-}
-
-std::string reason_text(int err) {
-  // strerror(524) is "Unknown error 524"; name it.
-  std::string text = err == 524 ? std::string("operation not supported by this kernel") : std::strerror(err);
-  return errno_name(err) + " (" + text + ")";
-}
 
 // Slot 0 of a PERCPU_ARRAY map, one value per possible CPU.
 template <typename T>
@@ -163,10 +37,6 @@ result<std::vector<T>> read_per_cpu(const bpf_map* map, const char* name) {
     return errno_error(std::string("trace: read ") + name + " map", -err);
   return out;
 }
-
-enum class dirty_variant { tp_btf, raw_tp };
-
-std::string_view to_string(dirty_variant v) { return v == dirty_variant::tp_btf ? "tp_btf" : "raw_tp"; }
 
 std::vector<bpf_program*> path_programs(dupcache_bpf* s, hook_path path) {
   switch (path) {
@@ -228,21 +98,12 @@ std::optional<probe_result> ensure_tracefs() {
     return probe_result{"tracefs", probe_status::enabled, "mounted tracefs on /sys/kernel/tracing (none was mounted)"};
   int err = errno;
   return probe_result{"tracefs", probe_status::disabled,
-                      "trace: mount tracefs on /sys/kernel/tracing failed: " + reason_text(err)};
+                      "trace: mount tracefs on /sys/kernel/tracing failed: " + errno_reason(err)};
 }
 
 }  // namespace
 
 // ---- names ------------------------------------------------------------------------------------
-
-std::string_view to_string(hook_path path) {
-  switch (path) {
-    case hook_path::fentry: return "fentry";
-    case hook_path::tp_btf: return "tp_btf";
-    case hook_path::raw_tp: return "raw_tp";
-  }
-  return "unknown";
-}
 
 std::string_view to_string(probe_status status) {
   switch (status) {
@@ -293,26 +154,27 @@ struct tracer::attempt {
   std::string blamed;
   bool fatal = false;
 
-  bool run(const tracer_options& options, std::uint64_t ring_bytes, log_capture& log);
+  bool run(const tracer_options& options, std::uint64_t ring_bytes, libbpf_log& log);
 
  private:
-  bool fail(std::string action, int err, const log_capture* log, std::string blamed_prog = {});
+  bool fail(std::string action, int err, const libbpf_log* log, std::string blamed_prog = {});
 };
 
-bool tracer::attempt::fail(std::string action, int err, const log_capture* log, std::string blamed_prog) {
-  std::string detail = reason_text(err);
+bool tracer::attempt::fail(std::string action, int err, const libbpf_log* log, std::string blamed_prog) {
+  std::string detail = errno_reason(err);
   if (log != nullptr) {
-    auto lines = lines_of(log->text());
-    if (blamed_prog.empty()) blamed_prog = blamed_program(lines);
-    std::string summary = summarize_log(lines);
-    if (!summary.empty()) detail += ": " + summary;
+    // Only here, once the features allowed the hook and the kernel still refused it, does
+    // libbpf's wording decide which program to blame.
+    auto blame = read_blame(log->text());
+    if (blamed_prog.empty()) blamed_prog = std::move(blame.program);
+    if (!blame.summary.empty()) detail += ": " + blame.summary;
   }
   failure = error{std::move(action), err, std::move(detail)};
   blamed = std::move(blamed_prog);
   return false;
 }
 
-bool tracer::attempt::run(const tracer_options& options, std::uint64_t ring_bytes, log_capture& log) {
+bool tracer::attempt::run(const tracer_options& options, std::uint64_t ring_bytes, libbpf_log& log) {
   const std::string where = "trace[" + std::string(to_string(path)) + "]: ";
 
   // 1. open
@@ -394,8 +256,7 @@ result<std::unique_ptr<tracer>> tracer::open(const tracer_options& options) {
   auto ring_bytes = ring_size_for(options.ring_buffer_bytes);
   if (!ring_bytes) return ring_bytes.err();
 
-  std::lock_guard lock(open_mutex);
-  log_capture log;
+  libbpf_log log;  // also serializes opens: libbpf's print callback is process-global
 
   std::unique_ptr<tracer> t(new tracer());
   t->ring_bytes_ = ring_bytes.value();
@@ -404,10 +265,26 @@ result<std::unique_ptr<tracer>> tracer::open(const tracer_options& options) {
     if (auto mounted = ensure_tracefs()) t->report_.push_back(std::move(*mounted));
   }
 
+  // Feature checks first: a hook the kernel cannot take is reported and never tried.
+  const kernel_features features = probe_kernel();
   bool sharing = options.sharing_events;
+  if (sharing) {
+    if (auto why = sharing_unavailable(features); !why.empty()) {
+      t->report_.push_back({"sharing:syscalls", probe_status::rejected, std::move(why)});
+      sharing = false;
+    }
+  }
   bool coalesce = options.coalesce;
   std::string coalesce_reason = options.coalesce ? "" : "turned off by options";
   std::set<dirty_variant> dirty_failed;
+  if (options.dirty_events) {
+    for (auto v : {dirty_variant::tp_btf, dirty_variant::raw_tp}) {
+      if (auto why = dirty_unavailable(features, v); !why.empty()) {
+        t->report_.push_back({"dirty:" + std::string(to_string(v)), probe_status::rejected, std::move(why)});
+        dirty_failed.insert(v);
+      }
+    }
+  }
   std::optional<attempt> chosen;
   std::string failures;
 
@@ -416,6 +293,11 @@ result<std::unique_ptr<tracer>> tracer::open(const tracer_options& options) {
     if (std::find(options.paths.begin(), options.paths.begin() + static_cast<std::ptrdiff_t>(i), path) !=
         options.paths.begin() + static_cast<std::ptrdiff_t>(i))
       continue;  // listed twice
+    if (auto why = path_unavailable(features, path); !why.empty()) {
+      t->report_.push_back({std::string(to_string(path)), probe_status::rejected, why});
+      failures += (failures.empty() ? "" : "; ") + why;
+      continue;
+    }
 
     // Retry the same path while the blame falls on an optional group; each retry turns one
     // group (variant) off, so this terminates.

@@ -5,8 +5,9 @@
 // hands decoded events to a callback. Load sequence (each step reports what failed and why):
 //   open -> configure rodata and map sizes -> choose hooks (autoload) -> load -> fill the
 //   watched-device map -> attach -> ring buffer.
-// Hook paths are tried in order fentry -> tp_btf -> raw_tp; a path whose load or attach fails
-// is recorded with the reason and the object is reopened with the next one.
+// Hook paths are tried in order fentry -> tp_btf -> raw_tp, skipping those the kernel's features
+// rule out (trace/probe.hpp); a path whose load or attach fails is recorded with the reason
+// (from libbpf's log, trace/libbpf_log.hpp) and the object is reopened with the next one.
 
 #include <sys/types.h>
 
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "trace/event.hpp"
+#include "trace/probe.hpp"
 #include "util/result.hpp"
 
 struct dupcache_bpf;  // bpftool skeleton (dupcache.skel.h)
@@ -27,9 +29,6 @@ struct ring_buffer;
 struct bpf_link;
 
 namespace dupcache::trace {
-
-enum class hook_path { fentry, tp_btf, raw_tp };
-std::string_view to_string(hook_path path);
 
 enum class probe_status {
   chosen,     // page-cache path in use
