@@ -11,6 +11,8 @@
 #include <mutex>
 #include <thread>
 
+#include "util/log.hpp"
+
 namespace dupcache::top {
 namespace {
 
@@ -68,7 +70,7 @@ void draw(const sample* s, const view_state& st, const std::string& status) {
 
 }  // namespace
 
-int run_curses(sampler& smp, view_state st, std::uint64_t iterations, bool (*stop_requested)()) {
+int run_curses(live::sample_source& smp, view_state st, std::uint64_t iterations, bool (*stop_requested)()) {
   std::mutex mu;
   std::shared_ptr<const sample> latest;
   std::string failure;
@@ -175,7 +177,7 @@ int run_curses(sampler& smp, view_state st, std::uint64_t iterations, bool (*sto
   stop = true;
   smp.wake();
   producer.join();
-  if (!failure.empty()) fmt::print(stderr, "dupcache: top: {}\n", failure);
+  if (!failure.empty()) log::error("{}", failure);
   return status;
 }
 
