@@ -5,17 +5,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <iostream>
 
 #include "cli/commands.hpp"
 #include "cli/signals.hpp"
 #include "daemon/remote_source.hpp"
-#include "live/sample_json.hpp"
 #include "live/sampler.hpp"
 #include "top/ui.hpp"
 #include "top/view.hpp"
 #include "trace/tracer.hpp"
-#include "util/json_text.hpp"
 #include "util/log.hpp"
 #include "util/text.hpp"
 
@@ -145,21 +142,12 @@ int run_top(const top_args& a) {
   const bool interactive = !a.batch && !a.json && isatty(STDOUT_FILENO) && isatty(STDIN_FILENO);
   if (interactive) return top::run_curses(smp, st, a.iterations, stop_requested);
 
-  for (std::uint64_t i = 0; (a.iterations == 0 || i < a.iterations) && !stop_requested(); ++i) {
-    auto s = smp.next();
-    if (!s) {
-      log::error("{}", terminal_safe(s.err().message()));
-      return exit_failure;
-    }
-    if (a.json) {
-      std::cout << dump_json(live::sample_json(*s, a.top)) << '\n';
-    } else {
-      std::cout << top::batch_text(*s, st, a.top ? a.top : 20, batch_width()) << '\n';
-    }
-    std::cout.flush();
-    if (!std::cout) return exit_failure;
-  }
-  return exit_ok;
+  top::batch_options bo;
+  bo.iterations = a.iterations;
+  bo.json = a.json;
+  bo.rows = a.json ? a.top : a.top ? a.top : 20;
+  bo.width = batch_width();
+  return top::run_batch(smp, st, bo, stop_requested);
 }
 
 }  // namespace dupcache
