@@ -91,7 +91,6 @@ struct event_counters {
 
 class tracer : public feed {
  public:
-
   // Needs CAP_BPF + CAP_PERFMON (or root). Fails only if no page-cache path works or a
   // non-optional step fails; optional groups (dirty, sharing) that cannot load are disabled
   // and reported in probe_report().
