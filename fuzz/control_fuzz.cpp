@@ -21,14 +21,14 @@
 
 #include "daemon/control.hpp"
 #include "report/report.hpp"
-#include "top/view.hpp"
+#include "live/sample.hpp"
 
 namespace {
 
 using namespace dupcache;
 
-top::sample make_sample() {
-  top::sample s;
+live::sample make_sample() {
+  live::sample s;
   auto& m = s.model;
   m.page_size = 4096;
   m.cached_bytes = 3 << 20;

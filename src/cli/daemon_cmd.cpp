@@ -1,439 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// dupcache daemon: the policy daemon (systemd Type=notify). See dupcache-daemon(8).
+// dupcache daemon: the policy daemon (systemd Type=notify). See dupcache-daemon(8). The engine is
+// daemon/engine.hpp; this file loads the configuration and wires the signals to it.
 #include <fmt/format.h>
-#include <systemd/sd-daemon.h>
-#include <sys/stat.h>
 #include <unistd.h>
-
-#include <chrono>
-#include <cstdarg>
-#include <functional>
-#include <map>
-#include <nlohmann/json.hpp>
-#include <optional>
-#include <set>
-#include <tuple>
 
 #include "cli/commands.hpp"
 #include "cli/signals.hpp"
-#include "daemon/control.hpp"
-#include "daemon/journal.hpp"
-#include "daemon/metrics.hpp"
-#include "live/controller.hpp"
-#include "policy/canonical.hpp"
+#include "daemon/engine.hpp"
 #include "policy/config.hpp"
-#include "policy/evict.hpp"
-#include "policy/in_use.hpp"
-#include "policy/merge.hpp"
-#include "policy/plan.hpp"
-#include "top/sampler.hpp"
-#include "util/clock.hpp"
-#include "util/json_text.hpp"
-#include "util/path.hpp"
-#include "util/proc.hpp"
-#include "util/text.hpp"
+#include "util/log.hpp"
 
 namespace dupcache {
 namespace {
 
-top::sampler* active = nullptr;
+daemon::engine* active = nullptr;
 void wake() {
   if (active) active->wake();
 }
-
-// stderr with sd-daemon(3) priority prefixes: journald keeps the levels. journald reads one
-// entry per line and a "<N>" at the start of a line as its priority, so a file name holding
-// "\n<0>" would forge an emergency entry: the whole message is made one line here, control
-// characters and bytes that are not UTF-8 escaped (terminal_safe), whatever the arguments hold.
-// Callers pass raw paths and messages, not already escaped ones.
-enum level { err = 3, warning = 4, notice = 5, info = 6, debug = 7 };
-template <typename... Args>
-void log(level l, fmt::format_string<Args...> f, Args&&... args) {
-  fmt::print(stderr, "<{}>dupcache: {}\n", static_cast<int>(l),
-             terminal_safe(fmt::format(f, std::forward<Args>(args)...)));
-}
-
-// Why the daemon acts now, or "" when no trigger holds. `active`: it acted last interval; a
-// trigger then holds until it falls below its threshold by the hysteresis.
-std::string triggered(const policy::config& c, const report_model& m, bool active) {
-  const double relax = active ? 1.0 - c.hysteresis_percent / 100.0 : 1.0;
-  if (!c.any_trigger()) return m.wasted_bytes > 0 ? "waste present (no trigger configured)" : "";
-  if (c.wasted_bytes && static_cast<double>(m.wasted_bytes) >= static_cast<double>(c.wasted_bytes) * relax) {
-    return fmt::format("wasted {} >= {}", human_bytes(m.wasted_bytes), human_bytes(c.wasted_bytes));
-  }
-  if (c.wasted_percent > 0 && m.cached_bytes > 0) {
-    const double pct = 100.0 * static_cast<double>(m.wasted_bytes) / static_cast<double>(m.cached_bytes);
-    if (pct >= c.wasted_percent * relax) return fmt::format("wasted {:.1f}% >= {}%", pct, c.wasted_percent);
-  }
-  if (c.psi_some_avg10 > 0) {
-    const double v = proc::psi_avg10_file(c.pressure_file, "some").value_or(-1);
-    if (v >= c.psi_some_avg10 * relax) return fmt::format("memory pressure some avg10 {:.2f} >= {}", v, c.psi_some_avg10);
-  }
-  if (c.psi_full_avg10 > 0) {
-    const double v = proc::psi_avg10_file(c.pressure_file, "full").value_or(-1);
-    if (v >= c.psi_full_avg10 * relax) return fmt::format("memory pressure full avg10 {:.2f} >= {}", v, c.psi_full_avg10);
-  }
-  if (c.mem_available_below) {
-    const std::uint64_t avail = proc::meminfo_bytes("MemAvailable").value_or(0);
-    const double limit = static_cast<double>(c.mem_available_below) * (active ? 1.0 + c.hysteresis_percent / 100.0 : 1.0);
-    if (static_cast<double>(avail) <= limit) {
-      return fmt::format("MemAvailable {} <= {}", human_bytes(avail), human_bytes(c.mem_available_below));
-    }
-  }
-  return "";
-}
-
-// Per file: when it may be acted on again, and how long it backs off after a refault.
-struct file_state {
-  std::chrono::steady_clock::time_point not_before{};
-  std::chrono::milliseconds backoff{0};
-  std::chrono::steady_clock::time_point evicted_at{};
-  std::uint64_t cached_after = 0;  // its cached bytes right after the action
-  bool watching = false;           // within the refault window of an eviction
-};
-
-class policy_daemon {
- public:
-  policy_daemon(policy::config cfg, const daemon_args& a) : cfg_(std::move(cfg)), args_(a) {
-    if (args_.dry_run) cfg_.dry_run = true;
-  }
-
-  int run() {
-    if (auto r = open_outputs(); !r) {
-      log(err, "{}", r.err().message());
-      return exit_failure;
-    }
-    std::uint64_t usec = 0;
-    watchdog_ = sd_watchdog_enabled(0, &usec) > 0;
-    top::sampler_options so;
-    so.scan.paths = cfg_.watch_paths;
-    so.interval = interval();
-    so.containers = cfg_.needs_containers();
-    so.metadata_root = cfg_.metadata_root;
-    so.keep_placements = true;
-    top::sampler smp(so);
-    active = &smp;
-    install_stop_handlers(wake);
-    install_reload_handler(wake);
-    if (auto r = smp.start(); !r) {
-      log(err, "cannot start: {}", r.err().message());
-      return exit_failure;
-    }
-    if (cfg_.merge) open_module();
-    log(info, "watching {}; {}; {}", cfg_.watch_paths.empty() ? "every filesystem that can share extents" : fmt::format("{}", fmt::join(cfg_.watch_paths, ", ")),
-        smp.mode(), cfg_.dry_run ? "dry run: nothing will be changed" : "acting");
-    sd_notify(0, "READY=1\nSTATUS=seeded, watching");
-    while (!stop_requested()) {
-      auto s = smp.next();
-      if (!s) {
-        log(err, "{}", s.err().message());
-        sd_notify(0, "STOPPING=1");
-        return exit_failure;
-      }
-      if (stop_requested()) break;
-      if (reload_requested()) reload(smp);
-      step(smp, *s);
-    }
-    log(info, "stopping: freed {} in {} action(s)", human_bytes(counts_.freed_bytes), actions_taken_);
-    sd_notify(0, "STOPPING=1");
-    return exit_ok;
-  }
-
- private:
-  std::chrono::milliseconds interval() const {
-    auto iv = cfg_.interval;
-    std::uint64_t usec = 0;
-    if (watchdog_ && sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
-      iv = std::min(iv, std::chrono::milliseconds(std::max<std::uint64_t>(usec / 2000, 100)));
-    }
-    return iv;
-  }
-
-  result<void> open_outputs() {
-    if (!cfg_.journal_path.empty()) {
-      if (auto r = journal_.open(cfg_.journal_path, cfg_.journal_max_bytes, cfg_.journal_keep); !r) return r;
-    }
-    if (!cfg_.metrics_listen.empty()) {
-      metrics_ = std::make_unique<dupcache::daemon::metrics_server>();
-      if (auto r = metrics_->start(cfg_.metrics_listen); !r) return r;
-      log(info, "metrics on http://{}/metrics", cfg_.metrics_listen);
-    }
-    if (!cfg_.control_socket.empty()) {
-      const auto slash = cfg_.control_socket.rfind('/');
-      if (slash != std::string::npos && slash > 0) ::mkdir(cfg_.control_socket.substr(0, slash).c_str(), 0755);
-      control_ = std::make_unique<dupcache::daemon::control_server>();
-      if (auto r = control_->start(cfg_.control_socket); !r) return r;
-    }
-    return {};
-  }
-
-  void reload(top::sampler&) {
-    auto next = policy::load_config(args_.config);
-    if (!next) {
-      log(err, "SIGHUP: {}; keeping the configuration in force", next.err().reason());
-      journal_.write({{"ts", now_s()}, {"event", "reload"}, {"result", "rejected"}, {"error", json_text(next.err().reason())}});
-      return;
-    }
-    if (next->watch_paths != cfg_.watch_paths || next->needs_containers() != cfg_.needs_containers() ||
-        next->metrics_listen != cfg_.metrics_listen || next->journal_path != cfg_.journal_path ||
-        next->interval != cfg_.interval || next->control_socket != cfg_.control_socket) {
-      log(warning, "SIGHUP: [watch], [metrics] listen, [journal] path, [policy] interval and container scope "
-                   "take effect at restart; the rest applies now");
-      next->watch_paths = cfg_.watch_paths;
-      next->metrics_listen = cfg_.metrics_listen;
-      next->journal_path = cfg_.journal_path;
-      next->interval = cfg_.interval;
-      next->control_socket = cfg_.control_socket;
-      if (next->needs_containers() && !cfg_.needs_containers()) {
-        next->containers.clear();
-        next->cgroups.clear();
-        next->exclude_containers.clear();
-        next->exclude_cgroups.clear();
-        next->priority.clear();
-      }
-    }
-    if (args_.dry_run) next->dry_run = true;
-    cfg_ = std::move(*next);
-    if (cfg_.merge && !module_) open_module();
-    log(info, "SIGHUP: configuration {} reloaded", args_.config);
-    journal_.write({{"ts", now_s()}, {"event", "reload"}, {"result", "ok"}});
-  }
-
-  // The companion module, when "merge" is asked for; where it is absent, say what happens instead.
-  void open_module() {
-    auto m = policy::merge_module::open();
-    if (m) {
-      module_.emplace(std::move(*m));
-      log(info, "merge: companion module ABI {}: mapped duplicates are merged onto canonical copies", module_->version());
-      return;
-    }
-    module_.reset();
-    log(notice, "merge: {}; mapped duplicates are {}", "companion module " + m.err().reason(),
-        cfg_.pageout ? "paged out and evicted instead" : "left alone (add \"pageout\" to [policy] actions)");
-  }
-
-  // Merges every process's mappings of in-scope duplicated copies; the eviction that follows
-  // frees the copies the mappings were moved off.
-  void merge(const scan_result& st, const std::function<bool(copy_id)>& scope, const std::string& why) {
-    policy::merge_options mo;
-    mo.all = true;
-    mo.dry_run = cfg_.dry_run;
-    mo.in_scope = scope;
-    // A target that does not return to user space must not hold the loop up for long.
-    mo.timeout_ms = 1000;
-    const auto now = std::chrono::steady_clock::now();
-    std::erase_if(refused_, [&](const auto& r) { return r.second <= now; });
-    mo.skip = [&](int pid, std::uint64_t start, std::uint64_t end) { return refused_.count({pid, start, end}) > 0; };
-    const auto run = policy::merge_mapped(st, *module_, mo);
-    for (const auto& m : run.done) {
-      // Refused or failed: not asked again for a cooldown (10 min at least), nor journaled again.
-      if (!m.merged && !m.error.empty()) refused_[{m.pid, m.start, m.end}] = now + std::max<std::chrono::milliseconds>(cfg_.cooldown, std::chrono::minutes(10));
-      const std::string result = m.merged ? "ok" : !m.refusal.empty() ? "refused" : !m.error.empty() ? "error" : "dry_run";
-      ++counts_.actions[{"merge", result}];
-      nlohmann::ordered_json j{{"ts", now_s()}, {"action", "merge"}, {"result", result}, {"pid", m.pid},
-                               {"start", fmt::format("{:#x}", m.start)}, {"end", fmt::format("{:#x}", m.end)},
-                               {"why", why}};
-      put_path(j, "path", m.path);
-      put_path(j, "canonical", m.canonical);
-      if (!m.refusal.empty()) j["refusal"] = m.refusal;
-      if (!m.error.empty()) j["error"] = json_text(m.error);
-      journal_.write(j);
-      if (m.merged) log(info, "merged pid {} {:x}-{:x} {} onto {}", m.pid, m.start, m.end, m.path, m.canonical);
-      else if (!m.error.empty()) log(notice, "merge: {}", m.error);
-    }
-    // Removing unmapped canonical copies reads every process's map_files: once a minute at most.
-    if (cfg_.dry_run || now < next_collect_) return;
-    next_collect_ = now + std::chrono::minutes(1);
-    std::vector<std::string> errors;
-    const auto removed = policy::collect_canonical(policy::canonical_mounts(st), &errors);
-    if (removed) log(info, "merge: removed {} canonical cop{} nobody maps", removed, removed == 1 ? "y" : "ies");
-    for (const auto& e : errors) log(warning, "merge: {}", e);
-  }
-
-  static double now_s() {
-    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-  }
-
-  void step(top::sampler& smp, const top::sample& s) {
-    const auto* ctl = smp.controller();
-    const auto& state = ctl->state();
-    check_refaults(state);
-    const std::string why = triggered(cfg_, s.model, acting_);
-    if (!why.empty() && !acting_) log(notice, "acting: {}", why);
-    if (why.empty() && acting_) log(notice, "stopped acting: wasted {}", human_bytes(s.model.wasted_bytes));
-    acting_ = !why.empty();
-    if (acting_) act(*ctl, s, why);
-    publish(s, state, ctl);
-    if (control_) control_->publish(s);
-    // Only what changed, and the watchdog only when systemd asked for it: sd_notify blocks when
-    // the manager's queue is full.
-    std::string status = fmt::format("STATUS=wasted {} of {} cached; freed {} in {} action(s){}",
-                                     human_bytes(s.model.wasted_bytes), human_bytes(s.model.cached_bytes),
-                                     human_bytes(counts_.freed_bytes), actions_taken_, acting_ ? "; acting" : "");
-    std::string msg = status == last_status_ ? std::string() : status;
-    if (watchdog_) msg += std::string(msg.empty() ? "" : "\n") + "WATCHDOG=1";
-    if (!msg.empty()) sd_notify(0, msg.c_str());
-    last_status_ = std::move(status);
-  }
-
-  bool in_scope(const scan_result& st, copy_id c, const std::set<copy_id>& allowed, const std::set<copy_id>& denied,
-                bool container_allow) const {
-    const auto& f = st.files[c];
-    if (!cfg_.paths.empty() && std::none_of(cfg_.paths.begin(), cfg_.paths.end(), [&](const auto& p) { return path_under(f.path, p); })) {
-      return false;
-    }
-    for (const auto& p : cfg_.exclude_paths) {
-      if (path_under(f.path, p)) return false;
-    }
-    if (!cfg_.filesystems.empty() && std::none_of(cfg_.filesystems.begin(), cfg_.filesystems.end(), [&](const auto& x) {
-          return f.fs_id == x || f.fs_id.rfind(x + ":", 0) == 0;
-        })) {
-      return false;
-    }
-    if (denied.count(c)) return false;
-    if (container_allow && !allowed.count(c)) return false;
-    return true;
-  }
-
-  void act(const live::controller& ctl, const top::sample& s, const std::string& why) {
-    const auto& st = ctl.state();
-    const auto now = std::chrono::steady_clock::now();
-    std::set<copy_id> allowed, denied, in_containers;
-    std::map<copy_id, int> prio;
-    const container_filter allow{cfg_.containers, cfg_.cgroups}, deny{cfg_.exclude_containers, cfg_.exclude_cgroups};
-    for (const auto& r : s.model.containers) {
-      if (!allow.empty() && allow.matches(r)) allowed.insert(r.copies.begin(), r.copies.end());
-      if (!deny.empty() && deny.matches(r)) denied.insert(r.copies.begin(), r.copies.end());
-      if (r.live_container()) in_containers.insert(r.copies.begin(), r.copies.end());
-      for (const auto& [who, p] : cfg_.priority) {
-        if (!cgroup::matches_container(r, who)) continue;
-        for (copy_id c : r.copies) {
-          auto [it, fresh] = prio.emplace(c, p);
-          if (!fresh) it->second = std::max(it->second, p);
-        }
-      }
-    }
-    auto scope = [&](copy_id c) { return in_scope(st, c, allowed, denied, !allow.empty()); };
-    if (cfg_.merge && module_) merge(st, scope, why);
-    // Which copies processes use now: the keepers are chosen among them (one walk of /proc).
-    const auto in_use = st.index.wasted_bytes() > 0 ? policy::files_in_use::collect() : policy::files_in_use{};
-    auto plans = policy::plan_evictions(st, cfg_.keep, [&](copy_id c) {
-      policy::copy_facts f;
-      f.in_use = in_use.holds_copy(st, c);
-      f.live_container = in_containers.count(c) > 0;
-      const std::uint64_t live_ns = ctl.last_insert_ns(c);
-      // Recently inserted first; copies not touched since the seed by how much they cache.
-      f.heat = live_ns ? live_ns : st.files[c].cached_bytes / st.index.page_size();
-      if (auto it = prio.find(c); it != prio.end()) f.priority = it->second;
-      // Canonical copies are what merged processes map: never the ones to evict.
-      f.evictable = scope(c) && !policy::is_canonical(st.files[c].path);
-      if (f.evictable) {
-        if (auto it = files_.find(st.index.key_of(c)); it != files_.end() && now < it->second.not_before) f.evictable = false;
-      }
-      return f;
-    });
-    const double secs = std::chrono::duration<double>(interval()).count();
-    const auto budget = static_cast<std::uint64_t>(static_cast<double>(cfg_.rate_limit_bytes_per_s) * secs);
-    std::uint64_t spent = 0;
-    policy::evictor ev(st, cfg_.dry_run, cfg_.pageout);
-    for (const auto& p : plans) {
-      if (spent + st.index.page_size() > budget) break;
-      auto o = ev.run(p, budget - spent);
-      spent += o.planned_bytes;
-      record(st, p, o, why, now);
-    }
-  }
-
-  void record(const scan_result& st, const policy::copy_plan& p, const policy::evict_outcome& o,
-              const std::string& why, std::chrono::steady_clock::time_point now) {
-    const std::string result = !o.error.empty()   ? "error"
-                               : cfg_.dry_run      ? "dry_run"
-                               : o.freed_bytes > 0 ? "ok"
-                                                   : "nothing_freed";
-    ++counts_.actions[{"evict", result}];
-    counts_.freed_bytes += o.freed_bytes;
-    counts_.planned_bytes += o.planned_bytes;
-    if (result == "ok") ++actions_taken_;
-    auto& fs = files_[st.index.key_of(p.copy)];
-    if (fs.backoff.count() == 0) fs.backoff = cfg_.cooldown;
-    fs.not_before = now + fs.backoff;
-    if (!cfg_.dry_run && o.freed_bytes > 0) {
-      fs.evicted_at = now;
-      fs.watching = true;
-      fs.cached_after = st.files[p.copy].cached_bytes > o.freed_bytes ? st.files[p.copy].cached_bytes - o.freed_bytes : 0;
-    }
-    nlohmann::ordered_json j{{"ts", now_s()}, {"action", "evict"}, {"result", result}};
-    j.update(policy::outcome_json(o));
-    j["why"] = why;
-    j["dry_run"] = cfg_.dry_run;
-    if (auto r = journal_.write(j); !r) log(warning, "{}", r.err().message());
-    if (!o.error.empty()) log(warning, "evict {}: {}", o.path, o.error);
-    else log(info, "{} {} of {} (kept {})", cfg_.dry_run ? "would evict" : "evicted",
-             human_bytes(cfg_.dry_run ? o.planned_bytes : o.freed_bytes), o.path, o.kept_path);
-  }
-
-  // An evicted copy whose pages come back within the refault window was needed: back off.
-  void check_refaults(const scan_result& st) {
-    const auto now = std::chrono::steady_clock::now();
-    const std::uint64_t ps = st.index.page_size();
-    for (auto& [key, fs] : files_) {
-      if (!fs.watching) continue;
-      if (now - fs.evicted_at > cfg_.refault_window) {
-        fs.watching = false;
-        continue;
-      }
-      auto c = st.index.find_copy(key);
-      if (!c || *c >= st.files.size()) continue;
-      const std::uint64_t cached = st.files[*c].cached_bytes;
-      if (cached < fs.cached_after + ps) continue;
-      fs.watching = false;
-      fs.backoff = std::min(cfg_.max_backoff, std::max(cfg_.cooldown, fs.backoff) * 2);
-      fs.not_before = now + fs.backoff;
-      ++counts_.refaults;
-      log(notice, "{} was read back in ({} since the eviction): backing off for {} s", st.files[*c].path,
-          human_bytes(cached - fs.cached_after), fs.backoff.count() / 1000.0);
-      nlohmann::ordered_json j{{"ts", now_s()}, {"event", "backoff"}};
-      put_path(j, "path", st.files[*c].path);
-      j["refault_bytes"] = cached - fs.cached_after;
-      j["backoff_s"] = fs.backoff.count() / 1000.0;
-      journal_.write(j);
-    }
-  }
-
-  void publish(const top::sample& s, const scan_result& st, const live::controller* ctl) {
-    if (!metrics_ && cfg_.metrics_textfile.empty()) return;
-    dupcache::daemon::metrics_input in;
-    in.model = &s.model;
-    in.index = &st.index;
-    in.events = s.events;
-    in.lost_events = s.lost_events;
-    in.actions = &counts_;
-    in.triggered = acting_;
-    in.dry_run = cfg_.dry_run;
-    in.live = s.live;
-    (void)ctl;
-    std::string text = dupcache::daemon::render_metrics(in);
-    if (!cfg_.metrics_textfile.empty()) {
-      if (auto r = dupcache::daemon::write_textfile(cfg_.metrics_textfile, text); !r) log(warning, "{}", r.err().message());
-    }
-    if (metrics_) metrics_->publish(std::move(text));
-  }
-
-  policy::config cfg_;
-  const daemon_args& args_;
-  dupcache::daemon::journal journal_;
-  std::unique_ptr<dupcache::daemon::metrics_server> metrics_;
-  std::unique_ptr<dupcache::daemon::control_server> control_;
-  dupcache::daemon::action_counts counts_;
-  std::optional<policy::merge_module> module_;
-  std::map<std::tuple<int, std::uint64_t, std::uint64_t>, std::chrono::steady_clock::time_point> refused_;
-  std::chrono::steady_clock::time_point next_collect_{};
-  std::uint64_t actions_taken_ = 0;
-  bool acting_ = false;
-  std::map<copy_key, file_state> files_;
-  std::string last_status_;
-  bool watchdog_ = false;
-};
 
 }  // namespace
 
@@ -449,22 +32,27 @@ void register_daemon(CLI::App& app, daemon_args& a) {
 }
 
 int run_daemon(const daemon_args& a) {
+  log::use_journald_style();
   policy::config cfg;
   if (access(a.config.c_str(), F_OK) == 0 || a.config != default_config_path) {
     auto c = policy::load_config(a.config);
     if (!c) {
-      log(err, "{}", c.err().message());
+      log::print(log::level::err, "{}", c.err().message());
       return exit_failure;
     }
     cfg = std::move(*c);
   } else {
-    log(notice, "no {}: running with the built-in defaults", default_config_path);
+    log::print(log::level::notice, "no {}: running with the built-in defaults", default_config_path);
   }
   if (a.check) {
     fmt::print("{}: configuration ok\n", a.config);
     return exit_ok;
   }
-  return policy_daemon(std::move(cfg), a).run();
+  daemon::engine engine(std::move(cfg), {a.dry_run, a.config});
+  active = &engine;
+  install_stop_handlers(wake);
+  install_reload_handler(wake);
+  return engine.run(stop_requested, reload_requested) ? exit_ok : exit_failure;
 }
 
 }  // namespace dupcache

@@ -8,9 +8,10 @@
 #include "cli/commands.hpp"
 #include "util/json_text.hpp"
 #include "cgroup/accounting.hpp"
-#include "report/remote.hpp"
+#include "daemon/protocol.hpp"
 #include "report/report.hpp"
 #include "scan/scanner.hpp"
+#include "util/log.hpp"
 #include "util/text.hpp"
 
 namespace dupcache {
@@ -81,16 +82,19 @@ void register_report(CLI::App& app, report_args& a) {
 namespace {
 
 int report_from_daemon(const report_args& a) {
-  nlohmann::json req;
-  req["views"] = a.by.empty() ? std::vector<std::string>{"file", "group"} : split_commas(a.by);
-  req["json"] = a.json;
-  req["top"] = a.top;
-  req["bytes"] = a.bytes;
-  req["containers"] = a.containers;
-  req["cgroups"] = a.cgroups;
-  auto r = ask_daemon(a.socket, req.dump());
+  log::use_command_style("report");
+  daemon::report_request req;
+  if (!a.by.empty()) {
+    req.views.clear();
+    for (const auto& b : split_commas(a.by)) req.views.push_back(daemon::view_named(b).value());  // --by checked them
+  }
+  req.json = a.json;
+  req.top = a.top;
+  req.bytes = a.bytes;
+  req.filter = {a.containers, a.cgroups};
+  auto r = daemon::ask_report(a.socket, req);
   if (!r) {
-    fmt::print(stderr, "dupcache: report: {}\n", terminal_safe(r.err().message()));
+    log::error("{}", terminal_safe(r.err().message()));
     return exit_failure;
   }
   std::cout << *r;

@@ -5,20 +5,21 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <iostream>
 
 #include "cli/commands.hpp"
-#include "util/json_text.hpp"
-#include "util/text.hpp"
 #include "cli/signals.hpp"
-#include "top/sampler.hpp"
+#include "daemon/remote_source.hpp"
+#include "live/sampler.hpp"
 #include "top/ui.hpp"
 #include "top/view.hpp"
+#include "trace/tracer.hpp"
+#include "util/log.hpp"
+#include "util/text.hpp"
 
 namespace dupcache {
 namespace {
 
-top::sampler* active_sampler = nullptr;
+live::sample_source* active_sampler = nullptr;
 void wake_sampler() {
   if (active_sampler) active_sampler->wake();
 }
@@ -40,6 +41,23 @@ int batch_width() {
   const char* c = std::getenv("COLUMNS");
   const int w = c ? std::atoi(c) : 0;
   return w >= 40 ? w : 80;
+}
+
+// Samples of our own live loop, or the daemon's (--from-daemon).
+std::unique_ptr<live::sample_source> make_source(const top_args& a) {
+  const auto interval = std::chrono::milliseconds(static_cast<long>(std::llround(a.delay_s * 1000)));
+  const container_filter filter{a.containers, a.cgroups};
+  if (a.from_daemon) return std::make_unique<daemon::remote_source>(a.socket, interval, filter);
+  live::sampler_options so;
+  so.scan.paths = a.paths;
+  so.scan.cross_mounts = a.cross_mounts;
+  so.interval = interval;
+  so.ring_buffer_bytes = a.ring_buffer;
+  if (!a.no_bpf) so.open_feed = trace::open_feed;
+  so.containers = !a.no_containers;
+  so.filter = filter;
+  so.metadata_root = a.metadata_root;
+  return std::make_unique<live::sampler>(std::move(so));
 }
 
 }  // namespace
@@ -78,13 +96,14 @@ void register_top(CLI::App& app, top_args& a) {
 }
 
 int run_top(const top_args& a) {
+  log::use_command_style("top");
   top::view_state st;
   st.view = a.view == "groups"       ? top::view_kind::groups
             : a.view == "fs"         ? top::view_kind::filesystems
             : a.view == "containers" ? top::view_kind::containers
                                      : top::view_kind::files;
   if (a.no_containers && (st.view == top::view_kind::containers || !a.containers.empty() || !a.cgroups.empty())) {
-    fmt::print(stderr, "dupcache: top: --no-containers cannot be combined with the containers view or its filters\n");
+    log::error("--no-containers cannot be combined with the containers view or its filters");
     return exit_usage;
   }
   st.sort_column = st.view == top::view_kind::groups ? 2 : 0;
@@ -93,62 +112,42 @@ int run_top(const top_args& a) {
     const auto& names = sort_names(st.view);
     auto it = std::find(names.begin(), names.end(), a.sort);
     if (it == names.end()) {
-      fmt::print(stderr, "dupcache: top: --sort {}: not a column of the {} view (one of: {})\n", a.sort,
-                 top::view_name(st.view), fmt::join(names, ", "));
+      log::error("--sort {}: not a column of the {} view (one of: {})", a.sort, top::view_name(st.view),
+                 fmt::join(names, ", "));
       return exit_usage;
     }
     st.sort_column = static_cast<std::size_t>(it - names.begin());
   }
 
-  top::sampler_options so;
-  so.scan.paths = a.paths;
-  so.scan.cross_mounts = a.cross_mounts;
-  so.interval = std::chrono::milliseconds(static_cast<long>(std::llround(a.delay_s * 1000)));
-  so.ring_buffer_bytes = a.ring_buffer;
-  so.use_bpf = !a.no_bpf;
-  so.containers = !a.no_containers;
-  so.filter = {a.containers, a.cgroups};
-  so.metadata_root = a.metadata_root;
-  if (a.from_daemon) {
-    if (!a.paths.empty()) {
-      fmt::print(stderr, "dupcache: top: --from-daemon shows what the daemon watches: no PATH\n");
-      return exit_usage;
-    }
-    so.from_daemon = a.socket;
+  if (a.from_daemon && !a.paths.empty()) {
+    log::error("--from-daemon shows what the daemon watches: no PATH");
+    return exit_usage;
   }
   if (!a.from_daemon && !a.containers.empty()) {
     cgroup::host_accounting acc(a.metadata_root);
     if (auto bad = unknown_container_errors("--container", a.containers, {}, acc); !bad.empty()) {
-      for (const auto& e : bad) fmt::print(stderr, "dupcache: top: {}\n", e);
+      for (const auto& e : bad) log::error("{}", e);
       return exit_usage;
     }
   }
-  top::sampler smp(so);
+  const auto source = make_source(a);
+  auto& smp = *source;
   active_sampler = &smp;
   install_stop_handlers(wake_sampler);
   if (auto r = smp.start(); !r) {
-    fmt::print(stderr, "dupcache: top: {}\n", terminal_safe(r.err().message()));
+    log::error("{}", terminal_safe(r.err().message()));
     return exit_failure;
   }
 
   const bool interactive = !a.batch && !a.json && isatty(STDOUT_FILENO) && isatty(STDIN_FILENO);
   if (interactive) return top::run_curses(smp, st, a.iterations, stop_requested);
 
-  for (std::uint64_t i = 0; (a.iterations == 0 || i < a.iterations) && !stop_requested(); ++i) {
-    auto s = smp.next();
-    if (!s) {
-      fmt::print(stderr, "dupcache: top: {}\n", terminal_safe(s.err().message()));
-      return exit_failure;
-    }
-    if (a.json) {
-      std::cout << dump_json(top::sample_json(*s, a.top)) << '\n';
-    } else {
-      std::cout << top::batch_text(*s, st, a.top ? a.top : 20, batch_width()) << '\n';
-    }
-    std::cout.flush();
-    if (!std::cout) return exit_failure;
-  }
-  return exit_ok;
+  top::batch_options bo;
+  bo.iterations = a.iterations;
+  bo.json = a.json;
+  bo.rows = a.json ? a.top : a.top ? a.top : 20;
+  bo.width = batch_width();
+  return top::run_batch(smp, st, bo, stop_requested);
 }
 
 }  // namespace dupcache

@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "daemon/control.hpp"
 
-#include "top/view.hpp"
-
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -10,7 +8,9 @@
 
 #include <cstdio>
 #include <exception>
-#include <nlohmann/json.hpp>
+#include <variant>
+
+#include "daemon/protocol.hpp"
 
 namespace dupcache::daemon {
 
@@ -57,14 +57,14 @@ result<void> control_server::start(const std::string& path) {
     try {
       return answer(received);
     } catch (const std::exception& e) {
-      return std::string("error: cannot render the answer: ") + e.what() + "\n";
+      return encode_error(std::string("cannot render the answer: ") + e.what());
     }
   };
   return server_.start(std::move(listener), limits, std::move(handle),
-                       "error: the request is larger than " + std::to_string(control_max_request / 1024) + " KiB\n");
+                       encode_error("the request is larger than " + std::to_string(control_max_request / 1024) + " KiB"));
 }
 
-void control_server::publish(const top::sample& s) {
+void control_server::publish(const live::sample& s) {
   std::lock_guard lock(mu_);
   sample_ = s;
   have_sample_ = true;
@@ -73,42 +73,21 @@ void control_server::publish(const top::sample& s) {
 std::optional<std::string> control_server::answer(std::string_view received) {
   const auto nl = received.find('\n');
   if (nl == std::string_view::npos) return std::nullopt;
-  const std::string_view req = received.substr(0, nl);
-  auto j = nlohmann::json::parse(req, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return "error: the request is not a JSON object\n";
-  report_options ro;
-  if (auto v = j.find("views"); v != j.end() && v->is_array()) {
-    ro.views.clear();
-    for (const auto& x : *v) {
-      const std::string s = x.is_string() ? x.get<std::string>() : "";
-      if (s == "file") ro.views.push_back(report_view::file);
-      else if (s == "group") ro.views.push_back(report_view::group);
-      else if (s == "fs") ro.views.push_back(report_view::fs);
-      else if (s == "container") ro.views.push_back(report_view::container);
-      else return "error: unknown view '" + s + "'\n";
-    }
-  }
-  if (auto v = j.find("top"); v != j.end() && v->is_number_unsigned() && v->get<std::size_t>() > 0) ro.top = v->get<std::size_t>();
-  ro.exact_bytes = j.value("bytes", false);
-  container_filter f;
-  if (auto v = j.find("containers"); v != j.end() && v->is_array()) {
-    for (const auto& x : *v) if (x.is_string()) f.containers.push_back(x.get<std::string>());
-  }
-  if (auto v = j.find("cgroups"); v != j.end() && v->is_array()) {
-    for (const auto& x : *v) if (x.is_string()) f.cgroups.push_back(x.get<std::string>());
-  }
-  top::sample s;
+  auto req = decode_request(received.substr(0, nl));
+  if (!req) return encode_error(req.err().reason());
+  const container_filter& f = std::visit([](const auto& r) -> const container_filter& { return r.filter; }, *req);
+  live::sample s;
   {
     std::lock_guard lock(mu_);
-    if (!have_sample_) return "error: the daemon has not finished its first interval yet\n";
+    if (!have_sample_) return encode_error("the daemon has not finished its first interval yet");
     s = sample_;
   }
   if (!f.empty()) {
-    if (!s.model.containers_known) return "error: the daemon does not attribute pages to containers\n";
+    if (!s.model.containers_known) return encode_error("the daemon does not attribute pages to containers");
     filter_containers(s.model, f);
   }
-  if (j.value("sample", false)) return top::sample_json(s, ro.top.value_or(0)).dump() + "\n";
-  return j.value("json", false) ? report_json(s.model, ro).dump(2) + "\n" : report_text(s.model, ro);
+  if (const auto* sr = std::get_if<sample_request>(&*req)) return encode_sample_reply(s, sr->top);
+  return encode_report_reply(s.model, std::get<report_request>(*req));
 }
 
 }  // namespace dupcache::daemon

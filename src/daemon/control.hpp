@@ -1,14 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #pragma once
 
-// The daemon's control socket: a Unix stream socket (mode 0600) on which `dupcache report
-// --from-daemon` asks for the daemon's live report instead of scanning, and `dupcache top
-// --from-daemon` for its live samples. One request per connection: a JSON object on one line,
-//   {"views": ["file", ...], "json": bool, "top": N, "bytes": bool, "containers": [...],
-//    "cgroups": [...]}                      -> the report, as the report command prints it
-//   {"sample": true, "top": N, "containers": [...], "cgroups": [...]}
-//                                           -> the sample, as `top --json` prints it
-// then the connection closes. An answer starting "error: " says why there is none.
+// The daemon's control socket, server end: a Unix stream socket (mode 0600) on which `dupcache
+// report --from-daemon` asks for the daemon's live report instead of scanning, and `dupcache top
+// --from-daemon` for its live samples. The requests and answers are daemon/protocol.hpp's.
 // Bounded (see bounded_server): a request is at most control_max_request bytes and must arrive
 // within 2 s of the connect; 8 connections at once, the newest pushing out the oldest still
 // silent, so a client that connects and sends nothing holds up nobody.
@@ -21,7 +16,7 @@
 
 #include "daemon/server.hpp"
 #include "report/report.hpp"
-#include "top/sampler.hpp"
+#include "live/sample.hpp"
 #include "util/fd.hpp"
 #include "util/result.hpp"
 
@@ -35,14 +30,14 @@ class control_server {
   ~control_server();
   result<void> start(const std::string& path);
   // The sample answers are rendered from; replaced after every interval.
-  void publish(const top::sample& s);
+  void publish(const live::sample& s);
 
  private:
   // nullopt until the request line is complete; then the answer.
   std::optional<std::string> answer(std::string_view received);
   std::string path_;
   std::mutex mu_;
-  top::sample sample_;
+  live::sample sample_;
   bool have_sample_ = false;
   bounded_server server_;  // after what answer() reads: destroyed (joined) first
 };

@@ -7,9 +7,15 @@
 #include <atomic>
 #include <clocale>
 #include <condition_variable>
+#include <iostream>
 #include <memory>
 #include <mutex>
 #include <thread>
+
+#include "live/sample_json.hpp"
+#include "util/json_text.hpp"
+#include "util/log.hpp"
+#include "util/text.hpp"
 
 namespace dupcache::top {
 namespace {
@@ -68,7 +74,7 @@ void draw(const sample* s, const view_state& st, const std::string& status) {
 
 }  // namespace
 
-int run_curses(sampler& smp, view_state st, std::uint64_t iterations, bool (*stop_requested)()) {
+int run_curses(live::sample_source& smp, view_state st, std::uint64_t iterations, bool (*stop_requested)()) {
   std::mutex mu;
   std::shared_ptr<const sample> latest;
   std::string failure;
@@ -175,8 +181,26 @@ int run_curses(sampler& smp, view_state st, std::uint64_t iterations, bool (*sto
   stop = true;
   smp.wake();
   producer.join();
-  if (!failure.empty()) fmt::print(stderr, "dupcache: top: {}\n", failure);
+  if (!failure.empty()) log::error("{}", failure);
   return status;
+}
+
+int run_batch(live::sample_source& smp, const view_state& st, const batch_options& o, bool (*stop_requested)()) {
+  for (std::uint64_t i = 0; (o.iterations == 0 || i < o.iterations) && !stop_requested(); ++i) {
+    auto s = smp.next();
+    if (!s) {
+      log::error("{}", terminal_safe(s.err().message()));
+      return 1;
+    }
+    if (o.json) {
+      std::cout << dump_json(live::sample_json(*s, o.rows)) << '\n';
+    } else {
+      std::cout << batch_text(*s, st, o.rows, o.width) << '\n';
+    }
+    std::cout.flush();
+    if (!std::cout) return 1;
+  }
+  return 0;
 }
 
 }  // namespace dupcache::top

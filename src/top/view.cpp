@@ -168,20 +168,4 @@ std::string batch_text(const sample& s, const view_state& st, std::size_t max_ro
   return out;
 }
 
-nlohmann::ordered_json sample_json(const sample& s, std::size_t max_rows) {
-  report_options ro;
-  if (max_rows > 0) ro.top = max_rows;
-  auto j = report_json(s.model, ro);
-  j["iteration"] = s.iteration;
-  j["interval_s"] = s.elapsed_s;
-  j["mode"] = s.mode;
-  j["page_cache_bytes"] = s.page_cache_bytes;
-  j["rates"] = {{"insert_bytes_per_s", s.insert_bps},
-                {"duplicate_insert_bytes_per_s", s.duplicate_insert_bps},
-                {"evict_bytes_per_s", s.evict_bps}};
-  j["events"] = s.events;
-  j["lost_events"] = s.lost_events;
-  return j;
-}
-
 }  // namespace dupcache::top

@@ -4,15 +4,15 @@
 // What top shows, independent of curses: tables built from a sample, sorted and filtered, and
 // the batch and JSON forms. The curses UI draws these; tests check them directly.
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include "top/sampler.hpp"
+#include "live/sample.hpp"
 
 namespace dupcache::top {
+
+using live::sample;
 
 enum class view_kind { files, groups, filesystems, containers };
 const char* view_name(view_kind v);
@@ -53,7 +53,5 @@ std::string format_row(const table& t, const std::vector<std::string>& cells, in
 
 std::vector<std::string> header_lines(const sample& s, bool exact_bytes, int width);
 std::string batch_text(const sample& s, const view_state& st, std::size_t max_rows, int width);
-// The DESIGN.md report document plus what only top knows (rates, mode, iteration).
-nlohmann::ordered_json sample_json(const sample& s, std::size_t max_rows);
 
 }  // namespace dupcache::top

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "trace/event.hpp"
+#include "trace/feed.hpp"
 #include "trace/probe.hpp"
 #include "util/result.hpp"
 
@@ -87,10 +88,8 @@ struct event_counters {
   std::uint64_t total_drops() const;
 };
 
-class tracer {
+class tracer : public feed {
  public:
-  using event_fn = std::function<void(const decoded_event&)>;
-
   // Needs CAP_BPF + CAP_PERFMON (or root). Fails only if no page-cache path works or a
   // non-optional step fails; optional groups (dirty, sharing) that cannot load are disabled
   // and reported in probe_report().
@@ -98,7 +97,7 @@ class tracer {
 
   tracer(const tracer&) = delete;
   tracer& operator=(const tracer&) = delete;
-  ~tracer();
+  ~tracer() override;
 
   // Waits up to timeout_ms (0: no wait, -1: forever) and delivers every available event to fn.
   // Open runs are flushed first. While coalescing, the wait is capped at
@@ -106,21 +105,26 @@ class tracer {
   // even if its CPU inserts nothing more. Returns the number of records consumed;
   // 0 when interrupted by a signal (EINTR), so a caller's stop flag is checked promptly. An
   // exception thrown by fn stops consumption and is rethrown here.
-  result<int> poll(int timeout_ms, const event_fn& fn);
+  result<int> poll(int timeout_ms, const event_fn& fn) override;
 
   // Emits every CPU's open run into the ring buffer (a no-op when not coalescing).
   result<void> flush();
   // CLOCK_MONOTONIC ns at the start of the last flush() that reached every CPU: once the ring
   // buffer has been consumed after it, every record of a run opened before that time has been
   // delivered. Later records have ts_ns at or after it. 0 before the first.
-  std::uint64_t flushed_before_ns() const { return flushed_before_ns_; }
+  std::uint64_t flushed_before_ns() const override { return flushed_before_ns_; }
   bool coalescing() const { return coalescing_; }
   static constexpr int flush_interval_ms = 100;
 
   // For an external epoll loop: readable when poll() has work.
-  int epoll_fd() const;
+  int epoll_fd() const override;
 
   result<event_counters> counters() const;
+  result<std::uint64_t> total_drops() const override {
+    auto c = counters();
+    if (!c) return c.err();
+    return c->total_drops();
+  }
 
   // Add or remove a superblock device at run time; only when opened with watch_devs non-empty
   // (the in-kernel filter is fixed at load).
@@ -128,6 +132,7 @@ class tracer {
   result<void> unwatch_dev(dev_t dev);
 
   hook_path chosen_path() const { return chosen_; }
+  std::string_view hook_name() const override { return to_string(chosen_); }
   const std::vector<probe_result>& probe_report() const { return report_; }
   std::uint64_t ring_buffer_bytes() const { return ring_bytes_; }
   bool filtering() const { return filtering_; }
@@ -170,5 +175,16 @@ class tracer {
   std::exception_ptr callback_error_;
   std::uint64_t decode_errors_ = 0;
 };
+
+// The live loop's opener (live::sampler_options::open_feed): a tracer batched for polling.
+inline result<std::unique_ptr<feed>> open_feed(const feed_options& o) {
+  tracer_options to;
+  to.ring_buffer_bytes = o.ring_buffer_bytes;
+  to.wakeup_fraction = o.wakeup_fraction;
+  to.watch_devs = o.watch_devs;
+  auto t = tracer::open(to);
+  if (!t) return t.err();
+  return std::unique_ptr<feed>(std::move(t.value()));
+}
 
 }  // namespace dupcache::trace

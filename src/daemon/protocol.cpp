@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "daemon/protocol.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <nlohmann/json.hpp>
+
+#include "live/sample_json.hpp"
+#include "util/fd.hpp"
+
+namespace dupcache::daemon {
+namespace {
+
+constexpr std::string_view error_prefix = "error: ";
+
+const char* view_wire_name(report_view v) {
+  switch (v) {
+    case report_view::file: return "file";
+    case report_view::group: return "group";
+    case report_view::fs: return "fs";
+    case report_view::container: return "container";
+  }
+  return "file";
+}
+
+// Strings of a JSON array member; anything else in it is ignored, as the server always did.
+std::vector<std::string> string_items(const nlohmann::json& j, const char* key) {
+  std::vector<std::string> out;
+  if (auto v = j.find(key); v != j.end() && v->is_array()) {
+    for (const auto& x : *v) {
+      if (x.is_string()) out.push_back(x.get<std::string>());
+    }
+  }
+  return out;
+}
+
+// One connection: the line out, the whole answer in, the "error: " convention applied.
+result<std::string> round_trip(const std::string& path, const std::string& request) {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  if (path.size() >= sizeof a.sun_path) return plain_error("connect " + path, "path too long for a Unix socket");
+  std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+  unique_fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return errno_error("socket");
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) < 0) {
+    return error{"connect " + path, errno, std::string(std::strerror(errno)) + " (is dupcache daemon running?)"};
+  }
+  const std::string line = request + "\n";
+  for (std::size_t off = 0; off < line.size();) {
+    const ssize_t n = ::send(fd.get(), line.data() + off, line.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return errno_error("write to " + path);
+    off += static_cast<std::size_t>(n);
+  }
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    pollfd p{fd.get(), POLLIN, 0};
+    // A large report takes the daemon a while to render; the server allows it as long.
+    if (::poll(&p, 1, 30000) <= 0) return plain_error("read from " + path, "the daemon did not answer in 30 s");
+    const ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+    if (n < 0) return errno_error("read from " + path);
+    if (n == 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  if (out.starts_with(error_prefix)) {
+    std::string why = out.substr(error_prefix.size());
+    while (!why.empty() && why.back() == '\n') why.pop_back();
+    return plain_error("report from the daemon", why);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<report_view> view_named(std::string_view s) {
+  for (auto v : {report_view::file, report_view::group, report_view::fs, report_view::container}) {
+    if (s == view_wire_name(v)) return v;
+  }
+  return std::nullopt;
+}
+
+std::string encode(const report_request& r) {
+  // nlohmann::json (not ordered): keys go out sorted, as every client has sent them.
+  nlohmann::json j;
+  std::vector<std::string> views;
+  for (auto v : r.views) views.emplace_back(view_wire_name(v));
+  j["views"] = views;
+  j["json"] = r.json;
+  j["top"] = r.top;
+  j["bytes"] = r.bytes;
+  j["containers"] = r.filter.containers;
+  j["cgroups"] = r.filter.cgroups;
+  return j.dump();
+}
+
+std::string encode(const sample_request& r) {
+  nlohmann::json j{{"sample", true}, {"containers", r.filter.containers}, {"cgroups", r.filter.cgroups}};
+  if (r.top > 0) j["top"] = r.top;
+  return j.dump();
+}
+
+result<request> decode_request(std::string_view line) {
+  auto j = nlohmann::json::parse(line, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return plain_error("read the request", "the request is not a JSON object");
+  // Views are checked in either kind of request: a sample request naming a bad view has
+  // always been refused.
+  std::vector<report_view> views;
+  bool views_given = false;
+  if (auto v = j.find("views"); v != j.end() && v->is_array()) {
+    views_given = true;
+    for (const auto& x : *v) {
+      const std::string s = x.is_string() ? x.get<std::string>() : "";
+      auto named = view_named(s);
+      if (!named) return plain_error("read the request", "unknown view '" + s + "'");
+      views.push_back(*named);
+    }
+  }
+  std::size_t top = 0;
+  if (auto v = j.find("top"); v != j.end() && v->is_number_unsigned()) top = v->get<std::size_t>();
+  const bool bytes = j.value("bytes", false);
+  const container_filter filter{string_items(j, "containers"), string_items(j, "cgroups")};
+  if (j.value("sample", false)) return request{sample_request{top, filter}};
+  report_request r;
+  if (views_given) r.views = std::move(views);
+  r.json = j.value("json", false);
+  r.top = top;
+  r.bytes = bytes;
+  r.filter = filter;
+  return request{std::move(r)};
+}
+
+std::string encode_error(std::string_view why) { return std::string(error_prefix) + std::string(why) + "\n"; }
+
+std::string encode_report_reply(const report_model& m, const report_request& r) {
+  report_options ro;
+  ro.views = r.views;
+  if (r.top > 0) ro.top = r.top;
+  ro.exact_bytes = r.bytes;
+  return r.json ? report_json(m, ro).dump(2) + "\n" : report_text(m, ro);
+}
+
+std::string encode_sample_reply(const live::sample& s, std::size_t top) {
+  return live::sample_json(s, top).dump() + "\n";
+}
+
+result<live::sample> decode_sample_reply(const std::string& answer) {
+  try {
+    auto s = live::sample_from_json(nlohmann::json::parse(answer));
+    s.mode = "daemon, " + s.mode;
+    s.live = s.mode.find("live") != std::string::npos;
+    return s;
+  } catch (const std::exception& e) {
+    return plain_error("read the daemon's sample", e.what());
+  }
+}
+
+result<std::string> ask_report(const std::string& socket_path, const report_request& r) {
+  return round_trip(socket_path, encode(r));
+}
+
+result<live::sample> ask_sample(const std::string& socket_path, const sample_request& r) {
+  auto answer = round_trip(socket_path, encode(r));
+  if (!answer) return answer.err();
+  return decode_sample_reply(*answer);
+}
+
+}  // namespace dupcache::daemon

@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#pragma once
+
+// One interval of the live view: the report model plus what only a live loop knows (rates over
+// the measured interval, events, the mode). A sample_source produces them one per interval;
+// live::sampler computes them here, daemon::remote_source asks the daemon for its own. The
+// views (top/) and the daemon's control socket only read samples, so neither needs the other.
+
+#include <cstdint>
+#include <string>
+
+#include "report/report.hpp"
+#include "util/result.hpp"
+
+namespace dupcache::live {
+
+struct sample {
+  report_model model;
+  std::uint64_t iteration = 0;
+  double elapsed_s = 0;                // measured since the previous sample
+  std::uint64_t page_cache_bytes = 0;  // /proc/meminfo "Cached:"
+  // Rates in bytes per second over elapsed_s; zero in rescan mode where events are not seen.
+  double insert_bps = 0;
+  double duplicate_insert_bps = 0;
+  double evict_bps = 0;
+  std::uint64_t lost_events = 0;  // since start
+  std::uint64_t events = 0;       // since start
+  bool live = false;
+  std::string mode;  // "live (tp_btf)" or "rescan (no BPF: reason)"
+};
+
+class sample_source {
+ public:
+  virtual ~sample_source() = default;
+  // Ready to sample: the index seeded and the feed attached, or the daemon reached.
+  virtual result<void> start() = 0;
+  // Waits out the interval and returns the next sample.
+  virtual result<sample> next() = 0;
+  // Asks a blocked next() to return early; async-signal-safe (an eventfd write).
+  virtual void wake() = 0;
+  virtual const std::string& mode() const = 0;
+};
+
+}  // namespace dupcache::live

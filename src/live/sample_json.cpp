@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "live/sample_json.hpp"
+
+namespace dupcache::live {
+
+nlohmann::ordered_json sample_json(const sample& s, std::size_t max_rows) {
+  report_options ro;
+  if (max_rows > 0) ro.top = max_rows;
+  auto j = report_json(s.model, ro);
+  j["iteration"] = s.iteration;
+  j["interval_s"] = s.elapsed_s;
+  j["mode"] = s.mode;
+  j["page_cache_bytes"] = s.page_cache_bytes;
+  j["rates"] = {{"insert_bytes_per_s", s.insert_bps},
+                {"duplicate_insert_bytes_per_s", s.duplicate_insert_bps},
+                {"evict_bytes_per_s", s.evict_bps}};
+  j["events"] = s.events;
+  j["lost_events"] = s.lost_events;
+  return j;
+}
+
+sample sample_from_json(const nlohmann::json& j) {
+  sample s;
+  s.model = report_from_json(j);
+  s.page_cache_bytes = j.value("page_cache_bytes", std::uint64_t{0});
+  s.insert_bps = j["rates"].value("insert_bytes_per_s", 0.0);
+  s.duplicate_insert_bps = j["rates"].value("duplicate_insert_bytes_per_s", 0.0);
+  s.evict_bps = j["rates"].value("evict_bytes_per_s", 0.0);
+  s.events = j.value("events", std::uint64_t{0});
+  s.lost_events = j.value("lost_events", std::uint64_t{0});
+  s.mode = j.value("mode", std::string("?"));
+  return s;
+}
+
+}  // namespace dupcache::live

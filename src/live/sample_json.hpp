@@ -1,0 +1,22 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#pragma once
+
+// The JSON form of a sample (`top --json`, the daemon's sample answer): the DESIGN.md report
+// document plus rates, mode, iteration and event counts. Both directions live here so the
+// shape has one home.
+
+#include <nlohmann/json.hpp>
+
+#include <cstddef>
+
+#include "live/sample.hpp"
+
+namespace dupcache::live {
+
+// max_rows 0: every row.
+nlohmann::ordered_json sample_json(const sample& s, std::size_t max_rows);
+// The sample back from sample_json()'s document (iteration and interval are the reader's to
+// measure, so they are not read). Throws on a malformed document.
+sample sample_from_json(const nlohmann::json& j);
+
+}  // namespace dupcache::live
