@@ -73,137 +73,116 @@ TEST(scope, a_filesystem_rule_is_an_id_or_its_type) {
   EXPECT_FALSE(sc.in_scope(3));
 }
 
-TEST(scope, allow_keeps_only_copies_charged_to_a_matched_container) {
-  const auto s = files({{"/a", "fs"}, {"/b", "fs"}, {"/c", "fs"}, {"/d", "fs"}});
-  const std::vector<container_row> rows = {
-      row("docker", "0123456789abcdef", "web", "/system.slice/docker-0123.scope", {0, 3}),
-      row("podman", "fedcba9876543210", "db", "/machine.slice/libpod-fedc.scope", {1}),
+// One host: who pays for each of copies 0..6.
+//   0 web           1 web and db    2 the host    3 db
+//   4 old (stopped) 5 unattributed  6 a removed container's
+struct host {
+  scan_result scan = files({{"/0", "fs"}, {"/1", "fs"}, {"/2", "fs"}, {"/3", "fs"},
+                            {"/4", "fs"}, {"/5", "fs"}, {"/6", "fs"}});
+  std::vector<container_row> rows = {
+      row("docker", "0123456789abcdef", "web", "/system.slice/docker-0123.scope", {0, 1}),
+      row("podman", "fedcba9876543210", "db", "/machine.slice/libpod-fedc.scope", {1, 3}),
       row("host", "", "", "/", {2}),
+      row("docker", "5555aaaa5555aaaa", "old", "", {4}, true),
+      row("unattributed", "", "", "", {5}),
+      row("removed", "6666bbbb6666bbbb", "", "/r", {6}),
   };
-  scope_rules by_name;
-  by_name.allow = {{"web"}, {}};
-  const scope a(by_name, s, rows);
-  EXPECT_TRUE(a.in_scope(0));
-  EXPECT_FALSE(a.in_scope(1));
-  EXPECT_FALSE(a.in_scope(2));  // the host's copy: no allowed container pays for it
-  EXPECT_TRUE(a.in_scope(3));
+  // Which of the seven copies the rules hold in scope, as a string of 0 and 1.
+  std::string in_scope(scope_rules r) const {
+    const scope sc(std::move(r), scan, rows);
+    std::string out;
+    for (copy_id c = 0; c < scan.files.size(); ++c) out += sc.in_scope(c) ? '1' : '0';
+    return out;
+  }
+};
 
-  scope_rules by_cgroup;
-  by_cgroup.allow = {{}, {"/machine.slice"}};
-  const scope b(by_cgroup, s, rows);
-  EXPECT_FALSE(b.in_scope(0));
-  EXPECT_TRUE(b.in_scope(1));
+cgroup::container_filter names(std::vector<std::string> n) { return {std::move(n), {}}; }
+cgroup::container_filter cgroups(std::vector<std::string> g) { return {{}, std::move(g)}; }
 
-  scope_rules by_prefix;
-  by_prefix.allow = {{"fedc"}, {}};  // an id prefix of 4 characters
-  EXPECT_TRUE(scope(by_prefix, s, rows).in_scope(1));
-  by_prefix.allow = {{"fed"}, {}};   // too short to name a container
-  EXPECT_FALSE(scope(by_prefix, s, rows).in_scope(1));
+TEST(scope, allow_keeps_only_copies_charged_to_a_matched_container) {
+  const host h;
+  scope_rules r;
+  r.allow = names({"web"});
+  EXPECT_EQ(h.in_scope(r), "1100000");  // the host's and unattributed copies: nobody allowed pays
+  r.allow = cgroups({"/machine.slice"});
+  EXPECT_EQ(h.in_scope(r), "0101000");
+  r.allow = names({"fedc"});  // an id prefix of 4 characters
+  EXPECT_EQ(h.in_scope(r), "0101000");
+  r.allow = names({"fed"});   // too short to name a container
+  EXPECT_EQ(h.in_scope(r), "0000000");
+  r.allow = {{"web"}, {"/machine.slice"}};
+  EXPECT_EQ(h.in_scope(r), "1101000");
 }
 
 TEST(scope, deny_wins_over_allow_and_over_other_charges) {
-  const auto s = files({{"/shared", "fs"}, {"/web", "fs"}, {"/free", "fs"}});
-  const std::vector<container_row> rows = {
-      row("docker", "aaaa1111", "web", "/w", {0, 1}),
-      row("docker", "bbbb2222", "db", "/d", {0}),
-  };
+  const host h;
   scope_rules r;
-  r.allow = {{"web"}, {}};
-  r.deny = {{"db"}, {}};
-  const scope sc(r, s, rows);
-  EXPECT_FALSE(sc.in_scope(0));  // charged to web and db: db's denial holds
-  EXPECT_TRUE(sc.in_scope(1));
-  EXPECT_FALSE(sc.in_scope(2));
-
-  scope_rules deny_only;
-  deny_only.deny = {{}, {"/d"}};
-  const scope d(deny_only, s, rows);
-  EXPECT_FALSE(d.in_scope(0));
-  EXPECT_TRUE(d.in_scope(1));
-  EXPECT_TRUE(d.in_scope(2));  // no allow list: copies charged to no container stay in scope
+  r.allow = names({"web"});
+  r.deny = names({"db"});
+  EXPECT_EQ(h.in_scope(r), "1000000");  // copy 1 is web's too, but db's denial holds
+  r.allow = {};
+  r.deny = cgroups({"/machine.slice/"});
+  EXPECT_EQ(h.in_scope(r), "1010111");  // no allow list: copies charged to no container stay
 }
 
 TEST(scope, path_rules_apply_before_container_rules) {
-  const auto s = files({{"/in/a", "fs"}, {"/out/b", "fs"}});
-  const std::vector<container_row> rows = {row("docker", "aaaa1111", "web", "/w", {0, 1})};
+  const host h;
   scope_rules r;
-  r.paths = {"/in"};
-  r.allow = {{"web"}, {}};
-  const scope sc(r, s, rows);
-  EXPECT_TRUE(sc.in_scope(0));
-  EXPECT_FALSE(sc.in_scope(1));
+  r.paths = {"/0", "/2"};
+  r.allow = names({"web"});
+  EXPECT_EQ(h.in_scope(r), "1000000");
 }
 
 TEST(scope, priority_is_the_highest_of_the_named_containers_paying) {
-  const auto s = files({{"/a", "fs"}, {"/b", "fs"}, {"/c", "fs"}, {"/d", "fs"}});
-  const std::vector<container_row> rows = {
-      row("docker", "aaaa1111", "web", "/w", {0, 1}),
-      row("docker", "bbbb2222", "api", "/a", {1, 2}),
-      row("docker", "cccc3333", "batch", "/b", {3}),
-  };
+  const host h;
   scope_rules r;
-  r.priority = {{"web", 10}, {"bbbb2222", 20}, {"batch", -5}};
-  const scope sc(r, s, rows);
+  r.priority = {{"web", 10}, {"fedcba9876543210", 20}, {"old", -5}};
+  const scope sc(r, h.scan, h.rows);
   EXPECT_EQ(sc.priority(0), 10);
   EXPECT_EQ(sc.priority(1), 20);
-  EXPECT_EQ(sc.priority(2), 20);
-  EXPECT_EQ(sc.priority(3), -5);
+  EXPECT_EQ(sc.priority(3), 20);
+  EXPECT_EQ(sc.priority(4), -5);  // below the copies nobody named
+  EXPECT_EQ(sc.priority(2), 0);
   EXPECT_EQ(sc.priority(99), 0);  // a copy no row names
 }
 
 TEST(scope, evicts_keep_container_is_priority_one) {
-  const auto s = files({{"/a", "fs"}, {"/b", "fs"}});
-  const std::vector<container_row> rows = {row("docker", "aaaa1111", "web", "/w", {0})};
+  const host h;
   scope_rules r;
   r.priority["web"] = 1;
-  const scope sc(r, s, rows);
+  const scope sc(r, h.scan, h.rows);
   EXPECT_EQ(sc.priority(0), 1);
-  EXPECT_EQ(sc.priority(1), 0);
-  EXPECT_TRUE(sc.in_scope(0));
-  EXPECT_TRUE(sc.in_scope(1));  // priorities never narrow the scope
+  EXPECT_EQ(sc.priority(3), 0);
+  EXPECT_EQ(h.in_scope(r), "1111111");  // priorities never narrow the scope
 }
 
 TEST(scope, live_containers_are_running_ones_only) {
-  const auto s = files({{"/a", "fs"}, {"/b", "fs"}, {"/c", "fs"}, {"/d", "fs"}, {"/e", "fs"}});
-  const std::vector<container_row> rows = {
-      row("docker", "aaaa1111", "web", "/w", {0}),
-      row("docker", "bbbb2222", "old", "", {1}, true),
-      row("host", "", "", "/", {2}),
-      row("unattributed", "", "", "", {3}),
-      row("removed", "cccc3333", "", "/r", {4}),
-  };
-  const scope sc({}, s, rows);
-  EXPECT_TRUE(sc.live_container(0));
-  EXPECT_FALSE(sc.live_container(1));
-  EXPECT_FALSE(sc.live_container(2));
-  EXPECT_FALSE(sc.live_container(3));
-  EXPECT_FALSE(sc.live_container(4));
+  const host h;
+  const scope sc({}, h.scan, h.rows);
+  std::string live;
+  for (copy_id c = 0; c < h.scan.files.size(); ++c) live += sc.live_container(c) ? '1' : '0';
+  EXPECT_EQ(live, "1101000");
 }
 
 TEST(scope, the_daemons_rules_come_from_scope_and_priority) {
-  auto c = parse_config(R"(
-[scope]
-paths = ["/var/lib/containers"]
-exclude_paths = ["/var/lib/containers/volumes"]
-filesystems = ["btrfs"]
-containers = ["web"]
-cgroups = ["/kubepods.slice"]
-exclude_containers = ["db"]
-exclude_cgroups = ["/system.slice"]
-[priority]
-web = 10
-)",
-                        "t.toml");
-  ASSERT_TRUE(c) << c.err().message();
-  const scope_rules r = scope_rules_of(*c);
-  EXPECT_EQ(r.paths, std::vector<std::string>{"/var/lib/containers"});
-  EXPECT_EQ(r.exclude_paths, std::vector<std::string>{"/var/lib/containers/volumes"});
-  EXPECT_EQ(r.filesystems, std::vector<std::string>{"btrfs"});
-  EXPECT_EQ(r.allow.containers, std::vector<std::string>{"web"});
-  EXPECT_EQ(r.allow.cgroups, std::vector<std::string>{"/kubepods.slice"});
-  EXPECT_EQ(r.deny.containers, std::vector<std::string>{"db"});
-  EXPECT_EQ(r.deny.cgroups, std::vector<std::string>{"/system.slice"});
-  EXPECT_EQ(r.priority, (std::map<std::string, int>{{"web", 10}}));
+  config c;
+  c.paths = {"/var/lib/containers"};
+  c.exclude_paths = {"/var/lib/containers/volumes"};
+  c.filesystems = {"btrfs"};
+  c.containers = {"web"};
+  c.cgroups = {"/kubepods.slice"};
+  c.exclude_containers = {"db"};
+  c.exclude_cgroups = {"/system.slice"};
+  c.priority = {{"web", 10}};
+  const scope_rules r = scope_rules_of(c);
+  EXPECT_EQ(r.paths, c.paths);
+  EXPECT_EQ(r.exclude_paths, c.exclude_paths);
+  EXPECT_EQ(r.filesystems, c.filesystems);
+  EXPECT_EQ(r.allow.containers, c.containers);
+  EXPECT_EQ(r.allow.cgroups, c.cgroups);
+  EXPECT_EQ(r.deny.containers, c.exclude_containers);
+  EXPECT_EQ(r.deny.cgroups, c.exclude_cgroups);
+  EXPECT_EQ(r.priority, c.priority);
 }
 
 }  // namespace
