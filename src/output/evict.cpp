@@ -19,7 +19,8 @@ void write_evict_diagnostics(std::FILE* err, const policy::evict_pass_result& r)
   for (const auto& e : r.usage_errors) fmt::print(err, "dupcache: evict: {}\n", e);
   if (!r.usage_errors.empty() || r.charges_error.empty()) return;
   if (r.refused) {
-    fmt::print(err, "dupcache: evict: page charges unavailable ({}): container options cannot apply\n", r.charges_error);
+    fmt::print(err, "dupcache: evict: page charges unavailable ({}): container options cannot apply\n",
+               r.charges_error);
   } else {
     fmt::print(err, "dupcache: evict: page charges unavailable ({}): copies running containers use are not "
                     "preferred as keepers\n", r.charges_error);

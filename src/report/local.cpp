@@ -25,8 +25,11 @@ result<local_report> make_local_report(const local_report_request& req) {
   out.usage_errors = cgroup::unknown_container_errors("--container", req.filter.containers, out.model.containers, acc);
   if (!out.usage_errors.empty()) return out;
   if (!req.filter.empty() && filter_containers(out.model, req.filter) == 0) {
-    for (const auto& c : req.filter.containers) out.no_match += (out.no_match.empty() ? "" : ", ") + ("--container " + c);
-    for (const auto& c : req.filter.cgroups) out.no_match += (out.no_match.empty() ? "" : ", ") + ("--cgroup " + c);
+    auto named = [&](const std::string& option, const std::string& value) {
+      out.no_match += (out.no_match.empty() ? "" : ", ") + option + " " + value;
+    };
+    for (const auto& c : req.filter.containers) named("--container", c);
+    for (const auto& c : req.filter.cgroups) named("--cgroup", c);
   }
   return out;
 }
