@@ -47,8 +47,6 @@ struct evict_pass_result {
   std::uint64_t freed_bytes = 0;
   std::vector<evict_outcome> done;
   bool failed = false;  // a named PATH could not be scanned or some copy could not be acted on
-
-  bool stopped() const { return refused || !usage_errors.empty(); }
 };
 
 result<evict_pass_result> run_evict_pass(const evict_request& req);
