@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "cgroup/accounting.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -12,6 +14,7 @@
 #include "cgroup/hierarchy.hpp"
 #include "cgroup/names.hpp"
 #include "scan/placement_lookup.hpp"
+#include "util/text.hpp"
 
 namespace dupcache::cgroup {
 
@@ -418,6 +421,44 @@ bool matches_cgroup(const container_row& r, const std::string& want) {
   while (w.size() > 1 && w.back() == '/') w.pop_back();
   if (w == "/") return true;
   return r.cgroup == w || (r.cgroup.size() > w.size() && r.cgroup.compare(0, w.size(), w) == 0 && r.cgroup[w.size()] == '/');
+}
+
+bool container_filter::matches(const container_row& r) const {
+  for (const auto& c : containers) {
+    if (matches_container(r, c)) return true;
+  }
+  for (const auto& c : cgroups) {
+    if (matches_cgroup(r, c)) return true;
+  }
+  return false;
+}
+
+std::vector<std::string> unknown_container_errors(const std::string& option, const std::vector<std::string>& wanted,
+                                                  const std::vector<container_row>& rows, host_accounting& acc) {
+  std::vector<std::string> out;
+  if (wanted.empty()) return out;
+  std::vector<container_row> known = acc.known_containers();
+  for (const auto& r : rows) {
+    if (r.runtime != "host" && r.runtime != "unattributed" && r.runtime != "removed") known.push_back(r);
+  }
+  std::set<std::string> labels;
+  for (const auto& r : known) labels.insert(r.label());
+  for (const auto& want : wanted) {
+    if (std::any_of(known.begin(), known.end(), [&](const auto& r) { return matches_container(r, want); })) {
+      continue;
+    }
+    constexpr std::size_t listed = 20;
+    std::string names;
+    std::size_t n = 0;
+    for (const auto& l : labels) {
+      if (n++ == listed) break;
+      names += (names.empty() ? "" : ", ") + terminal_safe(l);
+    }
+    if (labels.size() > listed) names += fmt::format(" and {} more", labels.size() - listed);
+    out.push_back(fmt::format("{} {}: no such container ({})", option, terminal_safe(want),
+                              names.empty() ? "no containers are known on this host" : "known: " + names));
+  }
+  return out;
 }
 
 }  // namespace dupcache::cgroup

@@ -106,4 +106,20 @@ class host_accounting {
 bool matches_container(const container_row& r, const std::string& want);
 bool matches_cgroup(const container_row& r, const std::string& want);
 
+// --container and --cgroup values together (or a config's allow or deny list): a row is matched
+// when any value matches it. Empty: no values given, which callers read as "no filter".
+struct container_filter {
+  std::vector<std::string> containers;
+  std::vector<std::string> cgroups;
+  bool empty() const { return containers.empty() && cgroups.empty(); }
+  bool matches(const container_row& r) const;
+};
+
+// A value of an option that names containers (--container, --keep-container, ...) must name
+// one: a row of this scan or a container the runtimes' metadata knows. Returns one error line per
+// value that names nothing ("--container web-9: no such container (known: web-1, web-2)"),
+// for the caller to print and exit 2 on.
+std::vector<std::string> unknown_container_errors(const std::string& option, const std::vector<std::string>& wanted,
+                                                  const std::vector<container_row>& rows, host_accounting& acc);
+
 }  // namespace dupcache::cgroup

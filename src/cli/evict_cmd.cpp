@@ -3,16 +3,10 @@
 #include <fmt/format.h>
 
 #include <iostream>
-#include <nlohmann/json.hpp>
-#include <set>
 
-#include "cgroup/accounting.hpp"
 #include "cli/commands.hpp"
-#include "policy/evict.hpp"
-#include "policy/in_use.hpp"
-#include "policy/plan.hpp"
-#include "report/report.hpp"
-#include "util/json_text.hpp"
+#include "output/evict.hpp"
+#include "policy/evict_pass.hpp"
 #include "util/text.hpp"
 
 namespace dupcache {
@@ -43,106 +37,26 @@ void register_evict(CLI::App& app, evict_args& a) {
 }
 
 int run_evict(const evict_args& a) {
-  scan_options so;
-  so.paths = a.paths;
-  so.cross_mounts = a.cross_mounts;
-  const container_filter scope{a.containers, a.cgroups};
-  const container_filter keep{a.keep_containers, {}};
-  so.keep_placements = true;  // the planner maps the index back to file pages
-  // Page charges tell which copies running containers use: the keeper is chosen among those.
-  so.attribute = true;
-  auto scanned = scan(so);
-  if (!scanned) {
-    fmt::print(stderr, "dupcache: evict: {}\n", terminal_safe(scanned.err().message()));
+  policy::evict_request req;
+  req.paths = a.paths;
+  req.cross_mounts = a.cross_mounts;
+  req.dry_run = a.dry_run;
+  req.pageout = !a.no_pageout;
+  req.charged_to = {a.containers, a.cgroups};
+  req.keep_containers = a.keep_containers;
+  req.max_bytes = a.max_bytes;
+  req.metadata_root = a.metadata_root;
+  auto r = policy::run_evict_pass(req);
+  if (!r) {
+    fmt::print(stderr, "dupcache: evict: {}\n", terminal_safe(r.err().message()));
     return exit_failure;
   }
-  for (const auto& e : scanned->errors) {
-    fmt::print(stderr, "dupcache: {}: {}\n", terminal_safe(e.path), terminal_safe(e.message));
-  }
-  std::set<copy_id> in_scope, kept_first, in_containers;
-  {
-    cgroup::host_accounting acc(a.metadata_root);
-    const auto rows = acc.rows(*scanned);
-    std::vector<std::string> bad = unknown_container_errors("--container", a.containers, rows, acc);
-    for (auto& e : unknown_container_errors("--keep-container", a.keep_containers, rows, acc)) bad.push_back(std::move(e));
-    if (!bad.empty()) {
-      for (const auto& e : bad) fmt::print(stderr, "dupcache: evict: {}\n", e);
-      return exit_usage;
-    }
-    if (auto why = acc.error(*scanned); !why.empty()) {
-      if (!scope.empty() || !keep.empty()) {
-        fmt::print(stderr, "dupcache: evict: page charges unavailable ({}): container options cannot apply\n", why);
-        return exit_failure;
-      }
-      fmt::print(stderr, "dupcache: evict: page charges unavailable ({}): copies running containers use are not "
-                         "preferred as keepers\n", why);
-    }
-    for (const auto& r : rows) {
-      if (!scope.empty() && scope.matches(r)) in_scope.insert(r.copies.begin(), r.copies.end());
-      if (!keep.empty() && keep.matches(r)) kept_first.insert(r.copies.begin(), r.copies.end());
-      if (r.live_container()) in_containers.insert(r.copies.begin(), r.copies.end());
-    }
-  }
-  const std::uint64_t wasted_before = scanned->index.wasted_bytes();
-  const auto in_use = wasted_before > 0 ? policy::files_in_use::collect() : policy::files_in_use{};
-  auto plans = policy::plan_evictions(*scanned, keep.empty() ? policy::keep_rule::hottest : policy::keep_rule::priority,
-                                      [&](copy_id c) {
-                                        policy::copy_facts f;
-                                        f.heat = scanned->files[c].cached_bytes;
-                                        f.priority = kept_first.count(c) ? 1 : 0;
-                                        f.in_use = in_use.holds_copy(*scanned, c);
-                                        f.live_container = in_containers.count(c) > 0;
-                                        f.evictable = scope.empty() || in_scope.count(c);
-                                        return f;
-                                      });
-
-  policy::evictor ev(*scanned, a.dry_run, !a.no_pageout);
-  const auto [done, planned, freed, acts_failed] = policy::run_plans(ev, plans, a.max_bytes);
-  const bool failed = scanned->named_path_failed || acts_failed;
-  std::uint64_t wasted_after = wasted_before;
-  if (!a.dry_run) {
-    scan_options again = so;
-    again.attribute = false;
-    if (auto s = scan(again)) wasted_after = s->index.wasted_bytes();
-  }
-
-  auto size = [&](std::uint64_t b) { return a.bytes ? fmt::format("{}", b) : human_bytes(b); };
-  if (a.json) {
-    nlohmann::ordered_json j;
-    j["dry_run"] = a.dry_run;
-    j["wasted_bytes_before"] = wasted_before;
-    j["wasted_bytes_after"] = wasted_after;
-    j["planned_bytes"] = planned;
-    j["freed_bytes"] = freed;
-    j["actions"] = nlohmann::ordered_json::array();
-    for (const auto& o : done) j["actions"].push_back(policy::outcome_json(o));
-    std::cout << dump_json(j, 2) << '\n';
-  } else {
-    for (const auto& o : done) {
-      if (!o.error.empty()) {
-        fmt::print(stderr, "dupcache: evict: {}\n", terminal_safe(o.error));
-        continue;
-      }
-      std::string extra;
-      if (o.skipped_dirty_bytes) extra += fmt::format(", {} dirty skipped", size(o.skipped_dirty_bytes));
-      if (o.skipped_keeper_bytes) extra += fmt::format(", {} skipped (keeper gone)", size(o.skipped_keeper_bytes));
-      if (o.paged_out_bytes) extra += fmt::format(", {} paged out of {} process(es)", size(o.paged_out_bytes), o.pageout_processes);
-      if (o.still_cached_bytes) extra += fmt::format(", {} still cached (mapped or busy)", size(o.still_cached_bytes));
-      std::cout << fmt::format("{} {:>9}  {}  (kept: {}{})\n", a.dry_run ? "would evict" : "evicted",
-                               size(a.dry_run ? o.planned_bytes : o.freed_bytes), terminal_safe(o.path),
-                               terminal_safe(o.kept_path), extra);
-    }
-    std::cout << skipped_mounts_note(scanned->skipped_mounts);
-    if (a.dry_run) {
-      std::cout << fmt::format("dry run: wasted {}; would evict {} from {} file(s); nothing was changed\n",
-                               size(wasted_before), size(planned), done.size());
-    } else {
-      std::cout << fmt::format("wasted {} -> {}; freed {} from {} file(s)\n", size(wasted_before), size(wasted_after),
-                               size(freed), done.size());
-    }
-  }
+  output::write_evict_diagnostics(stderr, *r);
+  if (!r->usage_errors.empty()) return exit_usage;
+  if (r->refused) return exit_failure;
+  output::write_evict(std::cout, stderr, *r, {a.json, a.bytes});
   std::cout.flush();
-  return failed || !std::cout ? exit_failure : exit_ok;
+  return r->failed || !std::cout ? exit_failure : exit_ok;
 }
 
 }  // namespace dupcache

@@ -1,33 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
 #include "cli/commands.hpp"
 #include "util/json_text.hpp"
-#include "cgroup/accounting.hpp"
 #include "daemon/protocol.hpp"
+#include "report/local.hpp"
 #include "report/report.hpp"
-#include "scan/scanner.hpp"
 #include "util/log.hpp"
 #include "util/text.hpp"
 
 namespace dupcache {
-namespace {
-
-std::vector<std::string> split_commas(const std::string& v) {
-  std::vector<std::string> out;
-  for (std::size_t start = 0; start <= v.size();) {
-    const std::size_t comma = std::min(v.find(',', start), v.size());
-    out.push_back(v.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
-}
-
-}  // namespace
 
 void add_container_filters(CLI::App* cmd, std::vector<std::string>& containers, std::vector<std::string>& cgroups,
                            const std::string& what) {
@@ -112,68 +97,58 @@ int run_report(const report_args& a) {
     }
     return report_from_daemon(a);
   }
-  scan_options so;
-  so.paths = a.paths;
-  so.jobs = a.jobs;
-  so.cross_mounts = a.cross_mounts;
-  so.shared_hint = !a.all_extents;
-  so.residency = a.residency == "cachestat" ? residency_mode::cachestat
-                 : a.residency == "mincore" ? residency_mode::mincore
-                                            : residency_mode::automatic;
-  report_options ro;
+  local_report_request req;
+  req.scan.paths = a.paths;
+  req.scan.jobs = a.jobs;
+  req.scan.cross_mounts = a.cross_mounts;
+  req.scan.shared_hint = !a.all_extents;
+  req.scan.residency = a.residency == "cachestat" ? residency_mode::cachestat
+                       : a.residency == "mincore" ? residency_mode::mincore
+                                                  : residency_mode::automatic;
   if (!a.by.empty()) {
-    ro.views.clear();
+    req.views.clear();
     for (const auto& b : split_commas(a.by)) {
-      ro.views.push_back(b == "file"    ? report_view::file
-                         : b == "group" ? report_view::group
-                         : b == "fs"    ? report_view::fs
-                                        : report_view::container);
+      req.views.push_back(b == "file"    ? report_view::file
+                          : b == "group" ? report_view::group
+                          : b == "fs"    ? report_view::fs
+                                         : report_view::container);
     }
   }
-  const container_filter filter{a.containers, a.cgroups};
-  so.attribute = !filter.empty() || std::find(ro.views.begin(), ro.views.end(), report_view::container) != ro.views.end();
+  req.filter = {a.containers, a.cgroups};
+  req.metadata_root = a.metadata_root;
 
-  auto scanned = scan(so);
-  if (!scanned) {
-    fmt::print(stderr, "dupcache: report: {}\n", terminal_safe(scanned.err().message()));
+  auto r = make_local_report(req);
+  if (!r) {
+    fmt::print(stderr, "dupcache: report: {}\n", terminal_safe(r.err().message()));
     return exit_failure;
   }
-  auto model = build_report(*scanned);
-  if (so.attribute) {
-    cgroup::host_accounting acc(a.metadata_root);
-    auto rows = acc.rows(*scanned);
-    const std::string why = acc.error(*scanned);
-    attach_containers(model, *scanned, std::move(rows), why);
-    if (!why.empty()) {
-      fmt::print(stderr, "dupcache: report: page charges unavailable, every page is unattributed: {}\n", why);
-    }
-    if (auto bad = unknown_container_errors("--container", a.containers, model.containers, acc); !bad.empty()) {
-      for (const auto& e : bad) fmt::print(stderr, "dupcache: report: {}\n", e);
-      return exit_usage;
-    }
-    if (!filter.empty() && filter_containers(model, filter) == 0) {
-      std::string what;
-      for (const auto& c : a.containers) what += (what.empty() ? "" : ", ") + ("--container " + c);
-      for (const auto& c : a.cgroups) what += (what.empty() ? "" : ", ") + ("--cgroup " + c);
-      fmt::print(stderr, "dupcache: report: {}: no container with cached pages under the scanned paths matches\n",
-                 terminal_safe(what));
-      return exit_failure;
-    }
+  if (!r->charges_error.empty()) {
+    fmt::print(stderr, "dupcache: report: page charges unavailable, every page is unattributed: {}\n",
+               r->charges_error);
   }
+  for (const auto& e : r->usage_errors) fmt::print(stderr, "dupcache: report: {}\n", e);
+  if (!r->usage_errors.empty()) return exit_usage;
+  if (!r->no_match.empty()) {
+    fmt::print(stderr, "dupcache: report: {}: no container with cached pages under the scanned paths matches\n",
+               terminal_safe(r->no_match));
+    return exit_failure;
+  }
+  report_options ro;
+  ro.views = req.views;
   if (a.top > 0) ro.top = a.top;
   ro.exact_bytes = a.bytes;
 
   if (a.json) {
-    std::cout << dump_json(report_json(model, ro), 2) << '\n';
+    std::cout << dump_json(report_json(r->model, ro), 2) << '\n';
   } else {
-    for (const auto& e : model.errors) {
+    for (const auto& e : r->model.errors) {
       fmt::print(stderr, "dupcache: {}: {}\n", terminal_safe(e.path), terminal_safe(e.message));
     }
-    std::cout << report_text(model, ro);
+    std::cout << report_text(r->model, ro);
   }
   std::cout.flush();
   if (!std::cout) return exit_failure;
-  return scanned->named_path_failed ? exit_failure : exit_ok;
+  return r->named_path_failed ? exit_failure : exit_ok;
 }
 
 }  // namespace dupcache

@@ -101,16 +101,6 @@ void attach_containers(report_model& m, const scan_result& scan, std::vector<cgr
   for (copy_id id = 0; id < scan.files.size(); ++id) m.copy_paths[id] = scan.files[id].path;
 }
 
-bool container_filter::matches(const cgroup::container_row& r) const {
-  for (const auto& c : containers) {
-    if (cgroup::matches_container(r, c)) return true;
-  }
-  for (const auto& c : cgroups) {
-    if (cgroup::matches_cgroup(r, c)) return true;
-  }
-  return false;
-}
-
 std::size_t filter_containers(report_model& m, const container_filter& f) {
   if (f.empty()) return m.containers.size();
   std::erase_if(m.containers, [&](const auto& r) { return !f.matches(r); });
@@ -428,35 +418,6 @@ std::string report_text(const report_model& m, const report_options& opts) {
     out += "\nnote: residency came from mincore (no cachestat): dirty pages could not be told apart\n";
   }
   if (!m.errors.empty()) out += fmt::format("\n{} error(s), listed on standard error\n", m.errors.size());
-  return out;
-}
-
-std::vector<std::string> unknown_container_errors(const std::string& option, const std::vector<std::string>& wanted,
-                                                  const std::vector<cgroup::container_row>& rows,
-                                                  cgroup::host_accounting& acc) {
-  std::vector<std::string> out;
-  if (wanted.empty()) return out;
-  std::vector<cgroup::container_row> known = acc.known_containers();
-  for (const auto& r : rows) {
-    if (r.runtime != "host" && r.runtime != "unattributed" && r.runtime != "removed") known.push_back(r);
-  }
-  std::set<std::string> labels;
-  for (const auto& r : known) labels.insert(r.label());
-  for (const auto& want : wanted) {
-    if (std::any_of(known.begin(), known.end(), [&](const auto& r) { return cgroup::matches_container(r, want); })) {
-      continue;
-    }
-    constexpr std::size_t listed = 20;
-    std::string names;
-    std::size_t n = 0;
-    for (const auto& l : labels) {
-      if (n++ == listed) break;
-      names += (names.empty() ? "" : ", ") + terminal_safe(l);
-    }
-    if (labels.size() > listed) names += fmt::format(" and {} more", labels.size() - listed);
-    out.push_back(fmt::format("{} {}: no such container ({})", option, terminal_safe(want),
-                              names.empty() ? "no containers are known on this host" : "known: " + names));
-  }
   return out;
 }
 

@@ -79,21 +79,9 @@ void attach_containers(report_model& m, const scan_result& scan, std::vector<cgr
 // --container / --cgroup: keeps the containers any filter matches, and the files and groups
 // holding pages charged to them. Totals stay those of the whole scan. Returns how many
 // containers are kept.
-struct container_filter {
-  std::vector<std::string> containers;
-  std::vector<std::string> cgroups;
-  bool empty() const { return containers.empty() && cgroups.empty(); }
-  bool matches(const cgroup::container_row& r) const;
-};
+using container_filter = cgroup::container_filter;
 std::size_t filter_containers(report_model& m, const container_filter& f);
 
-// A value of an option that names containers (--container, --keep-container, ...) must name
-// one: a row of this scan or a container the runtimes' metadata knows. Returns one error line per
-// value that names nothing ("--container web-9: no such container (known: web-1, web-2)"),
-// for the caller to print and exit 2 on.
-std::vector<std::string> unknown_container_errors(const std::string& option, const std::vector<std::string>& wanted,
-                                                  const std::vector<cgroup::container_row>& rows,
-                                                  cgroup::host_accounting& acc);
 nlohmann::ordered_json report_json(const report_model& m, const report_options& opts);
 // One line saying which mounts of other filesystems a walk left out and how to include them
 // (pseudo filesystems, which hold no file cache worth reporting, are not listed); empty when

@@ -259,4 +259,14 @@ std::string elide_path(std::string_view path, int width) {
   return best;
 }
 
+std::vector<std::string> split_commas(std::string_view v) {
+  std::vector<std::string> out;
+  for (std::size_t start = 0; start <= v.size();) {
+    const std::size_t comma = std::min(v.find(',', start), v.size());
+    out.emplace_back(v.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
 }  // namespace dupcache

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace dupcache {
 
@@ -39,5 +40,8 @@ std::string elide_path(std::string_view path, int width);
 std::string human_bytes(std::uint64_t bytes);
 // 100 * part / whole with one decimal, "0.0%" when whole is zero.
 std::string percent(std::uint64_t part, std::uint64_t whole);
+
+// "a,b,,c" -> {"a", "b", "", "c"}; "" -> {""}: empty items are kept for the caller to refuse.
+std::vector<std::string> split_commas(std::string_view v);
 
 }  // namespace dupcache
