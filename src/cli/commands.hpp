@@ -3,6 +3,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "policy/config.hpp"
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -102,9 +104,8 @@ struct merge_args {
 void register_merge(CLI::App& app, merge_args& args);
 int run_merge(const merge_args& args);
 
-inline constexpr const char* default_config_path = "/etc/dupcache/dupcache.toml";
 struct daemon_args {
-  std::string config = default_config_path;
+  std::string config = policy::default_config_path;
   bool dry_run = false;
   bool check = false;
 };

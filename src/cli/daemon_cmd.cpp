@@ -2,7 +2,6 @@
 // dupcache daemon: the policy daemon (systemd Type=notify). See dupcache-daemon(8). The engine is
 // daemon/engine.hpp; this file loads the configuration and wires the signals to it.
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include "cli/commands.hpp"
 #include "cli/signals.hpp"
@@ -33,22 +32,18 @@ void register_daemon(CLI::App& app, daemon_args& a) {
 
 int run_daemon(const daemon_args& a) {
   log::use_journald_style();
-  policy::config cfg;
-  if (access(a.config.c_str(), F_OK) == 0 || a.config != default_config_path) {
-    auto c = policy::load_config(a.config);
-    if (!c) {
-      log::print(log::level::err, "{}", c.err().message());
-      return exit_failure;
-    }
-    cfg = std::move(*c);
-  } else {
-    log::print(log::level::notice, "no {}: running with the built-in defaults", default_config_path);
+  bool defaulted = false;
+  auto cfg = policy::load_daemon_config(a.config, &defaulted);
+  if (!cfg) {
+    log::print(log::level::err, "{}", cfg.err().message());
+    return exit_failure;
   }
+  if (defaulted) log::print(log::level::notice, "no {}: running with the built-in defaults", a.config);
   if (a.check) {
     fmt::print("{}: configuration ok\n", a.config);
     return exit_ok;
   }
-  daemon::engine engine(std::move(cfg), {a.dry_run, a.config});
+  daemon::engine engine(std::move(*cfg), {a.dry_run, a.config});
   active = &engine;
   install_stop_handlers(wake);
   install_reload_handler(wake);

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "util/log.hpp"
 #include "output/evict.hpp"
 #include "policy/evict_pass.hpp"
 #include "util/text.hpp"
@@ -37,6 +38,7 @@ void register_evict(CLI::App& app, evict_args& a) {
 }
 
 int run_evict(const evict_args& a) {
+  log::use_command_style("evict");
   policy::evict_request req;
   req.paths = a.paths;
   req.cross_mounts = a.cross_mounts;
@@ -48,7 +50,7 @@ int run_evict(const evict_args& a) {
   req.metadata_root = a.metadata_root;
   auto r = policy::run_evict_pass(req);
   if (!r) {
-    fmt::print(stderr, "dupcache: evict: {}\n", terminal_safe(r.err().message()));
+    log::error("{}", terminal_safe(r.err().message()));
     return exit_failure;
   }
   output::write_evict_diagnostics(stderr, *r);

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "cli/commands.hpp"
+#include "util/log.hpp"
 #include "output/merge.hpp"
 #include "policy/merge_pass.hpp"
 #include "util/text.hpp"
@@ -41,8 +42,9 @@ void register_merge(CLI::App& app, merge_args& a) {
 }
 
 int run_merge(const merge_args& a) {
+  log::use_command_style("merge");
   if (a.pids.empty() && !a.all) {
-    fmt::print(stderr, "dupcache: merge: name the processes: --pid PID (repeatable) or --all\n");
+    log::error("name the processes: --pid PID (repeatable) or --all");
     return exit_usage;
   }
   policy::merge_request req;
@@ -54,7 +56,7 @@ int run_merge(const merge_args& a) {
   req.dry_run = a.dry_run;
   auto r = policy::run_merge_pass(req);
   if (!r) {
-    fmt::print(stderr, "dupcache: merge: {}\n", terminal_safe(r.err().message()));
+    log::error("{}", terminal_safe(r.err().message()));
     return exit_failure;
   }
   if (a.json) {

@@ -90,9 +90,10 @@ int report_from_daemon(const report_args& a) {
 }  // namespace
 
 int run_report(const report_args& a) {
+  log::use_command_style("report");
   if (a.from_daemon) {
     if (!a.paths.empty()) {
-      fmt::print(stderr, "dupcache: report: --from-daemon reports what the daemon watches: no PATH\n");
+      log::error("--from-daemon reports what the daemon watches: no PATH");
       return exit_usage;
     }
     return report_from_daemon(a);
@@ -119,17 +120,17 @@ int run_report(const report_args& a) {
 
   auto r = make_local_report(req);
   if (!r) {
-    fmt::print(stderr, "dupcache: report: {}\n", terminal_safe(r.err().message()));
+    log::error("{}", terminal_safe(r.err().message()));
     return exit_failure;
   }
   if (!r->charges_error.empty()) {
-    fmt::print(stderr, "dupcache: report: page charges unavailable, every page is unattributed: {}\n",
+    log::error("page charges unavailable, every page is unattributed: {}",
                r->charges_error);
   }
-  for (const auto& e : r->usage_errors) fmt::print(stderr, "dupcache: report: {}\n", e);
+  for (const auto& e : r->usage_errors) log::error("{}", e);
   if (!r->usage_errors.empty()) return exit_usage;
   if (!r->no_match.empty()) {
-    fmt::print(stderr, "dupcache: report: {}: no container with cached pages under the scanned paths matches\n",
+    log::error("{}: no container with cached pages under the scanned paths matches",
                terminal_safe(r->no_match));
     return exit_failure;
   }

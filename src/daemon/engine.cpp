@@ -24,10 +24,10 @@
 #include "policy/in_use.hpp"
 #include "policy/merge.hpp"
 #include "policy/plan.hpp"
+#include "policy/scope.hpp"
 #include "trace/tracer.hpp"
 #include "util/json_text.hpp"
 #include "util/log.hpp"
-#include "util/path.hpp"
 #include "util/text.hpp"
 
 namespace dupcache::daemon {
@@ -233,55 +233,22 @@ class engine::loop {
     last_status_ = std::move(status);
   }
 
-  bool in_scope(const scan_result& st, copy_id c, const std::set<copy_id>& allowed, const std::set<copy_id>& denied,
-                bool container_allow) const {
-    const auto& f = st.files[c];
-    if (!cfg_.paths.empty() && std::none_of(cfg_.paths.begin(), cfg_.paths.end(), [&](const auto& p) { return path_under(f.path, p); })) {
-      return false;
-    }
-    for (const auto& p : cfg_.exclude_paths) {
-      if (path_under(f.path, p)) return false;
-    }
-    if (!cfg_.filesystems.empty() && std::none_of(cfg_.filesystems.begin(), cfg_.filesystems.end(), [&](const auto& x) {
-          return f.fs_id == x || f.fs_id.rfind(x + ":", 0) == 0;
-        })) {
-      return false;
-    }
-    if (denied.count(c)) return false;
-    if (container_allow && !allowed.count(c)) return false;
-    return true;
-  }
-
   void act(const live::controller& ctl, const live::sample& s, const std::string& why) {
     const auto& st = ctl.state();
     const auto now = std::chrono::steady_clock::now();
-    std::set<copy_id> allowed, denied, in_containers;
-    std::map<copy_id, int> prio;
-    const container_filter allow{cfg_.containers, cfg_.cgroups}, deny{cfg_.exclude_containers, cfg_.exclude_cgroups};
-    for (const auto& r : s.model.containers) {
-      if (!allow.empty() && allow.matches(r)) allowed.insert(r.copies.begin(), r.copies.end());
-      if (!deny.empty() && deny.matches(r)) denied.insert(r.copies.begin(), r.copies.end());
-      if (r.live_container()) in_containers.insert(r.copies.begin(), r.copies.end());
-      for (const auto& [who, p] : cfg_.priority) {
-        if (!cgroup::matches_container(r, who)) continue;
-        for (copy_id c : r.copies) {
-          auto [it, fresh] = prio.emplace(c, p);
-          if (!fresh) it->second = std::max(it->second, p);
-        }
-      }
-    }
-    auto scope = [&](copy_id c) { return in_scope(st, c, allowed, denied, !allow.empty()); };
+    const policy::scope sc(policy::scope_rules_of(cfg_), st, s.model.containers);
+    auto scope = [&](copy_id c) { return sc.in_scope(c); };
     if (cfg_.merge && module_) merge(st, scope, why);
     // Which copies processes use now: the keepers are chosen among them (one walk of /proc).
     const auto in_use = st.index.wasted_bytes() > 0 ? policy::files_in_use::collect() : policy::files_in_use{};
     auto plans = policy::plan_evictions(st, cfg_.keep, [&](copy_id c) {
       policy::copy_facts f;
       f.in_use = in_use.holds_copy(st, c);
-      f.live_container = in_containers.count(c) > 0;
+      f.live_container = sc.live_container(c);
       const std::uint64_t live_ns = ctl.last_insert_ns(c);
       // Recently inserted first; copies not touched since the seed by how much they cache.
       f.heat = live_ns ? live_ns : st.files[c].cached_bytes / st.index.page_size();
-      if (auto it = prio.find(c); it != prio.end()) f.priority = it->second;
+      f.priority = sc.priority(c);
       // Canonical copies are what merged processes map: never the ones to evict.
       f.evictable = scope(c) && !policy::is_canonical(st.files[c].path);
       if (f.evictable) {

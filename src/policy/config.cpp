@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 #include <toml++/toml.h>
+#include <unistd.h>
 
 namespace dupcache::policy {
 
@@ -275,6 +276,15 @@ result<config> load_config(const std::string& path) {
   ss << f.rdbuf();
   if (f.bad()) return errno_error("read configuration " + path);
   return parse_config(ss.str(), path);
+}
+
+result<config> load_daemon_config(const std::string& path, bool* defaulted) {
+  *defaulted = false;
+  if (path == default_config_path && ::access(path.c_str(), F_OK) != 0) {
+    *defaulted = true;
+    return config{};
+  }
+  return load_config(path);
 }
 
 }  // namespace dupcache::policy

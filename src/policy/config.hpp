@@ -68,6 +68,12 @@ struct config {
 result<config> parse_config(const std::string& text, const std::string& source_name);
 result<config> load_config(const std::string& path);
 
+// Where the daemon reads its configuration unless told otherwise.
+inline constexpr const char* default_config_path = "/etc/dupcache/dupcache.toml";
+// The daemon's configuration: `path`, except that a missing default_config_path means the
+// built-in defaults (said in *defaulted); any other missing or bad file is an error.
+result<config> load_daemon_config(const std::string& path, bool* defaulted);
+
 // "64MiB", "1.5GiB", "4096", 4096 -> bytes; "500ms", "5s", "2m", "1h" -> milliseconds.
 result<std::uint64_t> parse_size(const std::string& s);
 result<std::chrono::milliseconds> parse_duration(const std::string& s);
