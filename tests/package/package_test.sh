@@ -49,12 +49,17 @@ lint() {
 
 # --- install / upgrade / remove / purge -------------------------------------------------------
 pkgs=(dupcache dupcache-dkms)
-# dpkg's state of a package: "ii" installed, "rc" removed with its conffiles left, "" unknown or
-# purged.
-state() { dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null | tr -d ' ' || true; }
+# dpkg's state of a package: "ii" installed, "rc" removed with its conffiles left, "" not
+# installed (unknown to dpkg, or known but purged).
+state() {
+  local s
+  s=$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null || true)
+  s=${s// /}
+  case $s in ?n*) echo ;; *) echo "$s" ;; esac
+}
 # apt resolves the packages' dependencies and waits for the dpkg lock (another tier may hold it:
 # the guest tier installs kernel headers) instead of failing.
-apt() {
+apt_get() {
   DEBIAN_FRONTEND=noninteractive apt-get -y -q -o DPkg::Lock::Timeout=600 "$@" </dev/null
 }
 expect_eq() { [ "$1" = "$2" ] || die "$3: got [$1], want [$2]"; }
@@ -64,9 +69,15 @@ cleanup() {
   for p in "${pkgs[@]}"; do [ -z "$(state "$p")" ] || left+=("$p"); done
   if [ ${#left[@]} -gt 0 ]; then
     echo "package_test.sh: cleanup: purging ${left[*]}" >&2
-    apt purge "${left[@]}" >/dev/null 2>&1 || dpkg --purge "${left[@]}" >&2 || true
+    apt_get purge "${left[@]}" >/dev/null 2>&1 || dpkg --purge "${left[@]}" >&2 || true
   fi
-  if [ -e /var/lib/dkms/dupcache ]; then dkms remove dupcache --all >&2 || true; rm -rf /var/lib/dkms/dupcache; fi
+  if [ -e /var/lib/dkms/dupcache ]; then
+    for d in /var/lib/dkms/dupcache/*/; do
+      d=${d%/}
+      [ -d "$d" ] && { dkms remove -m dupcache -v "${d##*/}" --all >&2 || true; }
+    done
+    rm -rf /var/lib/dkms/dupcache
+  fi
   rm -rf /var/log/dupcache "$tmp"
 }
 
@@ -116,7 +127,7 @@ install_test() {
   while read -r p; do [ -e "$p" ] && echo "$p"; done <"$tmp/paths" >"$tmp/before" || true
 
   echo "package_test.sh: installing dupcache $v~test1"
-  apt install "$old_d" "$old_k" >"$tmp/install.log" 2>&1 || { cat "$tmp/install.log" >&2; die "installing ~test1 failed"; }
+  apt_get install "$old_d" "$old_k" >"$tmp/install.log" 2>&1 || { cat "$tmp/install.log" >&2; die "installing ~test1 failed"; }
   check_installed "$v~test1" "$tmp/install.log"
 
   # The operator's change to the conffile must survive the upgrade, without a question (stdin
@@ -127,7 +138,7 @@ install_test() {
   mkdir -p /var/log/dupcache && echo '{}' >/var/log/dupcache/actions.jsonl
 
   echo "package_test.sh: upgrading to dupcache $v~test2"
-  apt install "$new_d" "$new_k" >"$tmp/upgrade.log" 2>&1 || { cat "$tmp/upgrade.log" >&2; die "upgrading to ~test2 failed"; }
+  apt_get install "$new_d" "$new_k" >"$tmp/upgrade.log" 2>&1 || { cat "$tmp/upgrade.log" >&2; die "upgrading to ~test2 failed"; }
   grep -q "Unpacking dupcache ($v~test2) over ($v~test1)" "$tmp/upgrade.log" ||
     { cat "$tmp/upgrade.log" >&2; die "apt did not upgrade dupcache from ~test1 to ~test2"; }
   check_installed "$v~test2" "$tmp/upgrade.log"
@@ -137,8 +148,9 @@ install_test() {
     "/etc/dupcache/dupcache.toml $(md5sum <"$src/packaging/dupcache.toml" | cut -d' ' -f1)" "dupcache's conffiles"
 
   echo "package_test.sh: removing"
-  apt remove "${pkgs[@]}" >"$tmp/remove.log" 2>&1 || { cat "$tmp/remove.log" >&2; die "apt-get remove failed"; }
-  expect_eq "$(state dupcache) $(state dupcache-dkms)" "rc un" "states after remove"
+  apt_get remove "${pkgs[@]}" >"$tmp/remove.log" 2>&1 || { cat "$tmp/remove.log" >&2; die "apt-get remove failed"; }
+  # dupcache keeps its conffile ("rc"); dupcache-dkms has none and no postrm, so dpkg forgets it.
+  expect_eq "$(state dupcache)/$(state dupcache-dkms)" "rc/" "states after remove (dupcache/dupcache-dkms)"
   # Removed, not purged: only the conffile stays, as the operator left it.
   cmp -s /etc/dupcache/dupcache.toml "$tmp/conf.modified" || die "remove did not keep the modified conffile"
   while read -r f; do
@@ -147,7 +159,7 @@ install_test() {
   [ ! -e /var/lib/dkms/dupcache ] || die "/var/lib/dkms/dupcache is left after remove: $(dkms status dupcache)"
 
   echo "package_test.sh: purging"
-  apt purge "${pkgs[@]}" >"$tmp/purge.log" 2>&1 || { cat "$tmp/purge.log" >&2; die "apt-get purge failed"; }
+  apt_get purge "${pkgs[@]}" >"$tmp/purge.log" 2>&1 || { cat "$tmp/purge.log" >&2; die "apt-get purge failed"; }
   expect_eq "$(state dupcache)$(state dupcache-dkms)" "" "states after purge"
   for d in /etc/dupcache /var/lib/dkms/dupcache /var/log/dupcache /usr/src/dupcache-"$v"; do
     [ ! -e "$d" ] || die "$d is left after purge"
@@ -164,7 +176,8 @@ check_installed() {
   local version=$1 log=$2 v=${1%%[~+-]*}
   expect_eq "$(state dupcache) $(state dupcache-dkms)" "ii ii" "states"
   expect_eq "$(dpkg-query -W -f='${Version} ' "${pkgs[@]}")" "$version $version " "versions"
-  dpkg -L "${pkgs[@]}" | while read -r f; do [ -d "$f" ] || echo "$f"; done | sort >"$tmp/got"
+  # dpkg -L of two packages separates them with an empty line.
+  dpkg -L "${pkgs[@]}" | while read -r f; do [ -z "$f" ] || [ -d "$f" ] || echo "$f"; done | sort >"$tmp/got"
   diff -u "$tmp/want" "$tmp/got" >&2 || die "the installed files of $version are not the expected ones (diff above)"
   cmp -s /usr/src/dupcache-"$v"/dupcache.c "$src/kmod/dupcache.c" || die "the DKMS tree's dupcache.c is not the tree's"
   grep -qx "PACKAGE_VERSION=\"$v\"" /usr/src/dupcache-"$v"/dkms.conf || die "dkms.conf does not name version $v"
@@ -176,7 +189,8 @@ check_installed() {
     expect_eq "$(dkms status dupcache/"$v" -k "$kernel")" "dupcache/$v, $kernel, $(uname -m): installed" "dkms status"
   else
     # This host's case: no headers for its kernel (6.18 has none, and no module support).
-    grep -qx "dupcache-dkms: module not built: no headers for the running kernel $kernel in /lib/modules/$kernel/build" "$log" ||
+    # (apt runs dpkg on a terminal of its own: its lines end in \r\n.)
+    tr -d '\r' <"$log" | grep -qx "dupcache-dkms: module not built: no headers for the running kernel $kernel in /lib/modules/$kernel/build" ||
       { cat "$log" >&2; die "the postinst did not say why it built no module"; }
     expect_eq "$(dkms status dupcache)" "dupcache/$v: added" "dkms status"
   fi
