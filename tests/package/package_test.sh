@@ -129,6 +129,8 @@ install_test() {
   echo "package_test.sh: installing dupcache $v~test1"
   apt_get install "$old_d" "$old_k" >"$tmp/install.log" 2>&1 || { cat "$tmp/install.log" >&2; die "installing ~test1 failed"; }
   check_installed "$v~test1" "$tmp/install.log"
+  cmp -s /etc/dupcache/dupcache.toml "$src/packaging/dupcache.toml" || die "the installed configuration is not the tree's"
+  cmp -s /lib/systemd/system/dupcache.service "$src/packaging/systemd/dupcache.service" || die "the installed unit is not the tree's"
 
   # The operator's change to the conffile must survive the upgrade, without a question (stdin
   # is /dev/null: a conffile prompt would fail the upgrade).
