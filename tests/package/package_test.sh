@@ -88,9 +88,10 @@ install_test() {
   v=$(project_version "$src")
   kernel=$(uname -r)
   local old_d new_d old_k new_k
-  old_d=$(ls "$out"/test1/dupcache_*_amd64.deb) && old_k=$(ls "$out"/test1/dupcache-dkms_*_all.deb) &&
-    new_d=$(ls "$out"/test2/dupcache_*_amd64.deb) && new_k=$(ls "$out"/test2/dupcache-dkms_*_all.deb) ||
+  if ! { old_d=$(ls "$out"/test1/dupcache_*_amd64.deb) && old_k=$(ls "$out"/test1/dupcache-dkms_*_all.deb) &&
+    new_d=$(ls "$out"/test2/dupcache_*_amd64.deb) && new_k=$(ls "$out"/test2/dupcache-dkms_*_all.deb); }; then
     die "the packages of package.Build are missing in $out"
+  fi
 
   # The host must be clean to start with, so that "as found" is "without them".
   for p in "${pkgs[@]}"; do
