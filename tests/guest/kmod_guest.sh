@@ -1,59 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0-only
-# Runs in the qemu guest (busybox sh) booted by kmod_test.sh, with dupcache.ko loaded and the
-# btrfs image as /dev/vda; DUPCACHE is set above this line. Each check prints "ok - ..." or
-# "not ok - ..."; the exit status is the number of failed checks.
-set -u
-fails=0
-check() { # check DESCRIPTION ACTUAL EXPECTED
-  if [ "$2" = "$3" ]; then echo "ok - $1"; return 0; fi
-  echo "not ok - $1: expected '$3', got '$2'"
-  fails=$((fails + 1))
-  return 1
-}
-field() { # field FILE N: the Nth field of a mapper's status line
-  sed -n 1p "$1" | cut -d' ' -f"$2"
-}
-wait_status() { # wait_status FILE...: until each mapper has written its status
-  for f in "$@"; do
-    n=0
-    while [ ! -s "$f" ] && [ $n -lt 500 ]; do usleep 20000; n=$((n + 1)); done
-  done
-}
-range() { # range FILE: a mapper's mapping as "START END" (hex)
-  field "$1" 1 | tr '-' ' '
-}
-fresh() { # fresh FILE: wait for a status line newer than now
-  rm -f "$1"
-  wait_status "$1"
-}
-
-echo "guest: $(uname -r)"
+# The companion module's merge tests, in the qemu guest booted by kmod_test.sh (after
+# guest_lib.sh and observe_guest.sh), with dupcache.ko loaded, the btrfs image as /dev/vda and
+# the XFS image as /dev/vdb.
 mkdir -p /mnt && mount -t btrfs /dev/vda /mnt || { echo "not ok - mount /dev/vda"; exit 1; }
 size=$(stat -c %s /mnt/lib)
 expected=$(/tmp/mapper --sum /mnt/lib)
-
-# --- the module is detected --------------------------------------------------------------
-$DUPCACHE doctor >/tmp/doctor.txt
-grep -q '^merge module *ok *[^ ]*/dev/dupcache ABI 1.1' /tmp/doctor.txt
-check "doctor finds the module, ABI 1.1" $? 0
-
-# --- BPF programs load and trace on this kernel (CO-RE) ----------------------------------
-grep -q '^hook fentry *ok' /tmp/doctor.txt
-check "doctor: the fentry hook path loads on $(uname -r)" $? 0 || cat /tmp/doctor.txt
-echo 3 >/proc/sys/vm/drop_caches
-$DUPCACHE trace --duration 8 /mnt >/tmp/trace.jsonl 2>/tmp/trace.err &
-tracer=$!
-# Attaching takes a while under TCG: read the file again and again until the trace ends.
-while kill -0 $tracer 2>/dev/null; do
-  echo 1 >/proc/sys/vm/drop_caches
-  cat /mnt/c4 >/dev/null
-  usleep 500000
-done
-wait $tracer
-check "trace exits 0" $? 0
-adds=$(grep -c '"cache_add"' /tmp/trace.jsonl)
-[ "$adds" -gt 0 ]
-check "trace saw page-cache insertions of /mnt/c4 ($adds events)" $? 0
 
 # --- K=3 processes, each mapping its own copy --------------------------------------------
 echo 3 >/proc/sys/vm/drop_caches
