@@ -21,7 +21,7 @@ skip() {
   exit 77
 }
 [ "$(id -u)" = 0 ] || skip "needs root (loop mounts, the kernel cache in /var/cache)"
-for tool in qemu-system-x86_64 mkfs.btrfs mkfs.xfs gcc make dkms zstd jq cpio busybox; do
+for tool in qemu-system-x86_64 mkfs.btrfs mkfs.xfs gcc make dkms pahole zstd jq cpio busybox; do
   command -v "$tool" >/dev/null || skip "$tool is not installed (run ./scripts/setup)"
 done
 [ $# -eq 3 ] || { echo "usage: kmod_test.sh 6.1|6.12 DUPCACHE_BINARY DKMS_SOURCE" >&2; exit 2; }
