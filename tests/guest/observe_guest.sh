@@ -45,7 +45,10 @@ observe() {
   $DUPCACHE trace --per-folio --no-sharing "$m" >/tmp/trace.jsonl 2>/tmp/trace.err &
   tracer=$!
   n=0 # attaching takes seconds under TCG; the hook line is printed once attached
-  while ! grep -q 'page-cache hooks' /tmp/trace.err && [ $n -lt 600 ]; do usleep 100000; n=$((n + 1)); done
+  while ! grep -q 'page-cache hooks' /tmp/trace.err && kill -0 $tracer 2>/dev/null && [ $n -lt 600 ]; do
+    usleep 100000
+    n=$((n + 1))
+  done
   check "$fs: trace attached through fentry" \
     "$(sed -n 's/.*page-cache hooks: \([a-z_]*\),.*/\1/p' /tmp/trace.err)" fentry || cat /tmp/trace.err
   cat "$a" >/dev/null
