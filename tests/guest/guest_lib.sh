@@ -26,3 +26,10 @@ fresh() { # fresh FILE: wait for a status line newer than now
   rm -f "$1"
   wait_status "$1"
 }
+drop_caches() { # every clean page out of the page cache, for counts that start from nothing
+  # drop_caches skips a folio that still sits in another CPU's LRU batch (an extra reference):
+  # right after a read on the other CPU, one page of it could stay cached. Compaction first
+  # drains the batches of all CPUs (lru_add_drain_all).
+  echo 1 >/proc/sys/vm/compact_memory
+  echo 3 >/proc/sys/vm/drop_caches
+}

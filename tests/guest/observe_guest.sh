@@ -37,7 +37,7 @@ observe() {
   fs=$1 m=$2 a=$3 b=$4 c=$5 size=$6
   pages=$((size / 4096))
   ino=$(stat -c %i "$a")
-  echo 3 >/proc/sys/vm/drop_caches
+  drop_caches
 
   # One line per folio: the sum of their pages is A's size exactly, and the largest folio says
   # whether this filesystem caches large folios on this kernel.
@@ -101,4 +101,4 @@ observe btrfs /mnt /mnt/c1 /mnt/c2 /mnt/c3 "$(stat -c %s /mnt/lib)"
 observe xfs /xfs /xfs/x1 /xfs/x2 /xfs/lib "$(stat -c %s /xfs/lib)"
 umount /xfs
 umount /mnt
-echo 3 >/proc/sys/vm/drop_caches
+drop_caches
