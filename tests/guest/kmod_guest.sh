@@ -205,8 +205,14 @@ wait $daemon
 check "daemon stops cleanly" $? 0
 kill $d1 $d2
 wait $d1 $d2 2>/dev/null
+# One canonical copy for c2 and c3; a second for c4 (its extents differ since the unflushed
+# write above) when a pass found d3 before it was stopped, made the copy, and was refused.
+copies=$(ls -A /mnt/.dupcache-canonical | wc -l)
+case $copies in 1 | 2) r=0 ;; *) r=1 ;; esac
+check "the daemon made one canonical copy, two with c4's ($copies)" $r 0
 $DUPCACHE merge --json --all /mnt >/tmp/gc2.json
-check "the daemon's canonical copy removed once unmapped" "$(jq .canonical_removed /tmp/gc2.json)" 1
+check "the daemon's canonical copies removed once unmapped" "$(jq .canonical_removed /tmp/gc2.json)" "$copies"
+check "canonical directory empty again" "$(ls -A /mnt/.dupcache-canonical | wc -l)" 0
 
 # --- XFS (reflink=1) ------------------------------------------------------------------------
 mkdir -p /xfs && mount -t xfs /dev/vdb /xfs
