@@ -9,8 +9,10 @@
 
 #include <algorithm>
 #include <set>
+#include <utility>
 
 #include "cgroup/names.hpp"
+#include "doctor/kernel_support.hpp"
 #include "policy/merge_module.hpp"
 #include "scan/fs_identity.hpp"
 #include "scan/mounts.hpp"
@@ -27,6 +29,7 @@ std::vector<check> run_checks() {
   utsname u{};
   uname(&u);
   out.push_back({"kernel", "info", fmt::format("{} {}", u.release, u.machine)});
+  for (auto& c : kernel_support(u.release)) out.push_back(std::move(c));
   out.push_back({"privileges", geteuid() == 0 ? "ok" : "missing",
                  geteuid() == 0 ? "root" : "not root: BPF tracing and some residency need root"});
 

@@ -1,68 +1,20 @@
 # SPDX-License-Identifier: GPL-2.0-only
-# Runs in the qemu guest (busybox sh) booted by kmod_test.sh, with dupcache.ko loaded and the
-# btrfs image as /dev/vda; DUPCACHE is set above this line. Each check prints "ok - ..." or
-# "not ok - ..."; the exit status is the number of failed checks.
-set -u
-fails=0
-check() { # check DESCRIPTION ACTUAL EXPECTED
-  if [ "$2" = "$3" ]; then echo "ok - $1"; return 0; fi
-  echo "not ok - $1: expected '$3', got '$2'"
-  fails=$((fails + 1))
-  return 1
-}
-field() { # field FILE N: the Nth field of a mapper's status line
-  sed -n 1p "$1" | cut -d' ' -f"$2"
-}
-wait_status() { # wait_status FILE...: until each mapper has written its status
-  for f in "$@"; do
-    n=0
-    while [ ! -s "$f" ] && [ $n -lt 500 ]; do usleep 20000; n=$((n + 1)); done
-  done
-}
-range() { # range FILE: a mapper's mapping as "START END" (hex)
-  field "$1" 1 | tr '-' ' '
-}
-fresh() { # fresh FILE: wait for a status line newer than now
-  rm -f "$1"
-  wait_status "$1"
-}
-
-echo "guest: $(uname -r)"
+# The companion module's merge tests, in the qemu guest booted by kmod_test.sh (after
+# guest_lib.sh and observe_guest.sh), with dupcache.ko loaded, the btrfs image as /dev/vda and
+# the XFS image as /dev/vdb.
 mkdir -p /mnt && mount -t btrfs /dev/vda /mnt || { echo "not ok - mount /dev/vda"; exit 1; }
 size=$(stat -c %s /mnt/lib)
 expected=$(/tmp/mapper --sum /mnt/lib)
 
-# --- the module is detected --------------------------------------------------------------
-$DUPCACHE doctor >/tmp/doctor.txt
-grep -q '^merge module *ok *[^ ]*/dev/dupcache ABI 1.1' /tmp/doctor.txt
-check "doctor finds the module, ABI 1.1" $? 0
-
-# --- BPF programs load and trace on this kernel (CO-RE) ----------------------------------
-grep -q '^hook fentry *ok' /tmp/doctor.txt
-check "doctor: the fentry hook path loads on $(uname -r)" $? 0 || cat /tmp/doctor.txt
-echo 3 >/proc/sys/vm/drop_caches
-$DUPCACHE trace --duration 8 /mnt >/tmp/trace.jsonl 2>/tmp/trace.err &
-tracer=$!
-# Attaching takes a while under TCG: read the file again and again until the trace ends.
-while kill -0 $tracer 2>/dev/null; do
-  echo 1 >/proc/sys/vm/drop_caches
-  cat /mnt/c4 >/dev/null
-  usleep 500000
-done
-wait $tracer
-check "trace exits 0" $? 0
-adds=$(grep -c '"cache_add"' /tmp/trace.jsonl)
-[ "$adds" -gt 0 ]
-check "trace saw page-cache insertions of /mnt/c4 ($adds events)" $? 0
-
 # --- K=3 processes, each mapping its own copy --------------------------------------------
-echo 3 >/proc/sys/vm/drop_caches
+drop_caches
 /tmp/mapper /mnt/c1 /tmp/m1 & p1=$!
 /tmp/mapper /mnt/c2 /tmp/m2 & p2=$!
 /tmp/mapper /mnt/c3 /tmp/m3 & p3=$!
 wait_status /tmp/m1 /tmp/m2 /tmp/m3
 $DUPCACHE report --json /mnt >/tmp/before.json
-check "before: three copies cached" "$(jq .totals.cached_bytes /tmp/before.json)" $((3 * size))
+check "before: three copies cached" "$(jq .totals.cached_bytes /tmp/before.json)" $((3 * size)) ||
+  jq -c '.files[] | [.path, .cached_bytes, .shared_cached_bytes]' /tmp/before.json
 check "before: two copies wasted" "$(jq .totals.wasted_bytes /tmp/before.json)" $((2 * size))
 
 $DUPCACHE merge --json --pid $p1 --pid $p2 --pid $p3 /mnt >/tmp/merge.json
@@ -201,7 +153,7 @@ check "unmapped canonical copies removed" "$(jq .canonical_removed /tmp/gc.json)
 check "canonical directory empty" "$(ls -A /mnt/.dupcache-canonical | wc -l)" 0
 
 # --- the daemon's merge action ------------------------------------------------------------
-echo 3 >/proc/sys/vm/drop_caches
+drop_caches
 # Both copies wholly cached before the daemon starts: it merges and evicts a settled scene.
 /tmp/mapper /mnt/c2 /tmp/d1 & d1=$!
 /tmp/mapper /mnt/c3 /tmp/d2 & d2=$!
@@ -253,15 +205,21 @@ wait $daemon
 check "daemon stops cleanly" $? 0
 kill $d1 $d2
 wait $d1 $d2 2>/dev/null
+# One canonical copy for c2 and c3; a second for c4 (its extents differ since the unflushed
+# write above) when a pass found d3 before it was stopped, made the copy, and was refused.
+copies=$(ls -A /mnt/.dupcache-canonical | wc -l)
+case $copies in 1 | 2) r=0 ;; *) r=1 ;; esac
+check "the daemon made one canonical copy, two with c4's ($copies)" $r 0
 $DUPCACHE merge --json --all /mnt >/tmp/gc2.json
-check "the daemon's canonical copy removed once unmapped" "$(jq .canonical_removed /tmp/gc2.json)" 1
+check "the daemon's canonical copies removed once unmapped" "$(jq .canonical_removed /tmp/gc2.json)" "$copies"
+check "canonical directory empty again" "$(ls -A /mnt/.dupcache-canonical | wc -l)" 0
 
 # --- XFS (reflink=1) ------------------------------------------------------------------------
 mkdir -p /xfs && mount -t xfs /dev/vdb /xfs
 check "mount the XFS image" $? 0
 xsize=$(stat -c %s /xfs/lib)
 xsum=$(/tmp/mapper --sum /xfs/lib)
-echo 3 >/proc/sys/vm/drop_caches
+drop_caches
 /tmp/mapper /xfs/x1 /tmp/x1 & x1=$!
 /tmp/mapper /xfs/x2 /tmp/x2 & x2=$!
 wait_status /tmp/x1 /tmp/x2
@@ -290,7 +248,7 @@ check "rmmod once idle" $? 0
 wait_status /tmp/m8 /tmp/m9
 # Page-out cannot beat a process that keeps reading (it faults its copy back in), so the
 # process is stopped for the fallback's exact count; merging has no such limit.
-echo 3 >/proc/sys/vm/drop_caches
+drop_caches
 fresh /tmp/m8
 kill -STOP $p8
 $DUPCACHE merge --json --pid $p8 /mnt >/tmp/fallback.json

@@ -1,10 +1,16 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
-# The companion module, proven where it can load: builds kmod/ against Debian's stock kernel
-# headers, boots that kernel under qemu (TCG) with the module, btrfs, the dupcache binary and the
-# test programs, and runs kmod_guest.sh there on a btrfs and an XFS image made here. Also loads dupcache's BPF
-# programs on that kernel. Exit 77 (skipped) where it cannot run; under CI=true that is a failure.
-# usage: kmod_test.sh [DUPCACHE_BINARY]
+# One kernel of the guest matrix (matrix.sh runs them all): fetches Debian's stock kernel SERIES
+# and its headers (kernel.sh), builds the companion module for it with DKMS (dkms_build.sh),
+# boots it under qemu (TCG) with the module, btrfs, XFS, the dupcache binary and the test
+# programs, and there runs observe_guest.sh (doctor, trace, report and top --json on a btrfs and
+# an XFS image made here, exact numbers) and kmod_guest.sh (the module's merge tests). Exit 77
+# (skipped) where it cannot run; under CI=true that is a failure.
+# usage: kmod_test.sh SERIES DUPCACHE_BINARY DKMS_SOURCE
+#   SERIES       6.1 or 6.12 (see kernel.sh)
+#   DKMS_SOURCE  a module tree with its dkms.conf (a package's /usr/src/dupcache-VER), or a
+#                configured dkms.conf (the build tree's kmod/dkms.conf), completed with kmod/'s
+#                sources
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -14,31 +20,33 @@ skip() {
   echo "kmod_test.sh: skipped: $*"
   exit 77
 }
-[ "$(id -u)" = 0 ] || skip "needs root (loop mounts, installing the kernel headers)"
-for tool in qemu-system-x86_64 mkfs.btrfs gcc make jq cpio busybox; do
+[ "$(id -u)" = 0 ] || skip "needs root (loop mounts, the kernel cache in /var/cache)"
+for tool in qemu-system-x86_64 mkfs.btrfs mkfs.xfs gcc make dkms pahole zstd jq cpio busybox; do
   command -v "$tool" >/dev/null || skip "$tool is not installed (run ./scripts/setup)"
 done
-bin=${1:-$(find "$here/../../build" -name dupcache -type f -executable -print -quit 2>/dev/null || true)}
-[ -n "$bin" ] && [ -x "$bin" ] || die "dupcache binary not found (build with ./scripts/build or pass its path)"
+[ $# -eq 3 ] || { echo "usage: kmod_test.sh 6.1|6.12 DUPCACHE_BINARY DKMS_SOURCE" >&2; exit 2; }
+series=$1 bin=$2 dkms_source=$3
+[ -x "$bin" ] || die "$bin: not an executable (build with ./scripts/build)"
 bin=$(realpath "$bin")
 
-eval "$("$here/kernel.sh")"
+env=$("$here/kernel.sh" "$series") || die "cannot fetch the $series kernel"
+eval "$env"
 tmp=$(mktemp -d /tmp/dupcache-kmod.XXXXXX)
 trap 'mountpoint -q "$tmp/mnt" && umount "$tmp/mnt"; rm -rf "$tmp"' EXIT
 
-# The module, built as DKMS would: out of tree against the target kernel's headers. A warning
-# fails the test.
-cp -r "$here/../../kmod" "$tmp/kmod"
-rm -f "$tmp/kmod"/*.ko "$tmp/kmod"/*.o
-if ! make -C "$HEADERS" M="$tmp/kmod" W=1 modules >"$tmp/kbuild.log" 2>&1; then
-  cat "$tmp/kbuild.log" >&2
-  die "building kmod/ against $HEADERS failed"
+# The module, built by DKMS from the tree the dupcache-dkms package ships, on the host: the
+# guest is a busybox initramfs with no compiler, make or headers to run DKMS in. A warning fails.
+if [ -d "$dkms_source" ]; then
+  src=$dkms_source
+else
+  [ -f "$dkms_source" ] || die "DKMS_SOURCE $dkms_source: neither a module tree nor a dkms.conf"
+  src=$tmp/dkms-source
+  mkdir "$src"
+  cp "$here"/../../kmod/{dupcache.c,dupcache_kmod.h,Kbuild,Makefile} "$src/"
+  cp "$dkms_source" "$src/dkms.conf"
 fi
-if grep -q 'warning:' "$tmp/kbuild.log"; then
-  grep -B2 -A4 'warning:' "$tmp/kbuild.log" >&2
-  die "building kmod/ against $HEADERS printed warnings"
-fi
-echo "kmod_test.sh: built dupcache.ko for $KVER"
+mkdir "$tmp/kmod"
+"$here/dkms_build.sh" "$src" "$KVER" "$HEADERS" "$tmp/kmod"
 
 gcc -static -O2 -Wall -Wextra -Werror -o "$tmp/mapper" "$here/mapper.c"
 gcc -static -O2 -Wall -Wextra -Werror -I"$here/../../kmod" -o "$tmp/probe" "$here/probe.c"
@@ -63,11 +71,11 @@ for i in 1 2; do cp --reflink=always "$tmp/mnt/lib" "$tmp/mnt/x$i"; done
 umount "$tmp/mnt"
 
 {
-  echo "DUPCACHE=$bin"
-  cat "$here/kmod_guest.sh"
+  echo "DUPCACHE=$bin SERIES=$series"
+  cat "$here/guest_lib.sh" "$here/observe_guest.sh" "$here/kmod_guest.sh"
 } >"$tmp/guest.sh"
 status=0
-"$here/run.sh" --script "$tmp/guest.sh" --module btrfs --module xfs --ko "$tmp/kmod/dupcache.ko" \
+"$here/run.sh" --kernel "$series" --script "$tmp/guest.sh" --module btrfs --module xfs --ko "$tmp/kmod/dupcache.ko" \
   --bin "$bin" --bin "$(command -v jq)" --file "$tmp/mapper:/tmp/mapper" --file "$tmp/probe:/tmp/probe" \
-  --disk "$img" --disk "$ximg" --mem 1024 --timeout 300 || status=$?
+  --disk "$img" --disk "$ximg" --mem 1024 --timeout 600 || status=$?
 exit $status

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
-# Boot Debian's stock kernel (see kernel.sh) under QEMU/TCG with a busybox
+# Boot one of Debian's stock kernels (--kernel 6.1|6.12, see kernel.sh) under QEMU/TCG with a busybox
 # initramfs, load the requested modules, run a guest script and exit with its
 # status.  Each --disk is a virtio-blk drive: /dev/vda, /dev/vdb, ... in order.
 # Exit 125 when the guest gave no status (panic, crash, timeout), 123 when a
@@ -9,7 +9,7 @@ set -euo pipefail
 
 usage() {
   cat >&2 <<'U'
-usage: run.sh --script GUEST_SCRIPT [--module NAME]... [--ko PATH]... [--bin PATH]...
+usage: run.sh --kernel SERIES --script GUEST_SCRIPT [--module NAME]... [--ko PATH]... [--bin PATH]...
               [--file SRC:DEST]... [--disk IMAGE]... [--mem MiB] [--timeout SECONDS]
 U
   exit 2
@@ -17,18 +17,18 @@ U
 die() { echo "run.sh: $*" >&2; exit 2; }
 
 here=$(cd "$(dirname "$0")" && pwd)
-script="" mem=1024 tmo=300
+kernel="" script="" mem=1024 tmo=300
 mods=() kos=() bins=() files=() disks=()
 while [ $# -gt 0 ]; do
   [ $# -ge 2 ] || usage
   case $1 in
-    --script) script=$2 ;; --module) mods+=("$2") ;; --ko) kos+=("$2") ;;
+    --kernel) kernel=$2 ;; --script) script=$2 ;; --module) mods+=("$2") ;; --ko) kos+=("$2") ;;
     --bin) bins+=("$2") ;; --file) files+=("$2") ;; --disk) disks+=("$2") ;;
     --mem) mem=$2 ;; --timeout) tmo=$2 ;; *) usage ;;
   esac
   shift 2
 done
-[ -n "$script" ] || usage
+[ -n "$script" ] && [ -n "$kernel" ] || usage
 [[ $mem =~ ^[0-9]+$ ]] || die "--mem $mem: not a number of MiB"
 [[ $tmo =~ ^[0-9]+$ ]] || die "--timeout $tmo: not a number of seconds"
 [ -f "$script" ] || die "guest script $script: not a file"
@@ -36,7 +36,8 @@ for f in "${kos[@]}" "${bins[@]}" "${disks[@]}"; do [ -f "$f" ] || die "$f: not 
 busybox=$(command -v busybox) || die "busybox not found (apt-get install busybox-static)"
 file -L "$busybox" | grep -q 'statically linked' || die "$busybox is not static (install busybox-static)"
 
-eval "$("$here/kernel.sh")"
+env=$("$here/kernel.sh" "$kernel") || die "cannot fetch the $kernel kernel"
+eval "$env"
 root=${MODDIR%/lib/modules/*}
 
 tmp=$(mktemp -d /tmp/dupcache-guest.XXXXXX)

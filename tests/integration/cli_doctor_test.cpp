@@ -84,6 +84,13 @@ TEST(Doctor, ReportsThisMachine) {
   l = doctor_find(lines, "cachestat");
   ASSERT_TRUE(l) << r.out;
   EXPECT_EQ(l->status, cachestat_works() ? "ok" : "missing") << r.out;
+  // The version lines agree with the probe on this kernel, which is in the tested matrix (6.18).
+  l = doctor_find(lines, "kernel 6.5 cachestat");
+  ASSERT_TRUE(l) << r.out;
+  EXPECT_EQ(l->status, cachestat_works() ? "ok" : "missing") << r.out;
+  l = doctor_find(lines, "kernel support");
+  ASSERT_TRUE(l) << r.out;
+  EXPECT_EQ(l->status, "ok") << r.out;
 
   // On this machine's kernel fentry programs are refused (DESIGN.md): rejected, with the reason.
   l = doctor_find(lines, "hook fentry");
