@@ -4,11 +4,11 @@
 
 _dupcache() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-  local commands="report top trace evict merge daemon doctor"
+  local commands="report top trace evict merge dedupe daemon doctor"
   local sub="" i
   for ((i = 1; i < COMP_CWORD; i++)); do
     case ${COMP_WORDS[i]} in
-      report | top | trace | evict | merge | daemon | doctor)
+      report | top | trace | evict | merge | dedupe | daemon | doctor)
         sub=${COMP_WORDS[i]}
         break
         ;;
@@ -40,6 +40,10 @@ _dupcache() {
     merge)
       opts="-h --help -p --pid --all --no-module --timeout -n --dry-run --json --bytes"
       args="-p --pid --timeout"
+      ;;
+    dedupe)
+      opts="-h --help -n --dry-run --rate --json --bytes"
+      args="--rate"
       ;;
     daemon)
       opts="-h --help -c --config -n --dry-run --check-config"

@@ -2,20 +2,21 @@
 # fish completion for dupcache. Kept in step with `dupcache SUBCOMMAND --help` by
 # tests/integration/completion_test.cpp.
 
-set -l commands report top trace evict merge daemon doctor
+set -l commands report top trace evict merge dedupe daemon doctor
 complete -c dupcache -f
 complete -c dupcache -n "not __fish_seen_subcommand_from $commands" -a report -d 'One-shot report of duplicated page cache'
 complete -c dupcache -n "not __fish_seen_subcommand_from $commands" -a top -d 'Live view of wasted page cache'
 complete -c dupcache -n "not __fish_seen_subcommand_from $commands" -a trace -d 'Decoded page-cache and sharing events'
 complete -c dupcache -n "not __fish_seen_subcommand_from $commands" -a evict -d 'Evict duplicate cached copies once'
 complete -c dupcache -n "not __fish_seen_subcommand_from $commands" -a merge -d 'Merge mapped duplicates onto one copy'
+complete -c dupcache -n "not __fish_seen_subcommand_from $commands" -a dedupe -d 'Turn identical file contents into shared extents'
 complete -c dupcache -n "not __fish_seen_subcommand_from $commands" -a daemon -d 'Policy daemon'
 complete -c dupcache -n "not __fish_seen_subcommand_from $commands" -a doctor -d 'What this kernel and host support'
 complete -c dupcache -n "not __fish_seen_subcommand_from $commands" -s h -l help -d 'Print help'
 complete -c dupcache -n "not __fish_seen_subcommand_from $commands" -l version -d 'Print the version and BPF ABI version'
 
 # Paths where paths go.
-complete -c dupcache -n "__fish_seen_subcommand_from report top trace evict merge" -F
+complete -c dupcache -n "__fish_seen_subcommand_from report top trace evict merge dedupe" -F
 
 # report
 set -l r "__fish_seen_subcommand_from report"
@@ -89,6 +90,14 @@ complete -c dupcache -n $mg -l timeout -x -d 'How long a process may take to mer
 complete -c dupcache -n $mg -s n -l dry-run -d 'Plan and print, act on nothing'
 complete -c dupcache -n $mg -l json -d 'Print one JSON document'
 complete -c dupcache -n $mg -l bytes -d 'Sizes in bytes'
+
+# dedupe
+set -l dd "__fish_seen_subcommand_from dedupe"
+complete -c dupcache -n $dd -s h -l help -d 'Print help'
+complete -c dupcache -n $dd -s n -l dry-run -d 'Hash and print what would be shared, share nothing'
+complete -c dupcache -n $dd -l rate -x -d 'Read at most this many bytes per second (e.g. 64M)'
+complete -c dupcache -n $dd -l json -d 'Print one JSON document'
+complete -c dupcache -n $dd -l bytes -d 'Sizes in bytes'
 
 # daemon
 set -l dm "__fish_seen_subcommand_from daemon"

@@ -104,6 +104,16 @@ struct merge_args {
 void register_merge(CLI::App& app, merge_args& args);
 int run_merge(const merge_args& args);
 
+struct dedupe_args {
+  std::vector<std::string> paths;
+  bool dry_run = false;
+  std::string rate;  // bytes per second, as policy::parse_size reads it; empty: no limit
+  bool json = false;
+  bool bytes = false;
+};
+void register_dedupe(CLI::App& app, dedupe_args& args);
+int run_dedupe(const dedupe_args& args);
+
 struct daemon_args {
   std::string config = policy::default_config_path;
   bool dry_run = false;

@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
   register_evict(app, evict);
   merge_args merge;
   register_merge(app, merge);
+  dedupe_args dedupe;
+  register_dedupe(app, dedupe);
   daemon_args daemon;
   register_daemon(app, daemon);
   doctor_args doctor;
@@ -42,6 +44,7 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("trace")) return run_trace(trace);
   if (app.got_subcommand("evict")) return run_evict(evict);
   if (app.got_subcommand("merge")) return run_merge(merge);
+  if (app.got_subcommand("dedupe")) return run_dedupe(dedupe);
   if (app.got_subcommand("daemon")) return run_daemon(daemon);
   if (app.got_subcommand("doctor")) return run_doctor(doctor);
   return exit_usage;

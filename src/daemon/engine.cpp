@@ -15,6 +15,7 @@
 #include <tuple>
 
 #include "daemon/control.hpp"
+#include "daemon/dedupe_job.hpp"
 #include "daemon/journal.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/triggers.hpp"
@@ -89,7 +90,9 @@ class engine::loop {
       if (stop_requested()) break;
       if (reload_requested()) reload();
       step(*s);
+      dedupe_.tick(cfg_, std::chrono::steady_clock::now());
     }
+    dedupe_.finish();
     log::print(level::info, "stopping: freed {} in {} action(s)", human_bytes(counts_.freed_bytes), actions_taken_);
     sd_notify(0, "STOPPING=1");
     return true;
@@ -350,6 +353,7 @@ class engine::loop {
   std::unique_ptr<metrics_server> metrics_;
   std::unique_ptr<control_server> control_;
   action_counts counts_;
+  dedupe_job dedupe_{journal_, counts_};
   std::optional<policy::merge_module> module_;
   std::map<std::tuple<int, std::uint64_t, std::uint64_t>, std::chrono::steady_clock::time_point> refused_;
   std::chrono::steady_clock::time_point next_collect_{};

@@ -108,7 +108,7 @@ class reader {
 
   config read(const toml::table& root) const {
     config c;
-    known(root, "", {"watch", "trigger", "policy", "scope", "priority", "journal", "metrics", "control"});
+    known(root, "", {"watch", "trigger", "policy", "scope", "priority", "journal", "metrics", "control", "dedupe"});
     if (const auto* t = section(root, "control")) {
       known(*t, "control", {"socket"});
       string(*t, "socket", c.control_socket);
@@ -185,6 +185,17 @@ class reader {
       number(*t, "keep", keep, 1, 100);
       c.journal_keep = static_cast<unsigned>(keep);
     }
+    if (const auto* t = section(root, "dedupe")) {
+      known(*t, "dedupe", {"enabled", "paths", "interval", "rate_limit"});
+      boolean(*t, "enabled", c.dedupe);
+      strings(*t, "paths", c.dedupe_paths);
+      duration(*t, "interval", c.dedupe_interval, 1000);
+      size(*t, "rate_limit", c.dedupe_rate_bytes_per_s);
+      if (c.dedupe_rate_bytes_per_s == 0 && t->get("rate_limit")) fail(t->get("rate_limit"), "'rate_limit' must be above 0");
+      if (c.dedupe && c.dedupe_paths.empty() && c.watch_paths.empty()) {
+        fail(t, "'enabled' needs 'paths' here or in [watch]: dedupe reads every file below them");
+      }
+    }
     if (const auto* t = section(root, "metrics")) {
       known(*t, "metrics", {"listen", "textfile"});
       string(*t, "listen", c.metrics_listen);
@@ -221,9 +232,11 @@ result<std::uint64_t> parse_size(const std::string& s) {
                                                    {"KiB", 1024.0},  {"MiB", 1024.0 * 1024},
                                                    {"GiB", 1024.0 * 1024 * 1024}, {"TiB", 1024.0 * 1024 * 1024 * 1024},
                                                    {"kB", 1e3},      {"MB", 1e6},
+                                                   {"K", 1024.0},    {"M", 1024.0 * 1024},
+                                                   {"G", 1024.0 * 1024 * 1024}, {"T", 1024.0 * 1024 * 1024 * 1024},
                                                    {"GB", 1e9},      {"TB", 1e12}};
   auto u = units.find(unit);
-  if (u == units.end()) return plain_error("parse size", "unknown unit '" + unit + "' (B, KiB, MiB, GiB, TiB, kB, MB, GB, TB)");
+  if (u == units.end()) return plain_error("parse size", "unknown unit '" + unit + "' (B, K, M, G, T, KiB, MiB, GiB, TiB, kB, MB, GB, TB)");
   const double bytes = v * u->second;
   if (!std::isfinite(bytes) || bytes >= 1.8e19) return plain_error("parse size", "'" + s + "' is too large");
   // Not llround(): it returns a long long, and sizes from 2^63 on wrapped (found by fuzz/config).

@@ -40,6 +40,12 @@ struct config {
   // the companion module's job, which falls back to the other two where it is not loaded.
   bool pageout = true;
   bool merge = false;
+  // [dedupe]: off unless enabled; content-identical ranges of files below dedupe_paths (empty:
+  // watch_paths) become shared extents (policy/dedupe_pass.hpp), one pass per dedupe_interval.
+  bool dedupe = false;
+  std::vector<std::string> dedupe_paths;
+  std::chrono::milliseconds dedupe_interval{3600000};
+  std::uint64_t dedupe_rate_bytes_per_s = 32ull << 20;
   // [scope]
   std::vector<std::string> paths, exclude_paths, filesystems, containers, cgroups, exclude_containers,
       exclude_cgroups;

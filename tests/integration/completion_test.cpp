@@ -16,7 +16,7 @@
 namespace dupcache::testing {
 namespace {
 
-const std::vector<std::string> subcommands{"report", "top", "trace", "evict", "merge", "daemon", "doctor"};
+const std::vector<std::string> subcommands{"report", "top", "trace", "evict", "merge", "dedupe", "daemon", "doctor"};
 
 std::string source(const std::string& rel) { return std::string(DUPCACHE_SOURCE_DIR) + "/" + rel; }
 

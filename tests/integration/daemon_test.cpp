@@ -283,6 +283,56 @@ TEST_F(daemon_scene, EvictsColdCopiesKeepsTheHotOneNeverDropsDirtyPages) {
   EXPECT_EQ(checksum(fs_->path("b"), ps_), checksum(fs_->path("a"), ps_));
 }
 
+TEST_F(daemon_scene, DedupeActionOnlyWhenSwitchedOn) {
+  // Two plain copies (written twice, not reflinked): no extent shared until something dedupes.
+  must({"mkdir", fs_->path("plain")});
+  const std::string x = fs_->path("plain/x"), y = fs_->path("plain/y");
+  for (const auto& p : {x, y}) {
+    write_file(p, MiB, 41);
+    evict(p);
+  }
+  const auto x0 = block_addresses(x), y0 = block_addresses(y);
+  ASSERT_NE(x0, y0);
+  const std::uint64_t sum = checksum(x);
+  const std::string base = "[policy]\ninterval = \"200ms\"\n[metrics]\nlisten = \"\"\n";
+  auto dedupe_lines = [&] {
+    std::vector<nlohmann::json> out;
+    for (const auto& j : journal_lines(journal())) {
+      if (j.value("action", "") == "dedupe" || j.value("event", "") == "dedupe") out.push_back(j);
+    }
+    return out;
+  };
+  {
+    // Off (the default): a few intervals pass, nothing is deduplicated.
+    auto d = start(config(base));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    EXPECT_EQ(d->stop(), 0) << d->log();
+    EXPECT_TRUE(dedupe_lines().empty());
+    EXPECT_EQ(block_addresses(x), x0);
+    EXPECT_EQ(block_addresses(y), y0);
+  }
+  // On: one pass over plain/ shares y's extents with x.
+  auto d = start(config(base + "[dedupe]\nenabled = true\npaths = [\"" + fs_->path("plain") +
+                        "\"]\ninterval = \"1h\"\nrate_limit = \"256MiB\"\n"));
+  ASSERT_TRUE(eventually([&] { return !dedupe_lines().empty() && dedupe_lines().back().contains("event"); }, 20))
+      << d->log();
+  EXPECT_EQ(d->stop(), 0) << d->log();
+  const auto lines = dedupe_lines();
+  ASSERT_EQ(lines.size(), 2u) << d->log();
+  EXPECT_EQ(lines[0]["action"], "dedupe");
+  EXPECT_EQ(lines[0]["result"], "ok");
+  EXPECT_EQ(lines[0]["path"], y);
+  EXPECT_EQ(lines[0]["source"], x);
+  EXPECT_EQ(lines[0]["shared_bytes"].get<std::uint64_t>(), MiB);
+  EXPECT_EQ(lines[1]["result"], "ok");
+  EXPECT_EQ(lines[1]["shared_bytes"].get<std::uint64_t>(), MiB);
+  EXPECT_EQ(lines[1]["files_shared"].get<std::uint64_t>(), 1u);
+  EXPECT_EQ(block_addresses(y), block_addresses(x));
+  EXPECT_EQ(block_addresses(x), x0);
+  EXPECT_EQ(checksum(x), sum);
+  EXPECT_EQ(checksum(y), sum);
+}
+
 TEST_F(daemon_scene, DryRunChangesNothing) {
   for (const char* n : {"a", "b", "c", "d"}) read_all(fs_->path(n));
   auto d = start(config("[policy]\ninterval = \"200ms\"\n[metrics]\nlisten = \"\"\n"), {"--dry-run"});

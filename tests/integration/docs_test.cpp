@@ -19,7 +19,7 @@ namespace dupcache::testing {
 namespace {
 
 const std::vector<std::string> pages{"dupcache.8",       "dupcache-report.8", "dupcache-top.8",  "dupcache-trace.8",
-                                     "dupcache-evict.8", "dupcache-merge.8", "dupcache-daemon.8", "dupcache-doctor.8", "dupcache.toml.5"};
+                                     "dupcache-evict.8", "dupcache-merge.8", "dupcache-dedupe.8", "dupcache-daemon.8", "dupcache-doctor.8", "dupcache.toml.5"};
 
 // The project version, as CMakeLists.txt's project() sets it.
 const std::string version = "0.1.0";
@@ -46,7 +46,7 @@ TEST(ManPages, LintCleanAndRender) {
 }
 
 TEST(ManPages, EveryHelpOptionIsDocumented) {
-  for (const std::string sub : {"report", "top", "trace", "evict", "merge", "daemon", "doctor"}) {
+  for (const std::string sub : {"report", "top", "trace", "evict", "merge", "dedupe", "daemon", "doctor"}) {
     auto r = run({DUPCACHE_BINARY, sub, "--help"});
     ASSERT_EQ(r.status, 0);
     const std::string page = contents(man("dupcache-" + sub + ".8"));
@@ -96,6 +96,7 @@ TEST(Install, StagedTreeHoldsExactlyTheseFiles) {
                              p + "/share/doc/dupcache/examples/dupcache-daemonset.yaml",
                              p + "/share/doc/dupcache/examples/dupcache-seccomp.json",
                              p + "/share/doc/dupcache/examples/dupcache-merge.conf",
+                             p + "/share/doc/dupcache/examples/dupcache-dedupe.conf",
                              p + "/share/bash-completion/completions/dupcache",
                              p + "/share/zsh/vendor-completions/_dupcache",
                              p + "/share/fish/vendor_completions.d/dupcache.fish",

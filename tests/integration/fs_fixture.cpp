@@ -261,6 +261,31 @@ std::vector<std::uint32_t> extent_flags(const std::string& path) {
   return flags;
 }
 
+std::vector<std::uint64_t> block_addresses(const std::string& path) {
+  constexpr std::uint64_t blk = 4096;
+  fd_guard fd(open_or_throw(path, O_RDONLY));
+  struct stat st {};
+  if (fstat(fd.fd, &st) != 0) throw std::runtime_error("stat " + path);
+  std::vector<char> buf(sizeof(fiemap) + 1024 * sizeof(fiemap_extent));
+  auto* fm = reinterpret_cast<fiemap*>(buf.data());
+  fm->fm_length = FIEMAP_MAX_OFFSET;
+  fm->fm_extent_count = 1024;
+  if (ioctl(fd.fd, FS_IOC_FIEMAP, fm) < 0) throw std::runtime_error("FIEMAP " + path);
+  const std::uint64_t blocks = (static_cast<std::uint64_t>(st.st_size) + blk - 1) / blk;
+  std::vector<std::uint64_t> out(blocks, no_address);
+  constexpr std::uint32_t inexact = FIEMAP_EXTENT_UNKNOWN | FIEMAP_EXTENT_DELALLOC | FIEMAP_EXTENT_ENCODED |
+                                    FIEMAP_EXTENT_DATA_INLINE | FIEMAP_EXTENT_NOT_ALIGNED;
+  for (unsigned i = 0; i < fm->fm_mapped_extents; ++i) {
+    const auto& e = fm->fm_extents[i];
+    if (e.fe_flags & inexact) continue;
+    for (std::uint64_t off = 0; off < e.fe_length; off += blk) {
+      const std::uint64_t b = (e.fe_logical + off) / blk;
+      if (b < blocks) out[b] = e.fe_physical + off;
+    }
+  }
+  return out;
+}
+
 std::string contents(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());

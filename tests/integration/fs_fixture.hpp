@@ -69,6 +69,10 @@ void read_all(const std::string& path);
 std::vector<unsigned char> residency(const std::string& path);
 std::uint64_t cached_pages(const std::string& path);
 std::vector<std::uint32_t> extent_flags(const std::string& path);
+// The physical address of each 4 KiB block of the file, from FIEMAP read here (independently of
+// dupcache's reader); no_address where FIEMAP does not place the block exactly.
+constexpr std::uint64_t no_address = ~std::uint64_t{0};
+std::vector<std::uint64_t> block_addresses(const std::string& path);
 // The whole file, bytes as they are.
 std::string contents(const std::string& path);
 

@@ -109,6 +109,7 @@ install_test() {
     /usr/share/fish/vendor_completions.d/dupcache.fish
     /usr/share/doc/dupcache/examples/dupcache.toml /usr/share/doc/dupcache/examples/dupcache-daemonset.yaml
     /usr/share/doc/dupcache/examples/dupcache-seccomp.json /usr/share/doc/dupcache/examples/dupcache-merge.conf
+    /usr/share/doc/dupcache/examples/dupcache-dedupe.conf
     /usr/share/doc/dupcache/changelog.gz /usr/share/doc/dupcache/copyright
     /usr/src/dupcache-"$v"/dupcache.c /usr/src/dupcache-"$v"/dupcache_kmod.h /usr/src/dupcache-"$v"/Kbuild
     /usr/src/dupcache-"$v"/Makefile /usr/src/dupcache-"$v"/dkms.conf /usr/include/dupcache/dupcache_kmod.h
