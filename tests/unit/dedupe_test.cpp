@@ -122,5 +122,24 @@ TEST(DedupeRate, OptionTakesSuffixes) {
   EXPECT_FALSE(parse_size("10X"));
 }
 
+TEST(DedupeConfig, OffByDefaultAndNeedsPaths) {
+  auto off = parse_config("", "t.toml");
+  ASSERT_TRUE(off);
+  EXPECT_FALSE(off->dedupe);
+  auto on = parse_config("[dedupe]\nenabled = true\npaths = [\"/srv\"]\ninterval = \"10m\"\nrate_limit = \"8M\"\n", "t.toml");
+  ASSERT_TRUE(on) << on.err().message();
+  EXPECT_TRUE(on->dedupe);
+  EXPECT_EQ(on->dedupe_paths, std::vector<std::string>{"/srv"});
+  EXPECT_EQ(on->dedupe_interval, std::chrono::minutes(10));
+  EXPECT_EQ(on->dedupe_rate_bytes_per_s, 8ull << 20);
+  auto watch = parse_config("[watch]\npaths = [\"/w\"]\n[dedupe]\nenabled = true\n", "t.toml");
+  ASSERT_TRUE(watch) << watch.err().message();
+  auto none = parse_config("[dedupe]\nenabled = true\n", "t.toml");
+  ASSERT_FALSE(none);
+  EXPECT_NE(none.err().message().find("'enabled' needs 'paths'"), std::string::npos) << none.err().message();
+  EXPECT_FALSE(parse_config("[dedupe]\nrate_limit = 0\n", "t.toml"));
+  EXPECT_FALSE(parse_config("[dedupe]\nenable = true\n", "t.toml"));
+}
+
 }  // namespace
 }  // namespace dupcache::policy
