@@ -337,7 +337,9 @@ result<dedupe_report> run_dedupe_pass(const dedupe_request& req) {
     if (S_ISREG(r.st.st_mode)) {
       files.push_back({r.path, r.st.st_dev, r.st.st_ino, static_cast<std::uint64_t>(r.st.st_size)});
     } else {
-      walk(r.fd.get(), r.path == "/" ? "" : r.path, r.st.st_dev, files, rep.errors);
+      std::string base = r.path;  // "dir/" and "dir" name their files alike; "/" walks as ""
+      while (!base.empty() && base.back() == '/') base.pop_back();
+      walk(r.fd.get(), base, r.st.st_dev, files, rep.errors);
     }
   }
   if (!rep.errors.empty()) rep.failed = true;
