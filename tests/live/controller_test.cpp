@@ -106,11 +106,16 @@ class live_harness {
     if (auto t = ctl_->tick(); !t) throw std::runtime_error(t.err().message());
   }
   // What the daemon asks after acting on a file: re-read it from the kernel at the next tick.
-  void recheck(const std::string& path) {
+  // False when the live model knows no such file.
+  bool recheck(const std::string& path) {
     const auto& st = ctl_->state();
     for (copy_id c = 0; c < st.files.size(); ++c) {
-      if (st.files[c].path == path) ctl_->recheck({c});
+      if (st.files[c].path == path) {
+        ctl_->recheck({c});
+        return true;
+      }
     }
+    return false;
   }
 
   totals now() const { return summarize(build_report(ctl_->state())); }
@@ -353,12 +358,14 @@ TEST(Live, PagesStillBeingReadInWhenAFileIsRecountedAreCounted) {
       read_throttle::leave();
       reading = false;
     });
+    int rechecked = 0;  // b is known once its first insertion has been applied
     while (reading) {
-      live.recheck(fs.path("b"));
+      rechecked += live.recheck(fs.path("b"));
       live.pump();
       std::this_thread::sleep_for(100ms);
     }
     reader.join();
+    EXPECT_GT(rechecked, 10) << "b was not re-read while it was read in";
     live.settle();
     const totals truth = fresh_scan(fs.dir());
     EXPECT_EQ(truth.cached, 512 * p);
