@@ -854,9 +854,13 @@ std::map<std::string, std::uint64_t> numbers(const nlohmann::json& doc) {
 
 // Issue 18: a process still reading a copy in (sequentially, with readahead) while the daemon
 // evicts it. Pages land during each eviction; once the reader is done the daemon's model must
-// equal a fresh scan exactly, and its next passes must evict what landed: no waste left.
+// equal a fresh scan exactly, and its next passes must evict what landed: no waste left. The
+// keeper is a canonical copy (as after a merge), so the copy being read is the one evicted.
 TEST_F(daemon_scene, PagesReadInDuringAnEvictionAreEvictedNextPass) {
-  read_all(fs_->path("a"));
+  ASSERT_EQ(mkdir(fs_->path(".dupcache-canonical").c_str(), 0755), 0);
+  const std::string keeper = fs_->path(".dupcache-canonical/k");
+  reflink(fs_->path("a"), keeper);
+  read_all(keeper);
   auto d = start(config("[policy]\ninterval = \"100ms\"\ncooldown = \"100ms\"\nrefault_window = \"1ms\"\n"
                         "[metrics]\nlisten = \"\"\n"));
   for (int round = 0; round < 3; ++round) {
@@ -879,9 +883,16 @@ TEST_F(daemon_scene, PagesReadInDuringAnEvictionAreEvictedNextPass) {
     truth = numbers(nlohmann::json::parse(one.out));
     return model == truth;
   }, 10)) << "the daemon's model differs from a fresh scan\n" << d->log();
-  EXPECT_EQ(cached_pages(fs_->path("a")), size_ / ps_) << "the keeper lost its pages";
+  EXPECT_EQ(cached_pages(keeper), size_ / ps_) << "the keeper lost its pages";
+  EXPECT_EQ(cached_pages(fs_->path("b")), 0u);
   EXPECT_EQ(d->stop(), 0) << d->log();
+  int evicted_b = 0;
+  for (const auto& j : journal_lines(journal())) {
+    if (j.value("action", "") == "evict" && j["path"] == fs_->path("b") && j["result"] == "ok") ++evicted_b;
+  }
+  EXPECT_GE(evicted_b, 2) << "b was not evicted while it was read in\n" << d->log();
   for (const char* n : {"a", "b"}) EXPECT_EQ(checksum(fs_->path(n)), sum_) << n;
+  EXPECT_EQ(checksum(keeper), sum_);
 }
 
 // Issue 18: the daemon plans each pass from the state its previous pass left. Rate-limited to
