@@ -252,8 +252,10 @@ class engine::loop {
       // Recently inserted first; copies not touched since the seed by how much they cache.
       f.heat = live_ns ? live_ns : st.files[c].cached_bytes / st.index.page_size();
       f.priority = sc.priority(c);
-      // Canonical copies are what merged processes map: never the ones to evict.
-      f.evictable = scope(c) && !policy::is_canonical(st.files[c].path);
+      // Canonical copies are what merged processes map: never the ones to evict, and the keepers
+      // of their blocks (policy/plan.hpp).
+      f.canonical = policy::is_canonical(st.files[c].path);
+      f.evictable = scope(c) && !f.canonical;
       if (f.evictable) {
         if (auto it = files_.find(st.index.key_of(c)); it != files_.end() && now < it->second.not_before) f.evictable = false;
       }
@@ -263,12 +265,19 @@ class engine::loop {
     const auto budget = static_cast<std::uint64_t>(static_cast<double>(cfg_.rate_limit_bytes_per_s) * secs);
     std::uint64_t spent = 0;
     policy::evictor ev(st, cfg_.dry_run, cfg_.pageout);
+    std::vector<copy_id> acted;
     for (const auto& p : plans) {
       if (spent + st.index.page_size() > budget) break;
       auto o = ev.run(p, budget - spent);
       spent += o.planned_bytes;
+      if (!cfg_.dry_run && o.planned_bytes > 0) acted.push_back(p.copy);
       record(st, p, o, why, now);
     }
+    // The next pass plans from the live model. The copies acted on are re-read from the kernel
+    // at the next tick rather than left to their events: pages a reader brought in while they
+    // were evicted or paged out are counted (and evicted next pass), and a copy already
+    // dropped is never planned again from removals still on their way.
+    sampler_->recheck(acted);
   }
 
   void record(const scan_result& st, const policy::copy_plan& p, const policy::evict_outcome& o,

@@ -75,6 +75,11 @@ class controller {
   // For events that raced with seed(): the scan may or may not have seen them, so instead of
   // applying them, the inode is re-resolved at the next tick.
   void touch(const trace::decoded_event& ev);
+  // Re-resolves these copies' inodes from cachestat at the next tick, as touch() does. For the
+  // files a caller has just acted on (evicted, paged out): pages read in while the action ran
+  // are then counted from what the kernel holds, not from the order in which runs of other CPUs
+  // arrive, and the caller's next plan starts from what its action left.
+  void recheck(const std::vector<copy_id>& copies);
   // The feed's running total of dropped events; a rise schedules a rescan.
   void note_drops(std::uint64_t total_drops);
   // Every record made before this CLOCK_MONOTONIC time has been applied (the tracer's
@@ -125,6 +130,7 @@ class controller {
     bool pending = false;  // re-resolve at the next tick once settled
     bool dirty = false;    // re-resolve once written back
     bool take_count = false;  // next reconcile takes the cached count from cachestat
+    bool recount = false;     // that reconcile is a recount (mincore: see reconcile())
     std::chrono::steady_clock::time_point changed{};
     inode_order order;
   };
@@ -168,6 +174,9 @@ class controller {
   order_window window_;
   std::vector<std::uint64_t> last_insert_ns_;  // by copy_id
   bool rescan_needed_ = false;
+  // CLOCK_MONOTONIC ns when the last seed's scan ended: a page-cache record that began before
+  // it may or may not be in the scan (see apply()).
+  std::uint64_t seeded_ns_ = 0;
   live_counters counters_;
 };
 

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "live/controller.hpp"
 #include "live/sample.hpp"
@@ -47,6 +48,11 @@ class sampler final : public sample_source {
   const std::string& mode() const override { return mode_; }
   // The live index behind the samples (the daemon plans from it); null before start().
   const controller* live_controller() const { return controller_.get(); }
+  // controller::recheck(), for the files the daemon has just acted on; no-op without a feed
+  // (every sample is a fresh scan then).
+  void recheck(const std::vector<copy_id>& copies) {
+    if (feed_ && controller_) controller_->recheck(copies);
+  }
 
  private:
   result<void> consume_until(std::chrono::steady_clock::time_point deadline);

@@ -21,6 +21,7 @@ std::vector<copy_plan> plan_evictions(const scan_result& scan, keep_rule rule, c
   auto better = [&](copy_id a, copy_id b) {  // a is a better keeper than b
     const auto& x = fact(a);
     const auto& y = fact(b);
+    if (x.canonical != y.canonical) return x.canonical;
     if (rule == keep_rule::priority && x.priority != y.priority) return x.priority > y.priority;
     if (x.in_use != y.in_use) return x.in_use;
     if (x.live_container != y.live_container) return x.live_container;

@@ -15,7 +15,10 @@
 
 namespace dupcache::policy {
 
-// Which copy of a block keeps its cache. Under either rule a copy in use beats one that is not,
+// Which copy of a block keeps its cache. A canonical copy (policy/canonical.hpp) comes first
+// under both rules: merged processes map it and no policy ever evicts it, so keeping any other
+// copy beside it would leave two copies cached for good (and keep a copy the merge has just
+// unmapped). Then, under either rule, a copy in use beats one that is not,
 // in this order: mapped or open by a running process, then charged to a live container, then
 // the most recently used. A copy nobody uses (an image layer's) is so never kept while one a
 // container reads is evicted: that container would read the block from disk again and rebuild
@@ -31,6 +34,7 @@ struct copy_facts {
   bool live_container = false;  // has pages charged to a running container
   std::uint64_t heat = 0;     // higher is kept
   bool evictable = true;      // in scope and not backing off
+  bool canonical = false;     // a canonical copy: kept before any other (and never evicted)
 };
 using facts_fn = std::function<copy_facts(copy_id)>;
 

@@ -889,6 +889,85 @@ TEST_F(daemon_scene, PressureTriggerAndRateLimit) {
   EXPECT_GE(evictions, static_cast<int>(2 * size_ / (512 * KiB))) << d->log();
 }
 
+// The daemon's model through its control socket, as `report --from-daemon` prints it: total and
+// per-file cached and wasted bytes, to compare with a fresh one-shot report.
+std::map<std::string, std::uint64_t> numbers(const nlohmann::json& doc) {
+  std::map<std::string, std::uint64_t> out{{"cached", doc["totals"]["cached_bytes"].get<std::uint64_t>()},
+                                           {"wasted", doc["totals"]["wasted_bytes"].get<std::uint64_t>()}};
+  for (const auto& f : doc["files"]) {
+    if (f["cached_bytes"] == 0) continue;  // the model also lists files it saw and lost
+    out["cached " + f["path"].get<std::string>()] = f["cached_bytes"].get<std::uint64_t>();
+    out["shared " + f["path"].get<std::string>()] = f["shared_cached_bytes"].get<std::uint64_t>();
+  }
+  return out;
+}
+
+// Issue 18: a process still reading a copy in (sequentially, with readahead) while the daemon
+// evicts it. Pages land during each eviction; once the reader is done the daemon's model must
+// equal a fresh scan exactly, and its next passes must evict what landed: no waste left. The
+// keeper is a canonical copy (as after a merge), so the copy being read is the one evicted.
+TEST_F(daemon_scene, PagesReadInDuringAnEvictionAreEvictedNextPass) {
+  ASSERT_EQ(mkdir(fs_->path(".dupcache-canonical").c_str(), 0755), 0);
+  const std::string keeper = fs_->path(".dupcache-canonical/k");
+  reflink(fs_->path("a"), keeper);
+  read_all(keeper);
+  auto d = start(config("[policy]\ninterval = \"100ms\"\ncooldown = \"100ms\"\nrefault_window = \"1ms\"\n"
+                        "[metrics]\nlisten = \"\"\n"));
+  for (int round = 0; round < 3; ++round) {
+    const int fd = open(fs_->path("b").c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    std::vector<char> buf(16 * KiB);
+    while (read(fd, buf.data(), buf.size()) > 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    close(fd);
+  }
+  // Quiescent: nothing reads any more. The daemon sees what is left and evicts it.
+  ASSERT_TRUE(eventually([&] { return wasted() == 0; }, 10))
+      << "waste left after the reader stopped: " << wasted() << "\n" << d->log();
+  std::map<std::string, std::uint64_t> model, truth;
+  ASSERT_TRUE(eventually([&] {
+    auto r = run({DUPCACHE_BINARY, "report", "--from-daemon", "--socket", control(), "--json"});
+    auto one = run({DUPCACHE_BINARY, "report", "--json", fs_->dir()});
+    if (r.status != 0 || one.status != 0) return false;
+    model = numbers(nlohmann::json::parse(r.out));
+    truth = numbers(nlohmann::json::parse(one.out));
+    return model == truth;
+  }, 10)) << "the daemon's model differs from a fresh scan\n" << d->log();
+  EXPECT_EQ(cached_pages(keeper), size_ / ps_) << "the keeper lost its pages";
+  EXPECT_EQ(cached_pages(fs_->path("b")), 0u);
+  EXPECT_EQ(d->stop(), 0) << d->log();
+  int evicted_b = 0;
+  for (const auto& j : journal_lines(journal())) {
+    if (j.value("action", "") == "evict" && j["path"] == fs_->path("b") && j["result"] == "ok") ++evicted_b;
+  }
+  EXPECT_GE(evicted_b, 2) << "b was not evicted while it was read in\n" << d->log();
+  for (const char* n : {"a", "b"}) EXPECT_EQ(checksum(fs_->path(n)), sum_) << n;
+  EXPECT_EQ(checksum(keeper), sum_);
+}
+
+// Issue 18: the daemon plans each pass from the state its previous pass left. Rate-limited to
+// 256 KiB a pass at the shortest interval, it needs many passes over the same copies; none may
+// plan pages it has already dropped (journaled nothing_freed), and the bytes freed add up to
+// the waste there was.
+TEST_F(daemon_scene, EachPassPlansFromWhatThePreviousPassLeft) {
+  for (const char* n : {"a", "b", "c"}) read_all(fs_->path(n));
+  auto d = start(config("[policy]\ninterval = \"100ms\"\ncooldown = \"1ms\"\nrate_limit = \"2560KiB\"\n"
+                        "[metrics]\nlisten = \"\"\n"));
+  ASSERT_TRUE(eventually([&] { return wasted() == 0; }, 30)) << d->log();
+  EXPECT_EQ(d->stop(), 0) << d->log();
+  std::uint64_t freed = 0;
+  int evictions = 0;
+  for (const auto& j : journal_lines(journal())) {
+    if (j.value("action", "") != "evict") continue;
+    ++evictions;
+    EXPECT_EQ(j["result"], "ok") << j.dump();
+    EXPECT_EQ(j["freed_bytes"], j["planned_bytes"]) << j.dump();
+    freed += j["freed_bytes"].get<std::uint64_t>();
+  }
+  EXPECT_EQ(freed, 2 * size_);
+  EXPECT_GE(evictions, static_cast<int>(2 * size_ / (256 * KiB))) << "the rate limit did not hold";
+}
+
 // The DaemonSet: its metrics port admitted from Prometheus only, and the daemon under the seccomp
 // profile shipped beside it, which allows every call the systemd unit's filter adds to the service
 // set and none of those CAP_SYS_ADMIN would otherwise open.

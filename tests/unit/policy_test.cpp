@@ -193,5 +193,31 @@ TEST(plan, out_of_scope_copies_are_kept_and_unshared_pages_never_planned) {
               }).empty());
 }
 
+// After a merge the processes map the canonical copy, yet the copy they were moved off may
+// still be open, hotter and charged to a container: the canonical copy (never evicted) keeps
+// the blocks all the same, else both would stay cached for good.
+TEST(plan, the_canonical_copy_is_the_keeper_once_merged_onto) {
+  for (auto rule : {keep_rule::hottest, keep_rule::priority}) {
+    auto s = copies(3);
+    auto plans = plan_evictions(s, rule, [](copy_id c) {
+      copy_facts f;
+      f.canonical = c == 2;
+      f.evictable = !f.canonical;
+      f.in_use = true;  // the merged copy's file may still be open
+      f.live_container = c == 0;
+      f.heat = c == 0 ? 100 : 1;  // the copy just unmapped was read last
+      f.priority = c == 0 ? 5 : 0;
+      return f;
+    });
+    ASSERT_EQ(plans.size(), 2u);
+    for (const auto& p : plans) {
+      EXPECT_NE(p.copy, 2u);
+      ASSERT_EQ(p.items.size(), 1u);
+      EXPECT_EQ(p.items[0].keeper, 2u);
+      EXPECT_EQ(p.items[0].pages, 8u);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace dupcache::policy
