@@ -79,6 +79,7 @@ std::string churn::pool_name(const area& a, unsigned i) const {
 }
 
 bool churn::structural_due() {
+  if (!subvolumes_on_) return false;
   const auto now = std::chrono::steady_clock::now();
   if (now - last_structural_ < std::chrono::seconds(2)) return false;
   last_structural_ = now;
@@ -427,6 +428,18 @@ void churn::op_dontneed(const area& a) {
   ++counts_.done["fadvise_dontneed"];
 }
 
+// Deletes the oldest of these subvolumes (snapshots are subvolumes too) of the directory dir.
+void churn::destroy_oldest(int dir_fd, const std::string& dir, std::vector<std::string>& list, const char* op) {
+  if (list.empty()) return;
+  const std::string path = list.front();
+  btrfs_ioctl_vol_args args{};
+  std::strncpy(args.name, path.substr(dir.size() + 1).c_str(), sizeof args.name - 1);
+  if (::ioctl(dir_fd, BTRFS_IOC_SNAP_DESTROY, &args) != 0) return fail("delete the subvolume " + path, errno);
+  std::erase_if(model_, [&](const auto& e) { return starts_with(e.first, path + "/"); });
+  list.erase(list.begin());
+  ++counts_.done[op];
+}
+
 void churn::op_snapshot(const area& a, bool create) {
   if (!a.btrfs) return;
   const std::string dir = a.mount + "/snaps";
@@ -451,14 +464,7 @@ void churn::op_snapshot(const area& a, bool create) {
     snapshots_.push_back(dir + "/" + name);
     ++counts_.done["snapshot_create"];
   } else {
-    if (snapshots_.empty()) return;
-    const std::string path = snapshots_.front();
-    btrfs_ioctl_vol_args args{};
-    std::strncpy(args.name, path.substr(dir.size() + 1).c_str(), sizeof args.name - 1);
-    if (::ioctl(dfd.fd, BTRFS_IOC_SNAP_DESTROY, &args) != 0) return fail("delete the snapshot " + path, errno);
-    std::erase_if(model_, [&](const auto& e) { return starts_with(e.first, path + "/"); });
-    snapshots_.erase(snapshots_.begin());
-    ++counts_.done["snapshot_delete"];
+    destroy_oldest(dfd.fd, dir, snapshots_, "snapshot_delete");
   }
 }
 
@@ -495,14 +501,7 @@ void churn::op_subvolume(const area& a, bool create) {
     model_[own] = std::move(t);
     ++counts_.done["subvolume_create"];
   } else {
-    if (subvolumes_.empty()) return;
-    const std::string path = subvolumes_.front();
-    btrfs_ioctl_vol_args args{};
-    std::strncpy(args.name, path.substr(dir.size() + 1).c_str(), sizeof args.name - 1);
-    if (::ioctl(dfd.fd, BTRFS_IOC_SNAP_DESTROY, &args) != 0) return fail("delete the subvolume " + path, errno);
-    std::erase_if(model_, [&](const auto& e) { return starts_with(e.first, path + "/"); });
-    subvolumes_.erase(subvolumes_.begin());
-    ++counts_.done["subvolume_delete"];
+    destroy_oldest(dfd.fd, dir, subvolumes_, "subvolume_delete");
   }
 }
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #pragma once
 
-// The churn generator of the soak (tests/soak/README.md): random file-system work on btrfs and
+// The churn generator of the soak (bench/README.md, "Churn soak"): random file-system work on btrfs and
 // XFS at once, from a seed, with a content model of every file so that the contents can be
 // checked at any quiescent point (the daemon must never change them, nor drop a dirty page).
 //
@@ -37,6 +37,8 @@ struct op_counts {
 class churn {
  public:
   churn(std::vector<area> areas, std::uint64_t seed);
+  // Without snapshots and subvolumes (to tell their drift from the rest's).
+  void without_subvolumes() { subvolumes_on_ = false; }
   // The initial files (and on btrfs the subvolume they live in). Throws on failure.
   void setup();
   // One random operation.
@@ -79,6 +81,7 @@ class churn {
   void op_snapshot(const area& a, bool create);
   void op_subvolume(const area& a, bool create);
   void op_sync(const area& a);
+  void destroy_oldest(int dir_fd, const std::string& dir, std::vector<std::string>& list, const char* op);
   // pwrite of blocks [first, first + t.size()) with the given tags.
   bool write_blocks(int fd, std::uint64_t first, const tags& t);
 
@@ -92,6 +95,7 @@ class churn {
   std::vector<std::string> snapshots_, subvolumes_;  // absolute paths, oldest first
   op_counts counts_;
   std::chrono::steady_clock::time_point last_structural_{};
+  bool subvolumes_on_ = true;
 };
 
 // The pattern of a block with this tag (tag 0: zeros).

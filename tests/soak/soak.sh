@@ -3,13 +3,14 @@
 # Runs dupcache_soak on a btrfs and an XFS (reflink=1) image of its own, loop-mounted under
 # /var/tmp/dupcache-soak.XXXXXX (names no other suite uses), and removes them on every exit.
 # Pauses nothing: DAMON stays as it is (on, on this host).
-#   soak.sh [--seconds N] [--check-every S] [--seed N] [--json FILE] DUPCACHE DUPCACHE_SOAK
+#   soak.sh [--seconds N] [--check-every S] [--seed N] [--json FILE] [--snapshots on|off] ... DUPCACHE DUPCACHE_SOAK
+# (every option is passed to dupcache_soak; it prints them with a wrong one)
 # Exit 77 (skip) when not root, unless CI=true, where that is a failure.
 set -euo pipefail
 args=()
 while [[ $# -gt 2 ]]; do
   case $1 in
-    --seconds|--check-every|--seed|--json|--ring-buffer|--cgroup-limit|--burst-ms) args+=("$1" "$2"); shift 2 ;;
+    --seconds|--check-every|--seed|--json|--ring-buffer|--cgroup-limit|--burst-ms|--snapshots) args+=("$1" "$2"); shift 2 ;;
     *) echo "soak.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
