@@ -21,9 +21,10 @@ if [[ $(id -u) -ne 0 ]]; then
   echo "soak.sh: skipped: needs root (loop mounts, BPF)"; exit 77
 fi
 work=$(mktemp -d /var/tmp/dupcache-soak.XXXXXX)
+# shellcheck disable=SC2317  # run by the EXIT trap
 cleanup() {
   for m in "$work/btrfs" "$work/xfs"; do
-    mountpoint -q "$m" && umount "$m"
+    if mountpoint -q "$m"; then umount "$m"; fi
   done
   rm -rf "$work"
 }
