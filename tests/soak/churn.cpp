@@ -18,6 +18,8 @@
 #include <memory>
 #include <stdexcept>
 
+#include "util/fd.hpp"
+
 namespace dupcache::soak {
 namespace {
 
@@ -33,17 +35,6 @@ std::uint64_t mix(std::uint64_t x) {  // splitmix64's finaliser
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
   return x ^ (x >> 31);
 }
-
-// A file descriptor closed on every path out of an operation.
-struct fd_guard {
-  int fd = -1;
-  explicit fd_guard(int f) : fd(f) {}
-  ~fd_guard() {
-    if (fd >= 0) ::close(fd);
-  }
-  fd_guard(const fd_guard&) = delete;
-  fd_guard& operator=(const fd_guard&) = delete;
-};
 
 std::uint64_t blocks_of(const std::vector<std::uint64_t>& t) { return t.size(); }
 
@@ -123,10 +114,10 @@ void churn::setup() {
     if (a.btrfs) {
       make_dirs(a.mount + "/snaps");
       make_dirs(a.mount + "/vols");
-      fd_guard dir(::open(a.mount.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      unique_fd dir(::open(a.mount.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
       btrfs_ioctl_vol_args args{};
       std::strncpy(args.name, "sv", sizeof args.name - 1);
-      if (dir.fd < 0 || ::ioctl(dir.fd, BTRFS_IOC_SUBVOL_CREATE, &args) != 0)
+      if (dir.get() < 0 || ::ioctl(dir.get(), BTRFS_IOC_SUBVOL_CREATE, &args) != 0)
         throw std::runtime_error("create the subvolume " + a.mount + "/sv: " + std::strerror(errno));
       make_dirs(a.mount + "/sv/d");
     } else {
@@ -139,14 +130,14 @@ void churn::setup() {
       if (i < pool_size / 2) {
         tags t(1 + below(max_blocks / 2));
         for (auto& x : t) x = new_tag();
-        fd_guard fd(::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-        if (fd.fd < 0 || !write_blocks(fd.fd, 0, t)) throw std::runtime_error("write " + p + ": " + std::strerror(errno));
+        unique_fd fd(::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+        if (fd.get() < 0 || !write_blocks(fd.get(), 0, t)) throw std::runtime_error("write " + p + ": " + std::strerror(errno));
         model_[p] = std::move(t);
       } else if (i < pool_size * 3 / 4) {
         const std::string src = pool_name(a, i - pool_size / 2);
-        fd_guard s(::open(src.c_str(), O_RDONLY | O_CLOEXEC));
-        fd_guard d(::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-        if (s.fd < 0 || d.fd < 0 || ::ioctl(d.fd, FICLONE, s.fd) != 0)
+        unique_fd s(::open(src.c_str(), O_RDONLY | O_CLOEXEC));
+        unique_fd d(::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+        if (s.get() < 0 || d.get() < 0 || ::ioctl(d.get(), FICLONE, s.get()) != 0)
           throw std::runtime_error("clone " + src + " to " + p + ": " + std::strerror(errno));
         model_[p] = model_[src];
       }
@@ -157,8 +148,8 @@ void churn::setup() {
       const std::string p = a.mount + name;
       tags t(burst_blocks);
       for (auto& x : t) x = new_tag();
-      fd_guard fd(::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-      if (fd.fd < 0 || !write_blocks(fd.fd, 0, t)) throw std::runtime_error("write " + p + ": " + std::strerror(errno));
+      unique_fd fd(::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+      if (fd.get() < 0 || !write_blocks(fd.get(), 0, t)) throw std::runtime_error("write " + p + ": " + std::strerror(errno));
       model_[p] = std::move(t);
       burst_files_.push_back(p);
     }
@@ -197,12 +188,12 @@ void churn::op_read(const area& a, bool partial) {
   auto files = existing(a, false);
   if (files.empty()) return;
   const std::string& p = files[below(files.size())];
-  fd_guard fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.fd < 0) return fail("open " + p, errno);
+  unique_fd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return fail("open " + p, errno);
   // With and without read-ahead: RANDOM turns it off, SEQUENTIAL doubles it.
   static const int advice[] = {POSIX_FADV_NORMAL, POSIX_FADV_RANDOM, POSIX_FADV_SEQUENTIAL};
   const int adv = advice[below(3)];
-  (void)::posix_fadvise(fd.fd, 0, 0, adv);
+  (void)::posix_fadvise(fd.get(), 0, 0, adv);
   const std::uint64_t size = blocks_of(model_.at(p)) * block;
   std::uint64_t off = 0, len = size;
   if (partial && size > 0) {
@@ -212,7 +203,7 @@ void churn::op_read(const area& a, bool partial) {
   const std::size_t chunk = adv == POSIX_FADV_RANDOM ? 4096 : 65536;
   std::vector<char> buf(chunk);
   for (std::uint64_t done = 0; done < len;) {
-    const auto n = ::pread(fd.fd, buf.data(), std::min<std::uint64_t>(chunk, len - done), static_cast<off_t>(off + done));
+    const auto n = ::pread(fd.get(), buf.data(), std::min<std::uint64_t>(chunk, len - done), static_cast<off_t>(off + done));
     if (n < 0) return fail("read " + p, errno);
     if (n == 0) break;
     done += static_cast<std::uint64_t>(n);
@@ -227,10 +218,10 @@ void churn::op_mmap(const area& a) {
   const std::string p = files[below(files.size())];
   auto& t = model_.at(p);
   if (t.empty()) return;
-  fd_guard fd(::open(p.c_str(), (writing ? O_RDWR : O_RDONLY) | O_CLOEXEC));
-  if (fd.fd < 0) return fail("open " + p, errno);
+  unique_fd fd(::open(p.c_str(), (writing ? O_RDWR : O_RDONLY) | O_CLOEXEC));
+  if (fd.get() < 0) return fail("open " + p, errno);
   const std::size_t len = t.size() * block;
-  void* m = ::mmap(nullptr, len, writing ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd.fd, 0);
+  void* m = ::mmap(nullptr, len, writing ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd.get(), 0);
   if (m == MAP_FAILED) return fail("mmap " + p, errno);
   auto* bytes = static_cast<unsigned char*>(m);
   if (chance(50)) (void)::madvise(m, len, chance(50) ? MADV_RANDOM : MADV_SEQUENTIAL);
@@ -259,18 +250,18 @@ void churn::op_write(const area& a) {
   const std::uint64_t n = std::min<std::uint64_t>(1 + below(64), max_blocks - first);
   tags w(n);
   for (auto& x : w) x = new_tag();
-  fd_guard fd(::open(p.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
-  if (fd.fd < 0) {
+  unique_fd fd(::open(p.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+  if (fd.get() < 0) {
     if (t.empty()) model_.erase(p);
     return fail("open " + p, errno);
   }
-  if (!write_blocks(fd.fd, first, w)) return fail("write " + p, errno);
+  if (!write_blocks(fd.get(), first, w)) return fail("write " + p, errno);
   if (t.size() < first + n) t.resize(first + n, 0);
   std::copy(w.begin(), w.end(), t.begin() + static_cast<std::ptrdiff_t>(first));
   // Half the writes stay dirty until writeback: the daemon must leave those pages alone.
   const unsigned r = static_cast<unsigned>(below(4));
-  if (r == 0 && ::fsync(fd.fd) != 0) return fail("fsync " + p, errno);
-  if (r == 1 && ::fdatasync(fd.fd) != 0) return fail("fdatasync " + p, errno);
+  if (r == 0 && ::fsync(fd.get()) != 0) return fail("fsync " + p, errno);
+  if (r == 1 && ::fdatasync(fd.get()) != 0) return fail("fdatasync " + p, errno);
   ++counts_.done["write"];
 }
 
@@ -280,11 +271,11 @@ void churn::op_clone_file(const area& a) {
   const std::string s = src[below(src.size())];
   const std::string d = pool_name(a, static_cast<unsigned>(below(pool_size)));
   if (s == d) return;
-  fd_guard sf(::open(s.c_str(), O_RDONLY | O_CLOEXEC));
-  fd_guard df(::open(d.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (sf.fd < 0 || df.fd < 0) return fail("open " + s + " / " + d, errno);
+  unique_fd sf(::open(s.c_str(), O_RDONLY | O_CLOEXEC));
+  unique_fd df(::open(d.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (sf.get() < 0 || df.get() < 0) return fail("open " + s + " / " + d, errno);
   model_[d].clear();  // truncated: whatever happens next, it is empty now
-  if (::ioctl(df.fd, FICLONE, sf.fd) != 0) return fail("FICLONE " + s + " -> " + d, errno);
+  if (::ioctl(df.get(), FICLONE, sf.get()) != 0) return fail("FICLONE " + s + " -> " + d, errno);
   model_[d] = model_.at(s);
   ++counts_.done["clone_file"];
 }
@@ -303,15 +294,15 @@ void churn::op_clone_range(const area& a) {
   // The destination range starts at most at its end of file (no gap), and fits the maximum.
   const std::uint64_t dmax = std::min<std::uint64_t>(dt.size(), max_blocks - n);
   const std::uint64_t doff = below(dmax + 1);
-  fd_guard sf(::open(s.c_str(), O_RDONLY | O_CLOEXEC));
-  fd_guard df(::open(d.c_str(), O_WRONLY | O_CLOEXEC));
-  if (sf.fd < 0 || df.fd < 0) return fail("open " + s + " / " + d, errno);
+  unique_fd sf(::open(s.c_str(), O_RDONLY | O_CLOEXEC));
+  unique_fd df(::open(d.c_str(), O_WRONLY | O_CLOEXEC));
+  if (sf.get() < 0 || df.get() < 0) return fail("open " + s + " / " + d, errno);
   file_clone_range r{};
-  r.src_fd = sf.fd;
+  r.src_fd = sf.get();
   r.src_offset = so * block;
   r.src_length = n * block;
   r.dest_offset = doff * block;
-  if (::ioctl(df.fd, FICLONERANGE, &r) != 0) return fail("FICLONERANGE " + s + " -> " + d, errno);
+  if (::ioctl(df.get(), FICLONERANGE, &r) != 0) return fail("FICLONERANGE " + s + " -> " + d, errno);
   if (dt.size() < doff + n) dt.resize(doff + n, 0);
   std::copy(st.begin() + static_cast<std::ptrdiff_t>(so), st.begin() + static_cast<std::ptrdiff_t>(so + n),
             dt.begin() + static_cast<std::ptrdiff_t>(doff));
@@ -330,17 +321,17 @@ void churn::op_dedupe(const area& a) {
   const std::uint64_t so = below(st.size());
   const std::uint64_t doff = below(dt.size());
   const std::uint64_t n = 1 + below(std::min<std::uint64_t>({st.size() - so, dt.size() - doff, 64}));
-  fd_guard sf(::open(s.c_str(), O_RDONLY | O_CLOEXEC));
-  fd_guard df(::open(d.c_str(), O_RDWR | O_CLOEXEC));
-  if (sf.fd < 0 || df.fd < 0) return fail("open " + s + " / " + d, errno);
+  unique_fd sf(::open(s.c_str(), O_RDONLY | O_CLOEXEC));
+  unique_fd df(::open(d.c_str(), O_RDWR | O_CLOEXEC));
+  if (sf.get() < 0 || df.get() < 0) return fail("open " + s + " / " + d, errno);
   // Mostly: copy the bytes first (new extents), then dedupe them onto the source's. Else the
   // ranges as they are: the kernel must find them different unless the model says equal.
   const bool copy_first = chance(70);
   if (copy_first) {
     const tags w(st.begin() + static_cast<std::ptrdiff_t>(so), st.begin() + static_cast<std::ptrdiff_t>(so + n));
-    if (!write_blocks(df.fd, doff, w)) return fail("write " + d, errno);
+    if (!write_blocks(df.get(), doff, w)) return fail("write " + d, errno);
     std::copy(w.begin(), w.end(), dt.begin() + static_cast<std::ptrdiff_t>(doff));
-    if (chance(50) && ::fsync(df.fd) != 0) return fail("fsync " + d, errno);
+    if (chance(50) && ::fsync(df.get()) != 0) return fail("fsync " + d, errno);
   }
   const bool equal = std::equal(st.begin() + static_cast<std::ptrdiff_t>(so),
                                 st.begin() + static_cast<std::ptrdiff_t>(so + n),
@@ -351,9 +342,9 @@ void churn::op_dedupe(const area& a) {
   arg->src_offset = so * block;
   arg->src_length = n * block;
   arg->dest_count = 1;
-  arg->info[0].dest_fd = df.fd;
+  arg->info[0].dest_fd = df.get();
   arg->info[0].dest_offset = doff * block;
-  if (::ioctl(sf.fd, FIDEDUPERANGE, arg.get()) != 0) return fail("FIDEDUPERANGE " + s + " -> " + d, errno);
+  if (::ioctl(sf.get(), FIDEDUPERANGE, arg.get()) != 0) return fail("FIDEDUPERANGE " + s + " -> " + d, errno);
   const auto& info = arg->info[0];
   if (info.status < 0) return fail("FIDEDUPERANGE " + s + " -> " + d + " status", -info.status);
   const bool same = info.status == FILE_DEDUPE_RANGE_SAME;
@@ -385,9 +376,9 @@ void churn::op_punch(const area& a) {
   if (t.empty()) return;
   const std::uint64_t first = below(t.size());
   const std::uint64_t n = 1 + below(std::min<std::uint64_t>(t.size() - first, 32));
-  fd_guard fd(::open(p.c_str(), O_RDWR | O_CLOEXEC));
-  if (fd.fd < 0) return fail("open " + p, errno);
-  if (::fallocate(fd.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(first * block),
+  unique_fd fd(::open(p.c_str(), O_RDWR | O_CLOEXEC));
+  if (fd.get() < 0) return fail("open " + p, errno);
+  if (::fallocate(fd.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(first * block),
                   static_cast<off_t>(n * block)) != 0)
     return fail("punch a hole in " + p, errno);
   std::fill(t.begin() + static_cast<std::ptrdiff_t>(first), t.begin() + static_cast<std::ptrdiff_t>(first + n), 0);
@@ -418,12 +409,12 @@ void churn::op_dontneed(const area& a) {
   auto files = existing(a, false);
   if (files.empty()) return;
   const std::string& p = files[below(files.size())];
-  fd_guard fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.fd < 0) return fail("open " + p, errno);
+  unique_fd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return fail("open " + p, errno);
   const std::uint64_t size = blocks_of(model_.at(p)) * block;
   const std::uint64_t off = chance(50) ? 0 : below(size + 1);
   const std::uint64_t len = chance(50) ? 0 : below(size + 1);
-  if (::posix_fadvise(fd.fd, static_cast<off_t>(off), static_cast<off_t>(len), POSIX_FADV_DONTNEED) != 0)
+  if (::posix_fadvise(fd.get(), static_cast<off_t>(off), static_cast<off_t>(len), POSIX_FADV_DONTNEED) != 0)
     return fail("fadvise DONTNEED " + p, errno);
   ++counts_.done["fadvise_dontneed"];
 }
@@ -443,17 +434,17 @@ void churn::destroy_oldest(int dir_fd, const std::string& dir, std::vector<std::
 void churn::op_snapshot(const area& a, bool create) {
   if (!a.btrfs) return;
   const std::string dir = a.mount + "/snaps";
-  fd_guard dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dfd.fd < 0) return fail("open " + dir, errno);
+  unique_fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dfd.get() < 0) return fail("open " + dir, errno);
   if (create) {
     if (snapshots_.size() >= max_snapshots) return;
     const std::string name = "s" + std::to_string(next_snapshot_++);
-    fd_guard src(::open((a.mount + "/sv").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    unique_fd src(::open((a.mount + "/sv").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     btrfs_ioctl_vol_args_v2 args{};
-    args.fd = src.fd;
+    args.fd = src.get();
     args.flags = BTRFS_SUBVOL_RDONLY;
     std::strncpy(args.name, name.c_str(), sizeof args.name - 1);
-    if (src.fd < 0 || ::ioctl(dfd.fd, BTRFS_IOC_SNAP_CREATE_V2, &args) != 0)
+    if (src.get() < 0 || ::ioctl(dfd.get(), BTRFS_IOC_SNAP_CREATE_V2, &args) != 0)
       return fail("snapshot " + a.mount + "/sv to " + dir + "/" + name, errno);
     // The snapshot holds what the subvolume holds now (btrfs flushes dirty data first).
     const std::string from = a.mount + "/sv/", to = dir + "/" + name + "/";
@@ -464,21 +455,21 @@ void churn::op_snapshot(const area& a, bool create) {
     snapshots_.push_back(dir + "/" + name);
     ++counts_.done["snapshot_create"];
   } else {
-    destroy_oldest(dfd.fd, dir, snapshots_, "snapshot_delete");
+    destroy_oldest(dfd.get(), dir, snapshots_, "snapshot_delete");
   }
 }
 
 void churn::op_subvolume(const area& a, bool create) {
   if (!a.btrfs) return;
   const std::string dir = a.mount + "/vols";
-  fd_guard dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dfd.fd < 0) return fail("open " + dir, errno);
+  unique_fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dfd.get() < 0) return fail("open " + dir, errno);
   if (create) {
     if (subvolumes_.size() >= max_subvolumes) return;
     const std::string name = "v" + std::to_string(next_subvolume_++);
     btrfs_ioctl_vol_args args{};
     std::strncpy(args.name, name.c_str(), sizeof args.name - 1);
-    if (::ioctl(dfd.fd, BTRFS_IOC_SUBVOL_CREATE, &args) != 0) return fail("create the subvolume " + dir + "/" + name, errno);
+    if (::ioctl(dfd.get(), BTRFS_IOC_SUBVOL_CREATE, &args) != 0) return fail("create the subvolume " + dir + "/" + name, errno);
     const std::string path = dir + "/" + name;
     subvolumes_.push_back(path);
     // Reflinks across subvolumes, and one file of its own.
@@ -486,28 +477,28 @@ void churn::op_subvolume(const area& a, bool create) {
     for (unsigned i = 0; i < 3 && !src.empty(); ++i) {
       const std::string s = src[below(src.size())];
       const std::string d = path + "/g" + std::to_string(i);
-      fd_guard sf(::open(s.c_str(), O_RDONLY | O_CLOEXEC));
-      fd_guard df(::open(d.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-      if (sf.fd < 0 || df.fd < 0) return fail("open " + s + " / " + d, errno);
+      unique_fd sf(::open(s.c_str(), O_RDONLY | O_CLOEXEC));
+      unique_fd df(::open(d.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+      if (sf.get() < 0 || df.get() < 0) return fail("open " + s + " / " + d, errno);
       model_[d].clear();
-      if (::ioctl(df.fd, FICLONE, sf.fd) != 0) return fail("FICLONE " + s + " -> " + d, errno);
+      if (::ioctl(df.get(), FICLONE, sf.get()) != 0) return fail("FICLONE " + s + " -> " + d, errno);
       model_[d] = model_.at(s);
     }
     tags t(1 + below(64));
     for (auto& x : t) x = new_tag();
     const std::string own = path + "/own";
-    fd_guard fd(::open(own.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (fd.fd < 0 || !write_blocks(fd.fd, 0, t)) return fail("write " + own, errno);
+    unique_fd fd(::open(own.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (fd.get() < 0 || !write_blocks(fd.get(), 0, t)) return fail("write " + own, errno);
     model_[own] = std::move(t);
     ++counts_.done["subvolume_create"];
   } else {
-    destroy_oldest(dfd.fd, dir, subvolumes_, "subvolume_delete");
+    destroy_oldest(dfd.get(), dir, subvolumes_, "subvolume_delete");
   }
 }
 
 void churn::op_sync(const area& a) {
-  fd_guard fd(::open(a.mount.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.fd < 0 || ::syncfs(fd.fd) != 0) return fail("syncfs " + a.mount, errno);
+  unique_fd fd(::open(a.mount.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0 || ::syncfs(fd.get()) != 0) return fail("syncfs " + a.mount, errno);
   ++counts_.done["syncfs"];
 }
 
@@ -541,9 +532,9 @@ std::vector<std::string> churn::verify(std::uint64_t* files, std::uint64_t* byte
   *files = 0;
   *bytes = 0;
   for (const auto& [p, t] : model_) {
-    fd_guard fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+    unique_fd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
     struct stat st {};
-    if (fd.fd < 0 || ::fstat(fd.fd, &st) != 0) {
+    if (fd.get() < 0 || ::fstat(fd.get(), &st) != 0) {
       bad.push_back(p + ": cannot open: " + std::strerror(errno));
       continue;
     }
@@ -553,7 +544,7 @@ std::vector<std::string> churn::verify(std::uint64_t* files, std::uint64_t* byte
     }
     for (std::size_t b = 0; b < t.size(); ++b) {
       fill_block(t[b], want.data());
-      if (::pread(fd.fd, got.data(), block, static_cast<off_t>(b * block)) != static_cast<ssize_t>(block) ||
+      if (::pread(fd.get(), got.data(), block, static_cast<off_t>(b * block)) != static_cast<ssize_t>(block) ||
           std::memcmp(want.data(), got.data(), block) != 0) {
         bad.push_back(p + ": block " + std::to_string(b) + " differs from what was written");
         break;

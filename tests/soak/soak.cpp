@@ -430,7 +430,9 @@ int main(int argc, char** argv) {
     }
     check_result c;
     // Every other check follows a burst with both consumers stopped: their ring buffers overflow.
-    c.burst = index % 2 == 1 || clock_type::now() >= end;
+    // The last check (the time is up) always follows a burst.
+    const bool last = clock_type::now() >= end;
+    c.burst = index % 2 == 1 || last;
     if (c.burst) {
       ::kill(top_proc.pid(), SIGSTOP);
       ::kill(daemon.pid(), SIGSTOP);
@@ -470,7 +472,7 @@ int main(int argc, char** argv) {
       ++failures;
     }
     checks.push_back(std::move(c));
-    if (clock_type::now() >= end) break;
+    if (last) break;
     w.resume();
     next_check = clock_type::now() + std::chrono::duration<double>(o.check_every);
   }
