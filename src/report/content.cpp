@@ -25,7 +25,9 @@ std::vector<content_model::group_row> identical_files(const scan_result& scan, c
   for (copy_id c = 0; c < scan.files.size() && c < found.classes.size(); ++c) {
     const auto& pages = scan.content.by_copy[c];
     const std::uint64_t size = scan.files[c].size;
-    if (size == 0 || pages.size() != (size + ps - 1) / ps || at(found.duplicate_bytes, c) == 0) continue;
+    // A copy sharing every page's place with another (a reflink) has no duplicate bytes of its
+    // own but is still one of the identical files.
+    if (size == 0 || pages.size() != (size + ps - 1) / ps) continue;
     by_content[{size, found.classes[c]}].push_back(c);
   }
   std::vector<content_model::group_row> out;

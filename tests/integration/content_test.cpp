@@ -3,7 +3,9 @@
 // reflinked copies on btrfs and XFS. Every expected figure comes from the scenario, and the
 // residency of every file is compared page by page before and after the report.
 
+#include <fcntl.h>
 #include <sys/mount.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include <map>
@@ -138,9 +140,23 @@ void copies_on(const std::string& type) {
   write_file(fs.path("a"), size, 5);
   write_file(fs.path("b"), size, 5);  // the same bytes, written again: its own extents
   reflink(fs.path("a"), fs.path("c"));
-  const std::vector<std::string> files{fs.path("a"), fs.path("b"), fs.path("c")};
+  const std::vector<std::string> files{fs.path("a"), fs.path("b"), fs.path("c"), fs.path("d")};
+  write_file(fs.path("d"), 8 * MiB, 6);
   for (const auto& f : files) evict(f);
   for (const auto& f : files) read_all(f);
+  // d: an ordinary read of its start, so the kernel's readahead leaves a window with a
+  // PG_readahead marker; touching the marked page the wrong way would read further.
+  evict(fs.path("d"));
+  {
+    const int fd = open(fs.path("d").c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    std::vector<char> buf(4 * ps());
+    ASSERT_EQ(pread(fd, buf.data(), buf.size(), 0), static_cast<ssize_t>(buf.size()));
+    close(fd);
+  }
+  const std::uint64_t d_cached = cached_pages(fs.path("d"));
+  ASSERT_GT(d_cached, 4u) << "the scenario needs readahead";
+  ASSERT_LT(d_cached, 8 * MiB / ps());
   const auto before = residency_of(files);
 
   auto r = report_json({"--content", fs.dir()});
