@@ -22,7 +22,7 @@ _dupcache() {
   local opts takes_paths=1 args=""
   case $sub in
     report)
-      opts="-h --help --json --by --container --cgroup --from-daemon --socket --metadata-root --top --bytes -j --jobs --cross-mounts --all-extents --residency"
+      opts="-h --help --json --by --container --cgroup --from-daemon --socket --metadata-root --top --bytes -j --jobs --cross-mounts --all-extents --content --residency"
       args="--by --container --cgroup --socket --metadata-root --top -j --jobs --residency"
       ;;
     top)

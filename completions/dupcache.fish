@@ -33,6 +33,7 @@ complete -c dupcache -n $r -l bytes -d 'Sizes in bytes'
 complete -c dupcache -n $r -s j -l jobs -x -d 'Walker threads'
 complete -c dupcache -n $r -l cross-mounts -d 'Descend into other mounts'
 complete -c dupcache -n $r -l all-extents -d 'Index every placed extent'
+complete -c dupcache -n $r -l content -d 'Also duplicates by content'
 complete -c dupcache -n $r -l residency -x -a 'auto cachestat mincore' -d 'How residency is read'
 
 # top

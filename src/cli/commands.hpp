@@ -31,6 +31,7 @@ struct report_args {
   std::string metadata_root = "/";
   bool from_daemon = false;
   std::string socket = "/run/dupcache/control.sock";
+  bool content = false;
 };
 
 void register_report(CLI::App& app, report_args& args);

@@ -60,6 +60,9 @@ void register_report(CLI::App& app, report_args& a) {
                 "Also enter mounts of other filesystems below a PATH (mounts of the same filesystem are always entered; pseudo filesystems never)");
   cmd->add_flag("--all-extents", a.all_extents,
                 "Index every placed extent, not only those the filesystem flags shared (slower)");
+  cmd->add_flag("--content", a.content,
+                "Also find pages cached twice with equal bytes at different places (copies, overlayfs layers); "
+                "with no PATH, walks every local filesystem");
   cmd->add_option("--residency", a.residency, "How residency is read: auto, cachestat, mincore")
       ->check(CLI::IsMember({"auto", "cachestat", "mincore"}));
 }
@@ -96,6 +99,10 @@ int run_report(const report_args& a) {
       log::error("--from-daemon reports what the daemon watches: no PATH");
       return exit_usage;
     }
+    if (a.content) {
+      log::error("--content reads the cached pages on this host: not with --from-daemon");
+      return exit_usage;
+    }
     return report_from_daemon(a);
   }
   local_report_request req;
@@ -117,6 +124,7 @@ int run_report(const report_args& a) {
   }
   req.filter = {a.containers, a.cgroups};
   req.metadata_root = a.metadata_root;
+  req.content = a.content;
 
   auto r = make_local_report(req);
   if (!r) {

@@ -43,23 +43,8 @@ plan_run run_plans(evictor& ev, const std::vector<copy_plan>& plans, std::uint64
 
 namespace {
 
-// The copy's path as the walk reached it: the root (a PATH the caller named, which may pass
-// through symlinks) as named, the rest one component at a time with no symlink followed, and
-// only O_PATH, which opens nothing (a FIFO does not block, a device is not touched).
-unique_fd open_path_only(const file_entry& f) {
-  const std::string& path = f.path;
-  if (!f.root.empty() && path == f.root) return unique_fd(::open(path.c_str(), O_PATH | O_CLOEXEC));
-  std::string root = "/";
-  std::string_view rel = path;
-  if (!f.root.empty() && path.size() > f.root.size() && path.compare(0, f.root.size(), f.root) == 0 &&
-      (path[f.root.size()] == '/' || f.root.back() == '/')) {
-    root = f.root;
-    rel.remove_prefix(f.root.size());
-  }
-  unique_fd rfd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!rfd) return {};
-  return open_no_symlinks(rfd.get(), rel, O_PATH);
-}
+// The copy's path as the walk reached it, opened O_PATH (util/open_beneath.hpp).
+unique_fd open_path_only(const file_entry& f) { return open_walked_path(f.root, f.path); }
 
 }  // namespace
 

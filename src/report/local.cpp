@@ -4,6 +4,9 @@
 #include <algorithm>
 #include <utility>
 
+#include "report/content.hpp"
+#include "scan/content.hpp"
+
 namespace dupcache {
 
 result<local_report> make_local_report(const local_report_request& req) {
@@ -12,10 +15,21 @@ result<local_report> make_local_report(const local_report_request& req) {
   // so a plain report runs unprivileged.
   so.attribute = !req.filter.empty() ||
                  std::find(req.views.begin(), req.views.end(), report_view::container) != req.views.end();
+  so.content = req.content;
   auto scanned = scan(so);
   if (!scanned) return scanned.err();
   local_report out;
   out.model = build_report(*scanned);
+  if (req.content) {
+    std::vector<reopen_target> targets;
+    for (copy_id id = 0; id < scanned->files.size(); ++id) {
+      const auto& f = scanned->files[id];
+      targets.push_back({f.root, f.path, scanned->index.key_of(id).ino, f.size});
+    }
+    auto source = make_file_page_source(std::move(targets), out.model.page_size);
+    auto found = find_content_duplicates(scanned->content, *source, out.model.page_size, content_rank(*scanned));
+    attach_content(out.model, *scanned, found);
+  }
   out.named_path_failed = scanned->named_path_failed;
   if (!so.attribute) return out;
   cgroup::host_accounting acc(req.metadata_root);

@@ -25,6 +25,7 @@ struct local_report_request {
   std::vector<report_view> views{report_view::file, report_view::group};
   cgroup::container_filter filter;  // --container / --cgroup
   std::string metadata_root = "/";
+  bool content = false;  // --content: also duplicates by content (report/content.hpp)
 };
 
 struct local_report {

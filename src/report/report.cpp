@@ -217,6 +217,7 @@ nlohmann::ordered_json report_json(const report_model& m, const report_options& 
     row["pseudo"] = s.pseudo;
     j["skipped"]["mounts"].push_back(std::move(row));
   }
+  content_json(j, m, opts);
   return j;
 }
 
@@ -413,6 +414,7 @@ std::string report_text(const report_model& m, const report_options& opts) {
       }
     }
   }
+  out += content_text(m, opts);
   if (auto note = skipped_mounts_note(m.skipped_mounts); !note.empty()) out += "\n" + note;
   if (!m.dirty_known) {
     out += "\nnote: residency came from mincore (no cachestat): dirty pages could not be told apart\n";

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cgroup/accounting.hpp"
+#include "report/content.hpp"
 #include "scan/scanner.hpp"
 
 namespace dupcache {
@@ -68,6 +69,7 @@ struct report_model {
   std::vector<cgroup::container_row> containers;
   std::string attribution_error;    // why charges could not be read, if they could not
   std::vector<std::string> copy_paths;  // by copy_id, for the containers' file lists
+  std::optional<content_model> content;  // --content (report/content.hpp)
 };
 
 report_model build_report(const scan_result& scan);

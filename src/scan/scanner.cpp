@@ -19,6 +19,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include "scan/content_roots.hpp"
 #include "scan/fiemap.hpp"
 #include "scan/fs_identity.hpp"
 #include "scan/mounts.hpp"
@@ -382,6 +383,16 @@ class scan_job {
       if (clean) pieces = std::move(*clean);
       else add_error(path, clean.err().message());
     }
+    std::vector<page_hash> hashed;
+    std::uint64_t hash_gone = 0;
+    if (opts_.content) {
+      const std::uint64_t pages = (static_cast<std::uint64_t>(st.st_size) + ps_ - 1) / ps_;
+      auto runs = reader_->clean_runs(fd, 0, pages);
+      auto gone = runs ? hash_resident_pages(fd, static_cast<std::uint64_t>(st.st_size), ps_, *runs, *hasher_, hashed)
+                       : result<std::uint64_t>(runs.err());
+      if (gone) hash_gone = *gone;
+      else add_error(path, gone.err().message() + " (its pages are left out of the content duplicates)");
+    }
     std::vector<charge_run> charges;
     if (charges_) {
       auto runs = reader_->cached_runs(fd, static_cast<std::uint64_t>(st.st_size));
@@ -397,6 +408,14 @@ class scan_job {
                                 (counts->dirty + counts->writeback) * ps_, root};
     for (const auto& piece : pieces) {
       out_.index.add(id, out_.index.intern_domain(piece.domain), piece.physical, piece.length);
+    }
+    if (opts_.content) {
+      auto& cp = out_.content;
+      if (id >= cp.by_copy.size()) cp.by_copy.resize(id + 1);
+      place_pages(hashed, placement, ps_, cp);
+      cp.pages_hashed += hashed.size();
+      cp.pages_gone += hash_gone;
+      cp.by_copy[id] = std::move(hashed);
     }
     if (opts_.attribute || opts_.keep_placements) {
       if (id >= out_.charges.size()) {
@@ -432,6 +451,8 @@ class scan_job {
   const scan_options& opts_;
   std::uint64_t ps_;
   std::unique_ptr<residency_reader> reader_;
+  xxh3_hasher xxh3_;
+  const page_hasher* hasher_ = opts_.hasher ? opts_.hasher : &xxh3_;
   std::optional<charge_reader> charges_;
   fs_registry registry_;
   claim_set claims_;
@@ -454,7 +475,18 @@ class scan_job {
 
 }  // namespace
 
-result<scan_result> scan(const scan_options& options) {
+result<scan_result> scan(const scan_options& options_in) {
+  scan_options resolved;
+  std::vector<std::string> content_notes;
+  if (options_in.content) {
+    auto mounts = read_mountinfo();
+    if (!mounts) return mounts.err();
+    auto roots = resolve_content_roots(options_in.paths, *mounts);
+    resolved = options_in;
+    resolved.paths = std::move(roots.paths);
+    content_notes = std::move(roots.notes);
+  }
+  const scan_options& options = options_in.content ? resolved : options_in;
   const auto ps = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
   auto reader = make_residency_reader(options.residency, ps);
   if (!reader) return reader.err();
@@ -516,6 +548,8 @@ result<scan_result> scan(const scan_options& options) {
   for (auto& e : early_errors) job.add_error(e.path, e.message, named_failed);
   auto out = job.run(std::move(roots), std::move(named_files));
   out.named_path_failed = out.named_path_failed || named_failed;
+  out.content_notes = std::move(content_notes);
+  if (out.content.by_copy.size() < out.files.size()) out.content.by_copy.resize(out.files.size());
   return out;
 }
 

@@ -12,6 +12,7 @@
 
 #include "index/block_index.hpp"
 #include "scan/charges.hpp"
+#include "scan/content.hpp"
 #include "scan/placement.hpp"
 #include "scan/residency.hpp"
 #include "util/result.hpp"
@@ -39,6 +40,11 @@ struct scan_options {
   bool keep_placements = false;
   // Keep a record of every inode scanned (for the live controller's path cache and extents).
   bool record_inodes = false;
+  // --content: hash each cached file's clean cached pages (scan_result::content) for
+  // find_content_duplicates(), and walk what content_roots.hpp says (overlayfs through its
+  // layers; with no PATH, every local block filesystem). hasher: null for XXH3.
+  bool content = false;
+  const page_hasher* hasher = nullptr;
 };
 
 struct file_entry {
@@ -115,6 +121,8 @@ struct scan_result {
   bool named_path_failed = false;  // a PATH on the command line could not be scanned at all
   std::string residency_method;    // "cachestat" or "mincore"
   bool dirty_known = true;
+  content_pages content;                // with scan_options::content, by copy_id
+  std::vector<std::string> content_notes;  // what the content walk resolved or left out
 };
 
 result<scan_result> scan(const scan_options& options);

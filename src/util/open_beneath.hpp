@@ -75,4 +75,22 @@ inline unique_fd open_no_symlinks(int dirfd, std::string_view rel, int flags) {
   }
 }
 
+// A file the walk reached from `root` (a PATH the caller named, which may pass through
+// symlinks) by `path`: the root as named, the rest one component at a time with no symlink
+// followed, and only O_PATH, which opens nothing (a FIFO does not block, a device is not
+// touched). Shared by everything that reopens a scanned file.
+inline unique_fd open_walked_path(const std::string& root_in, const std::string& path) {
+  if (!root_in.empty() && path == root_in) return unique_fd(::open(path.c_str(), O_PATH | O_CLOEXEC));
+  std::string root = "/";
+  std::string_view rel = path;
+  if (!root_in.empty() && path.size() > root_in.size() && path.compare(0, root_in.size(), root_in) == 0 &&
+      (path[root_in.size()] == '/' || root_in.back() == '/')) {
+    root = root_in;
+    rel.remove_prefix(root_in.size());
+  }
+  unique_fd rfd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!rfd) return {};
+  return open_no_symlinks(rfd.get(), rel, O_PATH);
+}
+
 }  // namespace dupcache
