@@ -378,7 +378,12 @@ class scan_job {
     } else {
       n_extents = extents->size();
       placement = file_placement(fd, *fs, *extents, ps_);
-      auto clean = clean_pieces(fd, placement, *reader_, ps_, opts_.shared_hint);
+      // A file whose every page is cached and clean (the common case: a file read whole) needs
+      // no residency lookup per extent. Only a reader that tells dirty pages can say so.
+      const std::uint64_t file_pages = (static_cast<std::uint64_t>(st.st_size) + ps_ - 1) / ps_;
+      const bool all_clean = reader_->knows_dirty() && counts->cached >= file_pages && counts->dirty == 0 &&
+                             counts->writeback == 0 && counts->unread == 0;
+      auto clean = clean_pieces(fd, placement, *reader_, ps_, opts_.shared_hint, all_clean ? file_pages : 0);
       if (clean) pieces = std::move(*clean);
       else add_error(path, clean.err().message());
     }
