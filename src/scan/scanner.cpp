@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <charconv>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -88,15 +90,39 @@ struct dir_task {
   std::string from_root;                     // the components below root_dir
 };
 
+// A set whose members are spread over shards by hash, each with its own lock: every walker
+// claims every file it meets, so one lock for all would be taken by all threads per file
+// (64 shards keep two walkers on a 64-core host apart almost always).
+template <typename T, typename Hash, std::size_t shards = 64>
+class sharded_set {
+ public:
+  bool insert(const T& v) {
+    const std::size_t h = Hash{}(v);
+    auto& s = shards_[(h ^ (h >> 17)) % shards];
+    std::lock_guard lock(s.mu);
+    return s.seen.insert(v).second;
+  }
+
+ private:
+  struct alignas(64) shard {
+    std::mutex mu;
+    std::unordered_set<T, Hash> seen;
+  };
+  std::array<shard, shards> shards_;
+};
+
+struct dev_ino_hash {
+  std::size_t operator()(const std::pair<dev_t, ino_t>& k) const {
+    return std::hash<std::uint64_t>{}(static_cast<std::uint64_t>(k.second) * 0x9e3779b97f4a7c15ULL ^
+                                      static_cast<std::uint64_t>(k.first));
+  }
+};
+
 // Identity of a copy before it is admitted to the index: hardlinks and second paths to one
 // inode stop here.
 struct claim_set {
-  std::mutex mu;
-  std::unordered_set<copy_key, copy_key_hash> seen;
-  bool claim(const copy_key& k) {
-    std::lock_guard lock(mu);
-    return seen.insert(k).second;
-  }
+  sharded_set<copy_key, copy_key_hash> seen;
+  bool claim(const copy_key& k) { return seen.insert(k); }
 };
 
 class scan_job {
@@ -240,10 +266,7 @@ class scan_job {
     }
     // Marked visited only once entered: a mount left out of one walk may be another root
     // (no PATH: each filesystem is a root), which must still walk it.
-    {
-      std::lock_guard lock(visited_mu_);
-      if (!visited_.insert({st.st_dev, st.st_ino}).second) return;  // bind-mount loops, overlapping PATHs
-    }
+    if (!visited_.insert({st.st_dev, st.st_ino})) return;  // bind-mount loops, overlapping PATHs
     count(&scan_stats::directories);
 
     const int raw = dfd.get();
@@ -449,8 +472,7 @@ class scan_job {
   std::atomic<unsigned> held_dirs_{0};
   unsigned held_dirs_cap_ = 0;
 
-  std::mutex visited_mu_;
-  std::set<std::pair<dev_t, ino_t>> visited_;
+  sharded_set<std::pair<dev_t, ino_t>, dev_ino_hash> visited_;
 
   std::mutex out_mu_;
   scan_result out_;
