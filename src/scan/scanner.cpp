@@ -136,6 +136,7 @@ class scan_job {
     struct rlimit rl {};
     const rlim_t soft = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
     held_dirs_cap_ = static_cast<unsigned>(std::min<rlim_t>(1024, soft / 4));
+    proc_fds_ = unique_fd(open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (opts_.attribute) {
       auto c = charge_reader::open(ps_);
       if (c) {
@@ -344,13 +345,25 @@ class scan_job {
       if (named) return add_error(path, plain_error("scan", "it is " + file_type_name(st.st_mode)).message(), true);
       return count(&scan_stats::special_skipped);
     }
-    const std::string proc = fmt::format("/proc/self/fd/{}", pfd.get());
-    unique_fd fd(open(proc.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+    unique_fd fd = reopen(pfd.get());
     if (!fd) {
       if (errno == ENOENT) return count(&scan_stats::vanished);
       return add_error(path, errno_error("open for reading").message(), named);
     }
     process_file(fd.get(), st, path, root, mount_id, named);
+  }
+
+  // The O_PATH fd reopened for reading through its /proc/self/fd link: one name looked up in
+  // the directory held open for the scan (the walk of "/proc/self/fd/" per file cost as much as
+  // the lookup itself), or the whole path where /proc/self/fd could not be held.
+  unique_fd reopen(int pfd) const {
+    constexpr int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+    char name[16];
+    const auto end = std::to_chars(name, name + sizeof name - 1, pfd).ptr;
+    *end = 0;
+    if (proc_fds_) return unique_fd(openat(proc_fds_.get(), name, flags));
+    const std::string proc = std::string("/proc/self/fd/") + name;
+    return unique_fd(open(proc.c_str(), flags));
   }
 
   void process_file(int fd, const struct stat& st, const std::string& path, const std::string& root,
@@ -461,6 +474,7 @@ class scan_job {
   std::uint64_t ps_;
   std::unique_ptr<residency_reader> reader_;
   std::optional<charge_reader> charges_;
+  unique_fd proc_fds_;  // /proc/self/fd, where files are reopened
   fs_registry registry_;
   claim_set claims_;
 
