@@ -28,6 +28,8 @@ void merge_json(const policy::merge_report& r, std::ostream& out) {
   j["mapped_copies"] = r.mapped;
   j["merged_mappings"] = r.merged_mappings;
   j["merged_bytes"] = r.merged.merged_bytes;
+  j["canonical_read_bytes"] = r.merged.canonical_read_bytes;
+  j["canonical_cached_bytes"] = r.merged.canonical_cached_bytes;
   j["mappings"] = json::array();
   for (const auto& m : r.merged.done) {
     j["mappings"].push_back({{"pid", m.pid},

@@ -22,13 +22,16 @@
 namespace dupcache::policy {
 namespace {
 
-void read_through(int fd, std::uint64_t offset, std::uint64_t length) {
-  std::vector<char> buf(1 << 20);
-  for (std::uint64_t at = offset; at < offset + length;) {
+// Returns the bytes read.
+std::uint64_t read_through(int fd, std::uint64_t offset, std::uint64_t length) {
+  std::vector<char> buf(std::min<std::uint64_t>(length, 1 << 20));
+  std::uint64_t at = offset;
+  while (at < offset + length) {
     const auto n = pread(fd, buf.data(), std::min<std::uint64_t>(buf.size(), offset + length - at), static_cast<off_t>(at));
     if (n <= 0) break;  // end of file, or an error the mapping will meet anyway
     at += static_cast<std::uint64_t>(n);
   }
+  return at - offset;
 }
 
 // Whether the LSMs (Yama, SELinux, AppArmor, ...) and the ptrace rules let this process attach
@@ -58,6 +61,29 @@ std::vector<vma_line> mergeable(const std::vector<proc::smaps_mapping>& maps) {
 
 std::vector<vma_line> mergeable_vmas(const std::string& smaps) { return mergeable(proc::parse_smaps(smaps)); }
 
+result<void> warm_range(int fd, std::uint64_t offset, std::uint64_t length, residency_reader& reader, merge_run& run) {
+  if (length == 0) return {};
+  const auto ps = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+  const std::uint64_t first = offset / ps, last = (offset + length + ps - 1) / ps;
+  auto cached = reader.clean_runs(fd, first, last - first);
+  if (!cached) return cached.err();
+  // Read the gaps between the cached runs, clipped to the range asked.
+  const std::uint64_t end = offset + length;
+  std::uint64_t at = offset;
+  auto read_to = [&](std::uint64_t to) {
+    if (to > at) run.canonical_read_bytes += read_through(fd, at, to - at);
+  };
+  for (const auto& r : *cached) {
+    const std::uint64_t rs = std::max(offset, r.first * ps), re = std::min(end, (r.first + r.pages) * ps);
+    if (re <= rs) continue;
+    read_to(rs);
+    run.canonical_cached_bytes += re - rs;
+    at = std::max(at, re);
+  }
+  read_to(end);
+  return {};
+}
+
 merge_run merge_mapped(const scan_result& scan, const merge_module& mod, const merge_options& o) {
   merge_run run;
   const auto shares = scan.index.split_waste();
@@ -66,6 +92,7 @@ merge_run merge_mapped(const scan_result& scan, const merge_module& mod, const m
   std::set<copy_id> seen;
   fs_registry registry;
   const std::vector<int> targets = o.all ? proc::process_ids() : std::vector<int>(o.pids.begin(), o.pids.end());
+  auto reader = make_residency_reader(residency_mode::automatic, static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE)));
 
   for (int pid : targets) {
     if (pid == getpid()) continue;
@@ -177,7 +204,11 @@ merge_run merge_mapped(const scan_result& scan, const merge_module& mod, const m
       }
       // Read the canonical copy's pages in now (readahead(2) is asynchronous: read them), so the
       // process's next faults are minor ones and the eviction that follows finds them cached.
-      read_through(canon->get(), v.offset, v.end - v.start);
+      // What is cached already (another mapping of this copy was merged before) is not read
+      // again; without a residency reader, all of it is.
+      if (!reader || !warm_range(canon->get(), v.offset, v.end - v.start, **reader, run)) {
+        run.canonical_read_bytes += read_through(canon->get(), v.offset, v.end - v.start);
+      }
       unsigned generation = 0;
       ioctl(b.get(), FS_IOC_GETVERSION, &generation);
       merge_module::request req;

@@ -62,7 +62,17 @@ struct merge_run {
   std::uint64_t merged_bytes = 0;   // Σ length of the mappings moved
   std::vector<std::string> errors;  // targets that could not be read
   std::uint64_t mapped_copies = 0;  // duplicated copies the targets map
+  // Canonical ranges brought into the cache before the requests: the bytes read, and the bytes
+  // found cached already (by an earlier mapping of the same copy in this run, or before it) and
+  // not read again.
+  std::uint64_t canonical_read_bytes = 0;
+  std::uint64_t canonical_cached_bytes = 0;
 };
+
+// Brings [offset, offset + length) of fd into the page cache, reading (pread, waiting for it)
+// only the pages the residency reader does not find cached: a canonical copy mapped by ten
+// processes is read once, not ten times. Adds to the two counters of `run`.
+result<void> warm_range(int fd, std::uint64_t offset, std::uint64_t length, residency_reader& reader, merge_run& run);
 
 // Merges the targets' mappings of duplicated copies in `scan` onto canonical copies.
 merge_run merge_mapped(const scan_result& scan, const merge_module& mod, const merge_options& o);

@@ -9,6 +9,8 @@
 
 #include <algorithm>
 
+#include "scan/frame_table.hpp"
+
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22
 #endif
@@ -142,7 +144,7 @@ result<void> charge_reader::read_window(int fd, std::uint64_t first, std::uint64
   if (mincore(m.data(), len, resident.data()) < 0) return errno_error("mincore");
 
   std::vector<std::uint64_t> entries(pages);
-  std::vector<std::uint64_t> cgroups;
+  std::vector<bool> seen(pages);  // resident, and its pagemap entry was read
   for (std::uint64_t i = 0; i < pages;) {
     if (!(resident[i] & 1)) {
       ++i;
@@ -160,26 +162,22 @@ result<void> charge_reader::read_window(int fd, std::uint64_t first, std::uint64
         !r) {
       return r;
     }
-    // Frames of one large folio are consecutive: read their charges with one pread.
-    for (std::uint64_t j = i; j < end;) {
-      if (!(entries[j] & pm_present) || (entries[j] & pm_pfn_mask) == 0) {
-        append_charge(out, first + j, 1, 0);
-        ++j;
-        continue;
-      }
-      const std::uint64_t pfn = entries[j] & pm_pfn_mask;
-      std::uint64_t k = j + 1;
-      while (k < end && (entries[k] & pm_present) && (entries[k] & pm_pfn_mask) == pfn + (k - j)) ++k;
-      cgroups.resize(k - j);
-      if (auto r = pread_all(kpagecgroup_.get(), cgroups.data(), cgroups.size() * sizeof(std::uint64_t),
-                             pfn * sizeof(std::uint64_t), "read /proc/kpagecgroup");
-          !r) {
-        return r;
-      }
-      for (std::uint64_t x = j; x < k; ++x) append_charge(out, first + x, 1, cgroups[x - j]);
-      j = k;
-    }
+    for (std::uint64_t j = i; j < end; ++j) seen[j] = true;
     i = end;
+  }
+  // The charges of the whole window's frames, read over spans of nearby frames (a large folio's
+  // frames are consecutive, and a file read in one go lies close together).
+  std::vector<std::uint64_t> pfns;
+  for (std::uint64_t j = 0; j < pages; ++j) {
+    if (seen[j] && (entries[j] & pm_present) && (entries[j] & pm_pfn_mask) != 0) pfns.push_back(entries[j] & pm_pfn_mask);
+  }
+  auto cgroups = read_frame_entries(frame_table_of(kpagecgroup_.get(), "/proc/kpagecgroup"), pfns);
+  if (!cgroups) return cgroups.err();
+  std::size_t next = 0;
+  for (std::uint64_t j = 0; j < pages; ++j) {
+    if (!seen[j]) continue;
+    const bool framed = (entries[j] & pm_present) && (entries[j] & pm_pfn_mask) != 0;
+    append_charge(out, first + j, 1, framed ? (*cgroups)[next++] : 0);
   }
   return {};
 }

@@ -20,10 +20,14 @@ std::vector<placed_extent> file_placement(int fd, const fs_info& fs, const std::
 
 result<std::vector<index_piece>> clean_pieces(int fd, const std::vector<placed_extent>& placement,
                                               residency_reader& reader, std::uint64_t page_size,
-                                              bool shared_only) {
+                                              bool shared_only, std::uint64_t clean_prefix) {
   std::vector<index_piece> out;
   for (const auto& p : placement) {
     if (shared_only && !p.shared) continue;
+    if (p.first_page + p.pages <= clean_prefix) {
+      out.push_back({p.domain, p.physical, p.pages * page_size});
+      continue;
+    }
     auto clean = reader.clean_runs(fd, p.first_page, p.pages);
     if (!clean) return clean.err();
     for (const auto& c : *clean) {

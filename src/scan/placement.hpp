@@ -36,9 +36,11 @@ struct index_piece {
 };
 
 // The clean cached pages of the placed extents (all, or only those flagged shared), as
-// physical pieces.
+// physical pieces. clean_prefix: the file's first clean_prefix pages are known to be cached and
+// clean (one count over the whole file said every page is, none dirty or under writeback), so
+// extents inside them need no residency lookup of their own; 0: every extent is looked up.
 result<std::vector<index_piece>> clean_pieces(int fd, const std::vector<placed_extent>& placement,
                                               residency_reader& reader, std::uint64_t page_size,
-                                              bool shared_only);
+                                              bool shared_only, std::uint64_t clean_prefix = 0);
 
 }  // namespace dupcache

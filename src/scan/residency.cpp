@@ -11,6 +11,7 @@
 #include <limits>
 #include <memory>
 
+#include "scan/frame_table.hpp"
 #include "util/fd.hpp"
 
 namespace dupcache {
@@ -241,7 +242,7 @@ result<page_counts> page_flags_range(int fd, std::uint64_t offset, std::uint64_t
   if (madvise(p, len, MADV_RANDOM) < 0) return errno_error("madvise MADV_RANDOM");
   std::vector<unsigned char> resident(last - first);
   if (mincore(p, len, resident.data()) < 0) return errno_error("mincore");
-  std::vector<std::uint64_t> entries, flags;
+  std::vector<std::uint64_t> entries, pfns;
   for (std::uint64_t i = 0; i < resident.size();) {
     if (!(resident[i] & 1)) {
       ++i;
@@ -257,12 +258,16 @@ result<page_counts> page_flags_range(int fd, std::uint64_t offset, std::uint64_t
     for (auto e : entries) {
       // A page we could not see is not known to be clean.
       if (!(e & pagemap_present) || (e & pagemap_pfn) == 0) return plain_error("tell dirty pages", "a cached page's frame is not visible in /proc/self/pagemap");
-      flags.resize(1);
-      if (!pread_whole(kpageflags, flags.data(), 8, (e & pagemap_pfn) * 8)) return errno_error("read /proc/kpageflags");
-      if (flags[0] & kpf_dirty) ++out.dirty;
-      if (flags[0] & kpf_writeback) ++out.writeback;
+      pfns.push_back(e & pagemap_pfn);
     }
     i = end;
+  }
+  // One pread per span of nearby frames, not one per page.
+  auto flags = read_frame_entries(frame_table_of(kpageflags, "/proc/kpageflags"), pfns);
+  if (!flags) return flags.err();
+  for (auto f : *flags) {
+    if (f & kpf_dirty) ++out.dirty;
+    if (f & kpf_writeback) ++out.writeback;
   }
   return out;
 }

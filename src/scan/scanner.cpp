@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <charconv>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -89,15 +91,39 @@ struct dir_task {
   std::string from_root;                     // the components below root_dir
 };
 
+// A set whose members are spread over shards by hash, each with its own lock: every walker
+// claims every file it meets, so one lock for all would be taken by all threads per file
+// (64 shards keep two walkers on a 64-core host apart almost always).
+template <typename T, typename Hash, std::size_t shards = 64>
+class sharded_set {
+ public:
+  bool insert(const T& v) {
+    const std::size_t h = Hash{}(v);
+    auto& s = shards_[(h ^ (h >> 17)) % shards];
+    std::lock_guard lock(s.mu);
+    return s.seen.insert(v).second;
+  }
+
+ private:
+  struct alignas(64) shard {
+    std::mutex mu;
+    std::unordered_set<T, Hash> seen;
+  };
+  std::array<shard, shards> shards_;
+};
+
+struct dev_ino_hash {
+  std::size_t operator()(const std::pair<dev_t, ino_t>& k) const {
+    return std::hash<std::uint64_t>{}(static_cast<std::uint64_t>(k.second) * 0x9e3779b97f4a7c15ULL ^
+                                      static_cast<std::uint64_t>(k.first));
+  }
+};
+
 // Identity of a copy before it is admitted to the index: hardlinks and second paths to one
 // inode stop here.
 struct claim_set {
-  std::mutex mu;
-  std::unordered_set<copy_key, copy_key_hash> seen;
-  bool claim(const copy_key& k) {
-    std::lock_guard lock(mu);
-    return seen.insert(k).second;
-  }
+  sharded_set<copy_key, copy_key_hash> seen;
+  bool claim(const copy_key& k) { return seen.insert(k); }
 };
 
 class scan_job {
@@ -111,6 +137,7 @@ class scan_job {
     struct rlimit rl {};
     const rlim_t soft = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
     held_dirs_cap_ = static_cast<unsigned>(std::min<rlim_t>(1024, soft / 4));
+    proc_fds_ = unique_fd(open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (opts_.attribute) {
       auto c = charge_reader::open(ps_);
       if (c) {
@@ -241,10 +268,7 @@ class scan_job {
     }
     // Marked visited only once entered: a mount left out of one walk may be another root
     // (no PATH: each filesystem is a root), which must still walk it.
-    {
-      std::lock_guard lock(visited_mu_);
-      if (!visited_.insert({st.st_dev, st.st_ino}).second) return;  // bind-mount loops, overlapping PATHs
-    }
+    if (!visited_.insert({st.st_dev, st.st_ino})) return;  // bind-mount loops, overlapping PATHs
     count(&scan_stats::directories);
 
     const int raw = dfd.get();
@@ -322,13 +346,25 @@ class scan_job {
       if (named) return add_error(path, plain_error("scan", "it is " + file_type_name(st.st_mode)).message(), true);
       return count(&scan_stats::special_skipped);
     }
-    const std::string proc = fmt::format("/proc/self/fd/{}", pfd.get());
-    unique_fd fd(open(proc.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+    unique_fd fd = reopen(pfd.get());
     if (!fd) {
       if (errno == ENOENT) return count(&scan_stats::vanished);
       return add_error(path, errno_error("open for reading").message(), named);
     }
     process_file(fd.get(), st, path, root, mount_id, named);
+  }
+
+  // The O_PATH fd reopened for reading through its /proc/self/fd link: one name looked up in
+  // the directory held open for the scan (the walk of "/proc/self/fd/" per file cost as much as
+  // the lookup itself), or the whole path where /proc/self/fd could not be held.
+  unique_fd reopen(int pfd) const {
+    constexpr int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+    char name[16];
+    const auto end = std::to_chars(name, name + sizeof name - 1, pfd).ptr;
+    *end = 0;
+    if (proc_fds_) return unique_fd(openat(proc_fds_.get(), name, flags));
+    const std::string proc = std::string("/proc/self/fd/") + name;
+    return unique_fd(open(proc.c_str(), flags));
   }
 
   void process_file(int fd, const struct stat& st, const std::string& path, const std::string& root,
@@ -379,7 +415,12 @@ class scan_job {
     } else {
       n_extents = extents->size();
       placement = file_placement(fd, *fs, *extents, ps_);
-      auto clean = clean_pieces(fd, placement, *reader_, ps_, opts_.shared_hint);
+      // A file whose every page is cached and clean (the common case: a file read whole) needs
+      // no residency lookup per extent. Only a reader that tells dirty pages can say so.
+      const std::uint64_t file_pages = (static_cast<std::uint64_t>(st.st_size) + ps_ - 1) / ps_;
+      const bool all_clean = reader_->knows_dirty() && counts->cached >= file_pages && counts->dirty == 0 &&
+                             counts->writeback == 0 && counts->unread == 0;
+      auto clean = clean_pieces(fd, placement, *reader_, ps_, opts_.shared_hint, all_clean ? file_pages : 0);
       if (clean) pieces = std::move(*clean);
       else add_error(path, clean.err().message());
     }
@@ -454,6 +495,7 @@ class scan_job {
   xxh3_hasher xxh3_;
   const page_hasher* hasher_ = opts_.hasher ? opts_.hasher : &xxh3_;
   std::optional<charge_reader> charges_;
+  unique_fd proc_fds_;  // /proc/self/fd, where files are reopened
   fs_registry registry_;
   claim_set claims_;
 
@@ -465,8 +507,7 @@ class scan_job {
   std::atomic<unsigned> held_dirs_{0};
   unsigned held_dirs_cap_ = 0;
 
-  std::mutex visited_mu_;
-  std::set<std::pair<dev_t, ino_t>> visited_;
+  sharded_set<std::pair<dev_t, ino_t>, dev_ino_hash> visited_;
 
   std::mutex out_mu_;
   scan_result out_;

@@ -105,7 +105,7 @@ TEST(MergeOutput, JsonKeysInTheirOrder) {
   std::vector<std::string> keys;
   for (const auto& [k, v] : j.items()) keys.push_back(k);
   const std::vector<std::string> want{"merged", "module", "fallback", "dry_run", "mapped_copies", "merged_mappings",
-                                      "merged_bytes", "mappings", "planned_bytes", "freed_bytes", "actions",
+                                      "merged_bytes", "canonical_read_bytes", "canonical_cached_bytes", "mappings", "planned_bytes", "freed_bytes", "actions",
                                       "canonical_removed", "errors"};
   EXPECT_EQ(keys, want);
   EXPECT_EQ(j["merged"], true);
