@@ -421,6 +421,14 @@ std::string report_text(const report_model& m, const report_options& opts) {
   return out;
 }
 
+void write_report_json(std::ostream& out, const report_model& m, const report_options& opts) {
+  out << dump_json(report_json(m, opts), 2) << '\n';
+}
+
+void write_report_text(std::ostream& out, const report_model& m, const report_options& opts) {
+  out << report_text(m, opts);
+}
+
 std::string skipped_mounts_note(const std::vector<skipped_mount>& skipped) {
   std::vector<const skipped_mount*> shown;
   for (const auto& s : skipped) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -91,5 +92,10 @@ std::string report_text(const report_model& m, const report_options& opts);
 // The model back from report_json()'s document (what the daemon's control socket sends), for
 // the views; ids that only index the scan (copies) are renumbered. Throws on a malformed one.
 report_model report_from_json(const nlohmann::json& j);
+
+// The same documents written as they are produced, without building them whole first: the
+// bytes are exactly dump_json(report_json(m, o), 2) + "\n" and report_text(m, o).
+void write_report_json(std::ostream& out, const report_model& m, const report_options& opts);
+void write_report_text(std::ostream& out, const report_model& m, const report_options& opts);
 
 }  // namespace dupcache
