@@ -52,7 +52,7 @@ unique_fd open_path_only(const file_entry& f) {
   std::string root = "/";
   std::string_view rel = path;
   if (!f.root.empty() && path.size() > f.root.size() && path.compare(0, f.root.size(), f.root) == 0 &&
-      (path[f.root.size()] == '/' || f.root.back() == '/')) {
+      (path[f.root.size()] == '/' || f.root.str().back() == '/')) {
     root = f.root;
     rel.remove_prefix(f.root.size());
   }

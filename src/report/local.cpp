@@ -15,13 +15,17 @@ result<local_report> make_local_report(const local_report_request& req) {
   auto scanned = scan(so);
   if (!scanned) return scanned.err();
   local_report out;
-  out.model = build_report(*scanned);
   out.named_path_failed = scanned->named_path_failed;
-  if (!so.attribute) return out;
+  if (!so.attribute) {
+    // The scan is done with: its paths move into the model instead of being copied.
+    out.model = build_report(std::move(*scanned));
+    return out;
+  }
   cgroup::host_accounting acc(req.metadata_root);
   auto rows = acc.rows(*scanned);
   out.charges_error = acc.error(*scanned);
-  attach_containers(out.model, *scanned, std::move(rows), out.charges_error);
+  out.model = build_report(std::move(*scanned));
+  attach_containers(out.model, std::move(rows), out.charges_error);
   out.usage_errors = cgroup::unknown_container_errors("--container", req.filter.containers, out.model.containers, acc);
   if (!out.usage_errors.empty()) return out;
   if (!req.filter.empty() && filter_containers(out.model, req.filter) == 0) {

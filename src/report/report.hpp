@@ -26,7 +26,7 @@ struct report_options {
 struct report_model {
   struct file_row {
     std::string path;
-    std::string fs;
+    interned fs;
     std::uint64_t subvol = 0;
     std::uint64_t ino = 0;
     std::uint64_t cached_bytes = 0;
@@ -72,10 +72,15 @@ struct report_model {
 };
 
 report_model build_report(const scan_result& scan);
+// The same from a scan that is done with: its paths move into the model.
+report_model build_report(scan_result&& scan);
 // Adds the per-container rows (cgroup::account()) to a model built from the same scan.
 // error: why every page is unattributed, if that is so.
 void attach_containers(report_model& m, const scan_result& scan, std::vector<cgroup::container_row> rows,
                        std::string error);
+// The same when the scan's paths were moved into the model (build_report(scan_result&&)):
+// the containers' file lists take their paths from the file rows.
+void attach_containers(report_model& m, std::vector<cgroup::container_row> rows, std::string error);
 
 // --container / --cgroup: keeps the containers any filter matches, and the files and groups
 // holding pages charged to them. Totals stay those of the whole scan. Returns how many

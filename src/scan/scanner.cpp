@@ -80,7 +80,7 @@ struct held_dir {
 struct dir_task {
   std::string path;
   std::uint64_t mount_id = 0;
-  std::string root;   // the PATH or mount point this walk started from
+  interned root;      // the PATH or mount point this walk started from
   std::string fs_id;  // the filesystem being walked; empty until the root directory is opened
   std::shared_ptr<const held_dir> base;      // opened relative to this: the parent, else the root
   std::string rel;                           // below base ("" for base itself)
@@ -97,7 +97,26 @@ struct claim_set {
     std::lock_guard lock(mu);
     return seen.insert(k).second;
   }
+  bool claimed(const copy_key& k) {
+    std::lock_guard lock(mu);
+    return seen.count(k) > 0;
+  }
 };
+
+// Whether a file is mounted over another anywhere (a bind mount of a single file): then a
+// file with one link can be reached twice by walks. Unknown (mountinfo unreadable): assumed.
+bool any_file_mounts() {
+  auto mounts = read_mountinfo();
+  if (!mounts) return true;
+  for (const auto& m : *mounts) {
+    struct statx stx {};
+    if (statx(AT_FDCWD, m.mount_point.c_str(), AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_DONT_SYNC,
+              STATX_TYPE, &stx) == 0 && S_ISREG(stx.stx_mode)) {
+      return true;
+    }
+  }
+  return false;
+}
 
 class scan_job {
  public:
@@ -122,6 +141,8 @@ class scan_job {
   }
 
   scan_result run(std::vector<dir_task> roots, std::vector<std::pair<std::string, std::string>> named_files) {
+    named_files_ = !named_files.empty();
+    file_mounts_ = any_file_mounts();
     for (auto& [path, _] : named_files) process_named_file(path);
     // The filesystems walked from a root of their own: their mounts met by another walk are
     // not left out.
@@ -231,7 +252,7 @@ class scan_job {
         if (!opts_.cross_mounts || pseudo) {
           std::lock_guard lock(out_mu_);
           ++out_.stats.mounts_not_crossed;
-          out_.skipped_mounts.push_back({t.path, type, pseudo, fs ? fs->id : std::string()});
+          out_.skipped_mounts.push_back({t.path, type, pseudo, fs ? fs->id.str() : std::string()});
           return;
         }
         if (fs) fs_id = fs->id;
@@ -296,7 +317,7 @@ class scan_job {
   // Opens a directory entry that claimed to be a regular file without ever opening anything
   // else: O_PATH first (no open side effects, cannot block), check the type, then reopen the
   // very same inode for reading through /proc/self/fd.
-  void process_entry(int dir_fd, const char* name, const std::string& path, const std::string& root,
+  void process_entry(int dir_fd, const char* name, const std::string& path, const interned& root,
                      std::uint64_t mount_id) {
     unique_fd pfd(openat(dir_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
     if (!pfd) {
@@ -313,7 +334,7 @@ class scan_job {
     open_checked(std::move(pfd), path, path, mnt ? *mnt : 0, true);
   }
 
-  void open_checked(unique_fd pfd, const std::string& path, const std::string& root, std::uint64_t mount_id,
+  void open_checked(unique_fd pfd, const std::string& path, const interned& root, std::uint64_t mount_id,
                     bool named) {
     struct stat st {};
     if (fstat(pfd.get(), &st) < 0) return add_error(path, errno_error("stat").message(), named);
@@ -330,13 +351,19 @@ class scan_job {
     process_file(fd.get(), st, path, root, mount_id, named);
   }
 
-  void process_file(int fd, const struct stat& st, const std::string& path, const std::string& root,
+  void process_file(int fd, const struct stat& st, const std::string& path, const interned& root,
                     std::uint64_t mount_id, bool named) {
     auto fs = registry_.lookup(fd, st);
     if (!fs) return add_error(path, fs.err().message(), named);
     note_fs(*fs, root);
     const copy_key key{fs->id, fs->subvol, static_cast<std::uint64_t>(st.st_ino)};
-    if (!claims_.claim(key)) return count(&scan_stats::repeated_inodes);
+    // An inode is remembered only when a second way to it can exist: more than one link, a
+    // PATH naming it, a file mounted over another. A one-link file in a walked directory is
+    // reached once (each directory is walked once: visited_), so it costs nothing here; the
+    // lookup still finds a file a PATH named before the walk reached it.
+    if (named || st.st_nlink != 1 || file_mounts_ ? !claims_.claim(key) : named_files_ && claims_.claimed(key)) {
+      return count(&scan_stats::repeated_inodes);
+    }
 
     auto counts = reader_->totals(fd, static_cast<std::uint64_t>(st.st_size));
     if (!counts) {
@@ -435,6 +462,8 @@ class scan_job {
   std::optional<charge_reader> charges_;
   fs_registry registry_;
   claim_set claims_;
+  bool named_files_ = false;  // PATHs naming files were claimed before the walks
+  bool file_mounts_ = true;
 
   std::mutex q_mu_;
   std::condition_variable q_cv_;
