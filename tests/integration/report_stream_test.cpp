@@ -72,7 +72,7 @@ TEST(ReportStreamBtrfs, MixedTreeByteForByte) {
   std::ostringstream json;
   write_report_json(json, from_moved, {});
   EXPECT_NE(json.str().find("\"path_base64\""), std::string::npos);
-  EXPECT_NO_THROW((void)nlohmann::json::parse(json.str()));
+  EXPECT_TRUE(nlohmann::json::accept(json.str()));
 }
 
 }  // namespace
