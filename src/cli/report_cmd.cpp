@@ -148,12 +148,12 @@ int run_report(const report_args& a) {
   ro.exact_bytes = a.bytes;
 
   if (a.json) {
-    std::cout << dump_json(report_json(r->model, ro), 2) << '\n';
+    write_report_json(std::cout, r->model, ro);  // streamed: the document is never held whole
   } else {
     for (const auto& e : r->model.errors) {
       fmt::print(stderr, "dupcache: {}: {}\n", terminal_safe(e.path), terminal_safe(e.message));
     }
-    std::cout << report_text(r->model, ro);
+    write_report_text(std::cout, r->model, ro);
   }
   std::cout.flush();
   if (!std::cout) return exit_failure;

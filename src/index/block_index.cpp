@@ -8,7 +8,7 @@
 namespace dupcache {
 
 std::size_t copy_key_hash::operator()(const copy_key& k) const noexcept {
-  std::size_t h = std::hash<std::string>{}(k.fs);
+  std::size_t h = std::hash<interned>{}(k.fs);
   h ^= std::hash<std::uint64_t>{}(k.subvol) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
   h ^= std::hash<std::uint64_t>{}(k.ino) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
   return h;
@@ -125,7 +125,7 @@ std::size_t block_index::memory_bytes() const {
       bytes += node_overhead + sizeof(start) + sizeof(seg) + seg.copies.capacity() * sizeof(copy_id);
     }
   }
-  for (const auto& k : copies_) bytes += sizeof(k) + k.fs.capacity() + 2 * sizeof(void*);
+  for (const auto& k : copies_) bytes += sizeof(k) + 2 * sizeof(void*);
   return bytes;
 }
 

@@ -16,6 +16,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "util/interned.hpp"
+
 namespace dupcache {
 
 using copy_id = std::uint32_t;
@@ -24,7 +26,7 @@ using domain_id = std::uint32_t;
 // A cached copy is an inode: (filesystem, subvolume, inode number). Never a path: hardlinks and
 // bind mounts reach one inode and one page cache.
 struct copy_key {
-  std::string fs;            // filesystem identity (UUID/fsid), never st_dev
+  interned fs;               // filesystem identity (UUID/fsid), never st_dev
   std::uint64_t subvol = 0;  // btrfs subvolume root id; 0 elsewhere
   std::uint64_t ino = 0;
   auto operator<=>(const copy_key&) const = default;

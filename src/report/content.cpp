@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <numeric>
 
@@ -86,29 +87,39 @@ void attach_content(report_model& m, const scan_result& scan, const content_resu
   m.content = std::move(c);
 }
 
-void content_json(nlohmann::ordered_json& j, const report_model& m, const report_options& opts) {
+void content_totals_json(nlohmann::ordered_json& totals, const report_model& m) {
+  if (!m.content) return;
+  totals["content_wasted_bytes"] = m.content->wasted_bytes;
+  totals["content_shareable_bytes"] = m.content->shareable_bytes;
+}
+
+void content_file_json(nlohmann::ordered_json& row, const report_model& m, copy_id copy) {
+  if (!m.content) return;
+  row["content_wasted_bytes"] = at(m.content->copy_wasted_bytes, copy);
+  row["content_duplicate_bytes"] = at(m.content->copy_duplicate_bytes, copy);
+}
+
+void content_fs_json(nlohmann::ordered_json& row, const report_model& m, const std::string& fs_id) {
+  if (!m.content) return;
+  // Summed per row: a report has a handful of filesystems.
+  std::uint64_t sum = 0;
+  for (const auto& f : m.files) {
+    if (f.fs == fs_id) sum += at(m.content->copy_wasted_bytes, f.copy);
+  }
+  row["content_wasted_bytes"] = sum;
+}
+
+void content_container_json(nlohmann::ordered_json& row, const report_model& m, const cgroup::container_row& c) {
+  if (!m.content) return;
+  row["content_wasted_bytes"] = container_content(m, c);
+}
+
+void content_sections(const report_model& m, const report_options& opts,
+                      const std::function<void(const char*, nlohmann::ordered_json)>& member) {
   if (!m.content) return;
   using json = nlohmann::ordered_json;
   const auto& c = *m.content;
-  j["totals"]["content_wasted_bytes"] = c.wasted_bytes;
-  j["totals"]["content_shareable_bytes"] = c.shareable_bytes;
-  // Rows in the order report_json() wrote them (the same model, the same limits).
-  auto& files = j["files"];
-  for (std::size_t i = 0; i < files.size() && i < m.files.size(); ++i) {
-    files[i]["content_wasted_bytes"] = at(c.copy_wasted_bytes, m.files[i].copy);
-    files[i]["content_duplicate_bytes"] = at(c.copy_duplicate_bytes, m.files[i].copy);
-  }
-  std::map<std::string, std::uint64_t> by_fs;
-  for (const auto& f : m.files) by_fs[f.fs] += at(c.copy_wasted_bytes, f.copy);
-  auto& fss = j["filesystems"];
-  for (std::size_t i = 0; i < fss.size() && i < m.filesystems.size(); ++i) {
-    fss[i]["content_wasted_bytes"] = by_fs[m.filesystems[i].id];
-  }
-  auto& conts = j["containers"];
-  for (std::size_t i = 0; i < conts.size() && i < m.containers.size(); ++i) {
-    conts[i]["content_wasted_bytes"] = container_content(m, m.containers[i]);
-  }
-  j["content_groups"] = json::array();
+  json groups = json::array();
   const std::size_t n = opts.top.value_or(c.groups.size());
   for (std::size_t i = 0; i < c.groups.size() && i < n; ++i) {
     const auto& g = c.groups[i];
@@ -119,18 +130,20 @@ void content_json(nlohmann::ordered_json& j, const report_model& m, const report
       put_path(f, "path", p);
       row["files"].push_back(std::move(f));
     }
-    j["content_groups"].push_back(std::move(row));
+    groups.push_back(std::move(row));
   }
-  j["what_if"] = {{"content_sharing_saves_bytes", c.shareable_bytes},
-                  {"shared_extent_wasted_bytes", m.wasted_bytes},
-                  {"content_wasted_bytes", c.wasted_bytes}};
-  j["content"] = {{"hash", "xxh3-64, equal bytes confirmed"},
-                  {"pages_hashed", c.pages_hashed},
-                  {"pages_compared", c.pages_compared},
-                  {"hash_collisions", c.hash_collisions},
-                  {"pages_gone", c.pages_gone}};
-  j["content"]["notes"] = json::array();
-  for (const auto& note : c.notes) j["content"]["notes"].push_back(json_text(note));
+  member("content_groups", std::move(groups));
+  member("what_if", json{{"content_sharing_saves_bytes", c.shareable_bytes},
+                         {"shared_extent_wasted_bytes", m.wasted_bytes},
+                         {"content_wasted_bytes", c.wasted_bytes}});
+  json info = {{"hash", "xxh3-64, equal bytes confirmed"},
+               {"pages_hashed", c.pages_hashed},
+               {"pages_compared", c.pages_compared},
+               {"hash_collisions", c.hash_collisions},
+               {"pages_gone", c.pages_gone}};
+  info["notes"] = json::array();
+  for (const auto& note : c.notes) info["notes"].push_back(json_text(note));
+  member("content", std::move(info));
 }
 
 std::string content_text(const report_model& m, const report_options& opts) {

@@ -2,13 +2,14 @@
 #pragma once
 
 // The content duplicates of `report --content`: the figures built from a scan's hashed pages
-// (scan/content.hpp), and their JSON keys and text section. The report's renderers call
-// content_json() / content_text() as one hook each, so the sections live here whatever
-// writer the report uses.
+// (scan/content.hpp), and their JSON keys and text section. The report's renderers call the
+// hooks below (per row, and once for the top-level sections), so the sections live here
+// whatever writer the report uses.
 
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,9 @@
 
 namespace dupcache {
 
+namespace cgroup {
+struct container_row;
+}
 struct report_model;
 struct report_options;
 
@@ -48,7 +52,15 @@ struct content_model {
 void attach_content(report_model& m, const scan_result& scan, const content_result& found);
 
 // Adds the content keys to report_json()'s document (existing keys untouched).
-void content_json(nlohmann::ordered_json& j, const report_model& m, const report_options& opts);
+// Called by report_sections() for both JSON writers (in memory and streamed): each adds its
+// keys to the row it is given, nothing when the model has no content figures.
+void content_totals_json(nlohmann::ordered_json& totals, const report_model& m);
+void content_file_json(nlohmann::ordered_json& row, const report_model& m, copy_id copy);
+void content_fs_json(nlohmann::ordered_json& row, const report_model& m, const std::string& fs_id);
+void content_container_json(nlohmann::ordered_json& row, const report_model& m, const cgroup::container_row& c);
+// The top-level members after "skipped": content_groups, what_if, content.
+void content_sections(const report_model& m, const report_options& opts,
+                      const std::function<void(const char*, nlohmann::ordered_json)>& member);
 // The text section printed after the tables.
 std::string content_text(const report_model& m, const report_options& opts);
 

@@ -2,6 +2,7 @@
 #include "report/local.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "report/content.hpp"
@@ -19,8 +20,18 @@ result<local_report> make_local_report(const local_report_request& req) {
   auto scanned = scan(so);
   if (!scanned) return scanned.err();
   local_report out;
-  out.model = build_report(*scanned);
+  out.named_path_failed = scanned->named_path_failed;
+  std::optional<cgroup::host_accounting> acc;
+  std::vector<cgroup::container_row> rows;
+  if (so.attribute) {
+    acc.emplace(req.metadata_root);
+    rows = acc->rows(*scanned);
+    out.charges_error = acc->error(*scanned);
+  }
   if (req.content) {
+    // --content still reads the scan's paths once the model is built (which copy keeps a
+    // content, the groups of identical files), so the scan is copied into the model.
+    out.model = build_report(*scanned);
     std::vector<reopen_target> targets;
     for (copy_id id = 0; id < scanned->files.size(); ++id) {
       const auto& f = scanned->files[id];
@@ -29,14 +40,13 @@ result<local_report> make_local_report(const local_report_request& req) {
     auto source = make_file_page_source(std::move(targets), out.model.page_size);
     auto found = find_content_duplicates(scanned->content, *source, out.model.page_size, content_rank(*scanned));
     attach_content(out.model, *scanned, found);
+  } else {
+    // The scan is done with: its paths move into the model instead of being copied.
+    out.model = build_report(std::move(*scanned));
   }
-  out.named_path_failed = scanned->named_path_failed;
   if (!so.attribute) return out;
-  cgroup::host_accounting acc(req.metadata_root);
-  auto rows = acc.rows(*scanned);
-  out.charges_error = acc.error(*scanned);
-  attach_containers(out.model, *scanned, std::move(rows), out.charges_error);
-  out.usage_errors = cgroup::unknown_container_errors("--container", req.filter.containers, out.model.containers, acc);
+  attach_containers(out.model, std::move(rows), out.charges_error);
+  out.usage_errors = cgroup::unknown_container_errors("--container", req.filter.containers, out.model.containers, *acc);
   if (!out.usage_errors.empty()) return out;
   if (!req.filter.empty() && filter_containers(out.model, req.filter) == 0) {
     auto named = [&](const std::string& option, const std::string& value) {

@@ -7,6 +7,7 @@
 #include <map>
 #include <stdexcept>
 #include <set>
+#include <sstream>
 
 #include "util/json_text.hpp"
 #include "util/text.hpp"
@@ -22,7 +23,21 @@ std::size_t rows_for(const report_options& o, std::size_t fallback) { return o.t
 
 }  // namespace
 
-report_model build_report(const scan_result& scan) {
+namespace {
+
+// The model from a scan; path_of(id) hands over a cached file's path, copied from a scan still
+// in use or moved out of one that is done with (the one-shot report: a path is then held once,
+// not once by the scan and once by the model).
+//
+// Ordering rules (the JSON and text list rows in this order; report_stream_test checks them):
+//   files:       wasted bytes, then shared cached bytes, then cached bytes, all descending;
+//                ties by path, bytewise ascending (so equal rows never depend on walk order);
+//   groups:      block_index::groups(): wasted bytes descending, ties by their copies' keys;
+//                a group's paths follow its copies, in copy_key order;
+//   filesystems: wasted, then cached bytes descending, ties by id;
+//   containers:  as cgroup::account() ranks them; errors and skipped mounts by path (scanner).
+template <typename PathOf>
+report_model make_model(const scan_result& scan, PathOf&& path_of) {
   report_model m;
   const auto& index = scan.index;
   m.page_size = index.page_size();
@@ -35,12 +50,27 @@ report_model build_report(const scan_result& scan) {
   m.residency_method = scan.residency_method;
   m.dirty_known = scan.dirty_known;
 
+  // Groups first: their paths are copies, taken before path_of may move the files' paths.
+  std::map<std::string, std::uint64_t> wasted_by_fs;
+  for (const auto& g : index.groups()) {
+    report_model::group_row row;
+    for (copy_id id : g.copies) row.paths.push_back(scan.files[id].path);
+    row.copies = g.copies;
+    row.bytes_per_copy = g.bytes;
+    row.wasted_bytes = g.wasted_bytes();
+    wasted_by_fs[index.key_of(g.copies.front()).fs] += row.wasted_bytes;
+    m.groups.push_back(std::move(row));
+  }
+
   const auto shares = index.split_waste();
+  // Sized once: a vector grown by doubling would hold up to twice the rows at its peak.
+  m.files.reserve(static_cast<std::size_t>(std::count_if(scan.files.begin(), scan.files.end(), [](const auto& f) {
+    return !f.path.empty() && f.cached_bytes > 0;
+  })));
   for (copy_id id = 0; id < scan.files.size(); ++id) {
     const auto& f = scan.files[id];
     if (f.path.empty() || f.cached_bytes == 0) continue;  // live: every page evicted since
     report_model::file_row row;
-    row.path = f.path;
     row.fs = f.fs_id;
     row.subvol = index.key_of(id).subvol;
     row.ino = index.key_of(id).ino;
@@ -52,6 +82,7 @@ report_model build_report(const scan_result& scan) {
       row.wasted_bytes = it->second.wasted_bytes;
     }
     m.cached_bytes += f.cached_bytes;
+    row.path = path_of(id);
     m.files.push_back(std::move(row));
   }
   m.files_cached = m.files.size();
@@ -62,16 +93,6 @@ report_model build_report(const scan_result& scan) {
     return a.path < b.path;
   });
 
-  std::map<std::string, std::uint64_t> wasted_by_fs;
-  for (const auto& g : index.groups()) {
-    report_model::group_row row;
-    for (copy_id id : g.copies) row.paths.push_back(scan.files[id].path);
-    row.copies = g.copies;
-    row.bytes_per_copy = g.bytes;
-    row.wasted_bytes = g.wasted_bytes();
-    wasted_by_fs[index.key_of(g.copies.front()).fs] += row.wasted_bytes;
-    m.groups.push_back(std::move(row));
-  }
   // Cached bytes per filesystem from the files themselves, so a live state (whose filesystem
   // entries are from the seed) is current too.
   std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> cached_by_fs;  // files, bytes
@@ -92,6 +113,16 @@ report_model build_report(const scan_result& scan) {
   return m;
 }
 
+}  // namespace
+
+report_model build_report(const scan_result& scan) {
+  return make_model(scan, [&](copy_id id) { return scan.files[id].path; });
+}
+
+report_model build_report(scan_result&& scan) {
+  return make_model(scan, [&](copy_id id) { return std::move(scan.files[id].path); });
+}
+
 void attach_containers(report_model& m, const scan_result& scan, std::vector<cgroup::container_row> rows,
                        std::string error) {
   m.containers_known = true;
@@ -99,6 +130,24 @@ void attach_containers(report_model& m, const scan_result& scan, std::vector<cgr
   m.attribution_error = std::move(error);
   m.copy_paths.resize(scan.files.size());
   for (copy_id id = 0; id < scan.files.size(); ++id) m.copy_paths[id] = scan.files[id].path;
+}
+
+void attach_containers(report_model& m, std::vector<cgroup::container_row> rows, std::string error) {
+  m.containers_known = true;
+  m.containers = std::move(rows);
+  m.attribution_error = std::move(error);
+  // Only the paths the containers' file lists name, from the file rows.
+  std::vector<bool> named;
+  for (const auto& c : m.containers) {
+    for (const auto& f : c.files) {
+      if (f.copy >= named.size()) named.resize(f.copy + 1);
+      named[f.copy] = true;
+    }
+  }
+  m.copy_paths.assign(named.size(), std::string());
+  for (const auto& f : m.files) {
+    if (f.copy < named.size() && named[f.copy]) m.copy_paths[f.copy] = f.path;
+  }
 }
 
 std::size_t filter_containers(report_model& m, const container_filter& f) {
@@ -117,108 +166,208 @@ std::size_t filter_containers(report_model& m, const container_filter& f) {
   return m.containers.size();
 }
 
-nlohmann::ordered_json report_json(const report_model& m, const report_options& opts) {
-  using json = nlohmann::ordered_json;
-  json j;
-  j["schema"] = 1;
-  j["page_size"] = m.page_size;
-  j["totals"] = {{"cached_bytes", m.cached_bytes},
-                 {"wasted_bytes", m.wasted_bytes},
-                 {"files_scanned", m.files_scanned},
-                 {"files_cached", m.files_cached}};
-  j["files"] = json::array();
-  const std::size_t nfiles = rows_for(opts, m.files.size());
-  for (std::size_t i = 0; i < m.files.size() && i < nfiles; ++i) {
-    const auto& f = m.files[i];
-    json row = json::object();
-    path_json(row, "path", f.path);
-    row["cached_bytes"] = f.cached_bytes;
-    row["shared_cached_bytes"] = f.shared_cached_bytes;
-    row["wasted_bytes"] = f.wasted_bytes;
-    row["dirty_bytes"] = f.dirty_bytes;
-    row["fs"] = f.fs;
-    row["subvol"] = f.subvol;
-    row["ino"] = f.ino;
-    j["files"].push_back(std::move(row));
+namespace {
+
+using ojson = nlohmann::ordered_json;
+
+ojson file_json(const report_model::file_row& f) {
+  ojson row = ojson::object();
+  path_json(row, "path", f.path);
+  row["cached_bytes"] = f.cached_bytes;
+  row["shared_cached_bytes"] = f.shared_cached_bytes;
+  row["wasted_bytes"] = f.wasted_bytes;
+  row["dirty_bytes"] = f.dirty_bytes;
+  row["fs"] = f.fs.str();
+  row["subvol"] = f.subvol;
+  row["ino"] = f.ino;
+  return row;
+}
+
+ojson group_json(const report_model::group_row& g) {
+  ojson row = {{"copies", g.paths.size()}, {"bytes_per_copy", g.bytes_per_copy}, {"wasted_bytes", g.wasted_bytes}};
+  row["files"] = ojson::array();
+  for (const auto& p : g.paths) {
+    ojson f = ojson::object();
+    path_json(f, "path", p);
+    row["files"].push_back(std::move(f));
   }
-  j["groups"] = json::array();
-  const std::size_t ngroups = rows_for(opts, m.groups.size());
-  for (std::size_t i = 0; i < m.groups.size() && i < ngroups; ++i) {
-    const auto& g = m.groups[i];
-    json row = {{"copies", g.paths.size()}, {"bytes_per_copy", g.bytes_per_copy}, {"wasted_bytes", g.wasted_bytes}};
-    row["files"] = json::array();
-    for (const auto& p : g.paths) {
-      json f = json::object();
-      path_json(f, "path", p);
-      row["files"].push_back(std::move(f));
-    }
-    j["groups"].push_back(std::move(row));
+  return row;
+}
+
+ojson fs_json(const report_model::fs_row& fs) {
+  ojson row = {{"id", fs.id},           {"type", fs.type},
+               {"cached_bytes", fs.cached_bytes}, {"wasted_bytes", fs.wasted_bytes},
+               {"files_scanned", fs.files_scanned}, {"files_cached", fs.files_cached}};
+  path_json(row, "path", fs.where);
+  return row;
+}
+
+ojson container_json(const report_model& m, const cgroup::container_row& c, std::size_t nfiles_per) {
+  ojson row = {{"cgroup", c.cgroup},   {"runtime", c.runtime}, {"id", c.id}, {"name", c.name},
+               {"cached_bytes", c.cached_bytes}, {"wasted_bytes", c.wasted_bytes},
+               {"shared_cached_bytes", c.shared_cached_bytes}};
+  row["stopped"] = c.stopped;
+  if (!c.pod_uid.empty()) row["pod_uid"] = c.pod_uid;
+  if (!c.qos.empty()) row["qos"] = c.qos;
+  row["files"] = ojson::array();
+  for (std::size_t k = 0; k < c.files.size() && k < nfiles_per; ++k) {
+    const auto& f = c.files[k];
+    ojson fr = ojson::object();
+    path_json(fr, "path", f.copy < m.copy_paths.size() ? m.copy_paths[f.copy] : std::string());
+    fr["shared_cached_bytes"] = f.shared_cached_bytes;
+    fr["wasted_bytes"] = f.wasted_bytes;
+    row["files"].push_back(std::move(fr));
   }
-  j["filesystems"] = json::array();
-  for (const auto& fs : m.filesystems) {
-    json row = {{"id", fs.id},           {"type", fs.type},
-                {"cached_bytes", fs.cached_bytes}, {"wasted_bytes", fs.wasted_bytes},
-                {"files_scanned", fs.files_scanned}, {"files_cached", fs.files_cached}};
-    path_json(row, "path", fs.where);
-    j["filesystems"].push_back(std::move(row));
+  row["shared_with"] = ojson::array();
+  for (const auto& p : c.shared_with) {
+    row["shared_with"].push_back(
+        {{"cgroup", p.cgroup}, {"runtime", p.runtime}, {"id", p.id}, {"name", p.name}, {"bytes", p.bytes}});
   }
-  j["containers"] = json::array();
-  const std::size_t ncont = rows_for(opts, m.containers.size());
-  const std::size_t nfiles_per = rows_for(opts, 10);
-  for (std::size_t i = 0; i < m.containers.size() && i < ncont; ++i) {
-    const auto& c = m.containers[i];
-    json row = {{"cgroup", c.cgroup},   {"runtime", c.runtime}, {"id", c.id}, {"name", c.name},
-                {"cached_bytes", c.cached_bytes}, {"wasted_bytes", c.wasted_bytes},
-                {"shared_cached_bytes", c.shared_cached_bytes}};
-    row["stopped"] = c.stopped;
-    if (!c.pod_uid.empty()) row["pod_uid"] = c.pod_uid;
-    if (!c.qos.empty()) row["qos"] = c.qos;
-    row["files"] = json::array();
-    for (std::size_t k = 0; k < c.files.size() && k < nfiles_per; ++k) {
-      const auto& f = c.files[k];
-      json fr = json::object();
-      path_json(fr, "path", f.copy < m.copy_paths.size() ? m.copy_paths[f.copy] : std::string());
-      fr["shared_cached_bytes"] = f.shared_cached_bytes;
-      fr["wasted_bytes"] = f.wasted_bytes;
-      row["files"].push_back(std::move(fr));
-    }
-    row["shared_with"] = json::array();
-    for (const auto& p : c.shared_with) {
-      row["shared_with"].push_back(
-          {{"cgroup", p.cgroup}, {"runtime", p.runtime}, {"id", p.id}, {"name", p.name}, {"bytes", p.bytes}});
-    }
-    j["containers"].push_back(std::move(row));
-  }
-  if (m.containers_known) {
-    j["attribution"] = {{"method", m.attribution_error.empty() ? "kpagecgroup" : "none"}};
-    if (!m.attribution_error.empty()) {
-      j["attribution"]["reason"] = m.attribution_error;
-      j["attribution"]["error"] = m.attribution_error;  // the first name of "reason", kept
-    }
-  }
-  j["errors"] = json::array();
-  for (const auto& e : m.errors) {
-    json row = json::object();
-    path_json(row, "path", e.path);
-    row["error"] = json_text(e.message);
-    j["errors"].push_back(std::move(row));
-  }
-  j["residency"] = m.residency_method;
-  j["skipped"] = {{"repeated_inodes", m.stats.repeated_inodes},
-                  {"special_files", m.stats.special_skipped},
-                  {"vanished", m.stats.vanished},
-                  {"mounts_not_crossed", m.stats.mounts_not_crossed},
-                  {"same_fs_mounts_walked", m.stats.same_fs_mounts}};
-  j["skipped"]["mounts"] = json::array();
+  return row;
+}
+
+ojson error_json(const scan_error& e) {
+  ojson row = ojson::object();
+  path_json(row, "path", e.path);
+  row["error"] = json_text(e.message);
+  return row;
+}
+
+ojson skipped_json(const report_model& m) {
+  ojson j = {{"repeated_inodes", m.stats.repeated_inodes},
+             {"special_files", m.stats.special_skipped},
+             {"vanished", m.stats.vanished},
+             {"mounts_not_crossed", m.stats.mounts_not_crossed},
+             {"same_fs_mounts_walked", m.stats.same_fs_mounts}};
+  j["mounts"] = ojson::array();
   for (const auto& s : m.skipped_mounts) {
-    json row = json::object();
+    ojson row = ojson::object();
     path_json(row, "path", s.path);
     row["type"] = s.fstype;
     row["pseudo"] = s.pseudo;
-    j["skipped"]["mounts"].push_back(std::move(row));
+    j["mounts"].push_back(std::move(row));
   }
-  content_json(j, m, opts);
   return j;
+}
+
+// The document, top-level member by member, into a sink that either builds it in memory
+// (dom_sink: report_json) or writes it as it goes (stream_sink: write_report_json). One list,
+// so the two cannot drift apart. A sink takes member(key, value) for small values and
+// array(key, n, row(i)) for the lists that grow with the tree, which are never held whole.
+template <typename Sink>
+void report_sections(Sink& out, const report_model& m, const report_options& opts) {
+  out.member("schema", 1);
+  out.member("page_size", m.page_size);
+  ojson totals{{"cached_bytes", m.cached_bytes},
+               {"wasted_bytes", m.wasted_bytes},
+               {"files_scanned", m.files_scanned},
+               {"files_cached", m.files_cached}};
+  content_totals_json(totals, m);
+  out.member("totals", std::move(totals));
+  out.array("files", std::min(rows_for(opts, m.files.size()), m.files.size()), [&](std::size_t i) {
+    ojson row = file_json(m.files[i]);
+    content_file_json(row, m, m.files[i].copy);
+    return row;
+  });
+  out.array("groups", std::min(rows_for(opts, m.groups.size()), m.groups.size()),
+            [&](std::size_t i) { return group_json(m.groups[i]); });
+  out.array("filesystems", m.filesystems.size(), [&](std::size_t i) {
+    ojson row = fs_json(m.filesystems[i]);
+    content_fs_json(row, m, m.filesystems[i].id);
+    return row;
+  });
+  const std::size_t nfiles_per = rows_for(opts, 10);
+  out.array("containers", std::min(rows_for(opts, m.containers.size()), m.containers.size()),
+            [&](std::size_t i) {
+              ojson row = container_json(m, m.containers[i], nfiles_per);
+              content_container_json(row, m, m.containers[i]);
+              return row;
+            });
+  if (m.containers_known) {
+    ojson a = {{"method", m.attribution_error.empty() ? "kpagecgroup" : "none"}};
+    if (!m.attribution_error.empty()) {
+      a["reason"] = m.attribution_error;
+      a["error"] = m.attribution_error;  // the first name of "reason", kept
+    }
+    out.member("attribution", std::move(a));
+  }
+  out.array("errors", m.errors.size(), [&](std::size_t i) { return error_json(m.errors[i]); });
+  out.member("residency", m.residency_method);
+  out.member("skipped", skipped_json(m));
+  // Further top-level sections go here, as out.member() / out.array() calls, in the order
+  // they are to appear (after "skipped": readers look members up by name).
+  content_sections(m, opts, [&](const char* key, ojson v) { out.member(key, std::move(v)); });
+}
+
+struct dom_sink {
+  ojson j;
+  template <typename V>
+  void member(const char* key, V&& v) { j[key] = std::forward<V>(v); }
+  template <typename Row>
+  void array(const char* key, std::size_t n, Row&& row) {
+    auto& a = j[key] = ojson::array();
+    for (std::size_t i = 0; i < n; ++i) a.push_back(row(i));
+  }
+};
+
+// Writes what dump_json(doc, 2) writes for the whole document: nlohmann's layout (two spaces
+// per level, "key": value, "[]" for an empty array), each row dumped alone and indented to its
+// depth. Dumped strings hold no raw newline (JSON escapes it), so indenting after every
+// newline touches only the layout.
+class stream_sink {
+ public:
+  explicit stream_sink(std::ostream& out) : out_(out) { out_ << '{'; }
+  template <typename V>
+  void member(const char* key, V&& v) {
+    open(key);
+    put(ojson(std::forward<V>(v)), 2);
+  }
+  template <typename Row>
+  void array(const char* key, std::size_t n, Row&& row) {
+    open(key);
+    if (n == 0) {
+      out_ << "[]";
+      return;
+    }
+    out_ << '[';
+    for (std::size_t i = 0; i < n; ++i) {
+      out_ << (i == 0 ? "\n    " : ",\n    ");
+      put(row(i), 4);
+    }
+    out_ << "\n  ]";
+  }
+  void finish() { out_ << (first_ ? "}\n" : "\n}\n"); }
+
+ private:
+  void open(const char* key) {
+    out_ << (first_ ? "\n  \"" : ",\n  \"") << key << "\": ";
+    first_ = false;
+  }
+  void put(const ojson& v, std::size_t indent) {
+    const std::string text = dump_json(v, 2);
+    std::size_t from = 0;
+    for (std::size_t nl; (nl = text.find('\n', from)) != std::string::npos; from = nl + 1) {
+      out_.write(text.data() + from, static_cast<std::streamsize>(nl + 1 - from));
+      for (std::size_t k = 0; k < indent; ++k) out_.put(' ');
+    }
+    out_.write(text.data() + from, static_cast<std::streamsize>(text.size() - from));
+  }
+  std::ostream& out_;
+  bool first_ = true;
+};
+
+}  // namespace
+
+nlohmann::ordered_json report_json(const report_model& m, const report_options& opts) {
+  dom_sink sink;
+  report_sections(sink, m, opts);
+  return std::move(sink.j);
+}
+
+void write_report_json(std::ostream& out, const report_model& m, const report_options& opts) {
+  stream_sink sink(out);
+  report_sections(sink, m, opts);
+  sink.finish();
 }
 
 namespace {
@@ -331,62 +480,61 @@ report_model report_from_json(const nlohmann::json& j) {
   return m;
 }
 
-std::string report_text(const report_model& m, const report_options& opts) {
+void write_report_text(std::ostream& out, const report_model& m, const report_options& opts) {
   auto size = [&](std::uint64_t b) { return opts.exact_bytes ? fmt::format("{}", b) : human_bytes(b); };
   const int w = opts.exact_bytes ? 13 : 9;
-  std::string out;
-  out += fmt::format("cached {}  wasted {} ({})  files scanned {}, cached {}, filesystems {}\n",
+  out << fmt::format("cached {}  wasted {} ({})  files scanned {}, cached {}, filesystems {}\n",
                      size(m.cached_bytes), size(m.wasted_bytes), percent(m.wasted_bytes, m.cached_bytes),
                      m.files_scanned, m.files_cached, m.filesystems.size());
   if (m.wasted_bytes == 0) {
-    out += m.files_cached == 0 ? "no cached files under the scanned paths\n"
-                               : "no duplicated page cache: no physical block is cached by two files\n";
+    out << (m.files_cached == 0 ? "no cached files under the scanned paths\n"
+                                : "no duplicated page cache: no physical block is cached by two files\n");
   }
   for (auto view : opts.views) {
     if (view == report_view::file) {
       const std::size_t n = std::min(rows_for(opts, 20), m.files.size());
-      out += fmt::format("\nFILES ({} of {}, by wasted)\n", n, m.files.size());
-      out += fmt::format("{:>{}} {:>{}} {:>{}}  {}\n", "WASTED", w, "SHARED", w, "CACHED", w, "PATH");
+      out << fmt::format("\nFILES ({} of {}, by wasted)\n", n, m.files.size());
+      out << fmt::format("{:>{}} {:>{}} {:>{}}  {}\n", "WASTED", w, "SHARED", w, "CACHED", w, "PATH");
       for (std::size_t i = 0; i < n; ++i) {
         const auto& f = m.files[i];
-        out += fmt::format("{:>{}} {:>{}} {:>{}}  {}\n", size(f.wasted_bytes), w, size(f.shared_cached_bytes), w,
+        out << fmt::format("{:>{}} {:>{}} {:>{}}  {}\n", size(f.wasted_bytes), w, size(f.shared_cached_bytes), w,
                            size(f.cached_bytes), w, terminal_safe(f.path));
       }
     } else if (view == report_view::group) {
       const std::size_t n = std::min(rows_for(opts, 20), m.groups.size());
-      out += fmt::format("\nGROUPS OF COPIES ({} of {}, by wasted)\n", n, m.groups.size());
-      out += fmt::format("{:>6} {:>{}} {:>{}}  {}\n", "COPIES", "PER COPY", w, "WASTED", w, "FILES");
+      out << fmt::format("\nGROUPS OF COPIES ({} of {}, by wasted)\n", n, m.groups.size());
+      out << fmt::format("{:>6} {:>{}} {:>{}}  {}\n", "COPIES", "PER COPY", w, "WASTED", w, "FILES");
       for (std::size_t i = 0; i < n; ++i) {
         const auto& g = m.groups[i];
         for (std::size_t k = 0; k < g.paths.size(); ++k) {
           if (k == 0) {
-            out += fmt::format("{:>6} {:>{}} {:>{}}  {}\n", g.paths.size(), size(g.bytes_per_copy), w,
+            out << fmt::format("{:>6} {:>{}} {:>{}}  {}\n", g.paths.size(), size(g.bytes_per_copy), w,
                                size(g.wasted_bytes), w, terminal_safe(g.paths[k]));
           } else {
-            out += fmt::format("{:>6} {:>{}} {:>{}}  {}\n", "", "", w, "", w, terminal_safe(g.paths[k]));
+            out << fmt::format("{:>6} {:>{}} {:>{}}  {}\n", "", "", w, "", w, terminal_safe(g.paths[k]));
           }
         }
       }
     } else if (view == report_view::container) {
       const std::size_t n = std::min(rows_for(opts, 20), m.containers.size());
-      out += fmt::format("\nCONTAINERS ({} of {}, by wasted: each copy of a block pays an equal share)\n", n,
+      out << fmt::format("\nCONTAINERS ({} of {}, by wasted: each copy of a block pays an equal share)\n", n,
                          m.containers.size());
-      out += fmt::format("{:>{}} {:>{}} {:>{}}  {:<14} {:<20} {}\n", "WASTED", w, "SHARED", w, "CACHED", w,
+      out << fmt::format("{:>{}} {:>{}} {:>{}}  {:<14} {:<20} {}\n", "WASTED", w, "SHARED", w, "CACHED", w,
                          "RUNTIME", "CONTAINER", "CGROUP");
       for (std::size_t i = 0; i < n; ++i) {
         const auto& c = m.containers[i];
-        out += fmt::format("{:>{}} {:>{}} {:>{}}  {:<14} {:<20} {}\n", size(c.wasted_bytes), w,
+        out << fmt::format("{:>{}} {:>{}} {:>{}}  {:<14} {:<20} {}\n", size(c.wasted_bytes), w,
                            size(c.shared_cached_bytes), w, size(c.cached_bytes), w, c.runtime,
                            terminal_safe(c.label()) + (c.stopped ? " (stopped)" : ""), terminal_safe(c.cgroup));
         const std::string pad(static_cast<std::size_t>(3 * w + 4), ' ');
         // Its duplicated files, most shared first: as many as --top asks (3 by default).
         const std::size_t nf = std::min(opts.top.value_or(3), c.files.size());
         if (nf > 0) {
-          out += fmt::format("{}{:>{}}  DUPLICATED FILE ({} of {}, shared bytes)\n", pad, "SHARED", w, nf, c.files.size());
+          out << fmt::format("{}{:>{}}  DUPLICATED FILE ({} of {}, shared bytes)\n", pad, "SHARED", w, nf, c.files.size());
         }
         for (std::size_t k = 0; k < nf; ++k) {
           const auto& f = c.files[k];
-          out += fmt::format("{}{:>{}}  {}\n", pad, size(f.shared_cached_bytes), w,
+          out << fmt::format("{}{:>{}}  {}\n", pad, size(f.shared_cached_bytes), w,
                              terminal_safe(f.copy < m.copy_paths.size() ? m.copy_paths[f.copy] : std::string()));
         }
         if (!c.shared_with.empty()) {
@@ -396,31 +544,37 @@ std::string report_text(const report_model& m, const report_options& opts) {
             peers += fmt::format("{} ({})", terminal_safe(c.shared_with[k].label), size(c.shared_with[k].bytes));
           }
           if (c.shared_with.size() > 4) peers += fmt::format(", {} more", c.shared_with.size() - 4);
-          out += fmt::format("{}other copies: {}\n", pad, peers);
+          out << fmt::format("{}other copies: {}\n", pad, peers);
         }
       }
       if (!m.attribution_error.empty()) {
-        out += fmt::format("note: page charges could not be read ({}): every page is unattributed\n",
+        out << fmt::format("note: page charges could not be read ({}): every page is unattributed\n",
                            terminal_safe(m.attribution_error));
       }
     } else if (view == report_view::fs) {
-      out += fmt::format("\nFILESYSTEMS ({})\n", m.filesystems.size());
-      out += fmt::format("{:>{}} {:>{}} {:>8}  {:<8} {}\n", "WASTED", w, "CACHED", w, "FILES", "TYPE", "FILESYSTEM");
+      out << fmt::format("\nFILESYSTEMS ({})\n", m.filesystems.size());
+      out << fmt::format("{:>{}} {:>{}} {:>8}  {:<8} {}\n", "WASTED", w, "CACHED", w, "FILES", "TYPE", "FILESYSTEM");
       const std::size_t n = std::min(rows_for(opts, 20), m.filesystems.size());
       for (std::size_t i = 0; i < n; ++i) {
         const auto& fs = m.filesystems[i];
-        out += fmt::format("{:>{}} {:>{}} {:>8}  {:<8} {} ({})\n", size(fs.wasted_bytes), w, size(fs.cached_bytes), w,
+        out << fmt::format("{:>{}} {:>{}} {:>8}  {:<8} {} ({})\n", size(fs.wasted_bytes), w, size(fs.cached_bytes), w,
                            fs.files_cached, fs.type, terminal_safe(fs.id), terminal_safe(fs.where));
       }
     }
   }
-  out += content_text(m, opts);
-  if (auto note = skipped_mounts_note(m.skipped_mounts); !note.empty()) out += "\n" + note;
+  // Further text sections go here: after the --by tables, before the notes.
+  out << content_text(m, opts);
+  if (auto note = skipped_mounts_note(m.skipped_mounts); !note.empty()) out << "\n" << note;
   if (!m.dirty_known) {
-    out += "\nnote: residency came from mincore (no cachestat): dirty pages could not be told apart\n";
+    out << "\nnote: residency came from mincore (no cachestat): dirty pages could not be told apart\n";
   }
-  if (!m.errors.empty()) out += fmt::format("\n{} error(s), listed on standard error\n", m.errors.size());
-  return out;
+  if (!m.errors.empty()) out << fmt::format("\n{} error(s), listed on standard error\n", m.errors.size());
+}
+
+std::string report_text(const report_model& m, const report_options& opts) {
+  std::ostringstream out;
+  write_report_text(out, m, opts);
+  return std::move(out).str();
 }
 
 std::string skipped_mounts_note(const std::vector<skipped_mount>& skipped) {

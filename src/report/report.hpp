@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -26,7 +27,7 @@ struct report_options {
 struct report_model {
   struct file_row {
     std::string path;
-    std::string fs;
+    interned fs;
     std::uint64_t subvol = 0;
     std::uint64_t ino = 0;
     std::uint64_t cached_bytes = 0;
@@ -73,10 +74,15 @@ struct report_model {
 };
 
 report_model build_report(const scan_result& scan);
+// The same from a scan that is done with: its paths move into the model.
+report_model build_report(scan_result&& scan);
 // Adds the per-container rows (cgroup::account()) to a model built from the same scan.
 // error: why every page is unattributed, if that is so.
 void attach_containers(report_model& m, const scan_result& scan, std::vector<cgroup::container_row> rows,
                        std::string error);
+// The same when the scan's paths were moved into the model (build_report(scan_result&&)):
+// the containers' file lists take their paths from the file rows.
+void attach_containers(report_model& m, std::vector<cgroup::container_row> rows, std::string error);
 
 // --container / --cgroup: keeps the containers any filter matches, and the files and groups
 // holding pages charged to them. Totals stay those of the whole scan. Returns how many
@@ -93,5 +99,10 @@ std::string report_text(const report_model& m, const report_options& opts);
 // The model back from report_json()'s document (what the daemon's control socket sends), for
 // the views; ids that only index the scan (copies) are renumbered. Throws on a malformed one.
 report_model report_from_json(const nlohmann::json& j);
+
+// The same documents written as they are produced, without building them whole first: the
+// bytes are exactly dump_json(report_json(m, o), 2) + "\n" and report_text(m, o).
+void write_report_json(std::ostream& out, const report_model& m, const report_options& opts);
+void write_report_text(std::ostream& out, const report_model& m, const report_options& opts);
 
 }  // namespace dupcache

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <string>
 
+#include "util/interned.hpp"
 #include "util/result.hpp"
 
 namespace dupcache {
@@ -16,7 +17,7 @@ namespace dupcache {
 // What a file's filesystem is, as far as identity goes (DESIGN.md "Identity, exactly").
 struct fs_info {
   std::string type;          // "btrfs", "xfs", "ext4", or the magic in hex
-  std::string id;            // "<type>:<uuid>": the same for every subvolume and every mount
+  interned id;               // "<type>:<uuid>": the same for every subvolume and every mount
   std::uint64_t subvol = 0;  // btrfs subvolume (root) id; 0 where there are none
   bool has_realtime = false; // XFS with a realtime device: rt files live in another space
 };

@@ -83,7 +83,7 @@ struct held_dir {
 struct dir_task {
   std::string path;
   std::uint64_t mount_id = 0;
-  std::string root;   // the PATH or mount point this walk started from
+  interned root;      // the PATH or mount point this walk started from
   std::string fs_id;  // the filesystem being walked; empty until the root directory is opened
   std::shared_ptr<const held_dir> base;      // opened relative to this: the parent, else the root
   std::string rel;                           // below base ("" for base itself)
@@ -102,6 +102,12 @@ class sharded_set {
     auto& s = shards_[(h ^ (h >> 17)) % shards];
     std::lock_guard lock(s.mu);
     return s.seen.insert(v).second;
+  }
+  bool contains(const T& v) {
+    const std::size_t h = Hash{}(v);
+    auto& s = shards_[(h ^ (h >> 17)) % shards];
+    std::lock_guard lock(s.mu);
+    return s.seen.count(v) > 0;
   }
 
  private:
@@ -124,7 +130,23 @@ struct dev_ino_hash {
 struct claim_set {
   sharded_set<copy_key, copy_key_hash> seen;
   bool claim(const copy_key& k) { return seen.insert(k); }
+  bool claimed(const copy_key& k) { return seen.contains(k); }
 };
+
+// Whether a file is mounted over another anywhere (a bind mount of a single file): then a
+// file with one link can be reached twice by walks. Unknown (mountinfo unreadable): assumed.
+bool any_file_mounts() {
+  auto mounts = read_mountinfo();
+  if (!mounts) return true;
+  for (const auto& m : *mounts) {
+    struct statx stx {};
+    if (statx(AT_FDCWD, m.mount_point.c_str(), AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_DONT_SYNC,
+              STATX_TYPE, &stx) == 0 && S_ISREG(stx.stx_mode)) {
+      return true;
+    }
+  }
+  return false;
+}
 
 class scan_job {
  public:
@@ -150,6 +172,8 @@ class scan_job {
   }
 
   scan_result run(std::vector<dir_task> roots, std::vector<std::pair<std::string, std::string>> named_files) {
+    named_files_ = !named_files.empty();
+    file_mounts_ = any_file_mounts();
     for (auto& [path, _] : named_files) process_named_file(path);
     // The filesystems walked from a root of their own: their mounts met by another walk are
     // not left out.
@@ -259,7 +283,7 @@ class scan_job {
         if (!opts_.cross_mounts || pseudo) {
           std::lock_guard lock(out_mu_);
           ++out_.stats.mounts_not_crossed;
-          out_.skipped_mounts.push_back({t.path, type, pseudo, fs ? fs->id : std::string()});
+          out_.skipped_mounts.push_back({t.path, type, pseudo, fs ? fs->id.str() : std::string()});
           return;
         }
         if (fs) fs_id = fs->id;
@@ -321,7 +345,7 @@ class scan_job {
   // Opens a directory entry that claimed to be a regular file without ever opening anything
   // else: O_PATH first (no open side effects, cannot block), check the type, then reopen the
   // very same inode for reading through /proc/self/fd.
-  void process_entry(int dir_fd, const char* name, const std::string& path, const std::string& root,
+  void process_entry(int dir_fd, const char* name, const std::string& path, const interned& root,
                      std::uint64_t mount_id) {
     unique_fd pfd(openat(dir_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
     if (!pfd) {
@@ -338,7 +362,7 @@ class scan_job {
     open_checked(std::move(pfd), path, path, mnt ? *mnt : 0, true);
   }
 
-  void open_checked(unique_fd pfd, const std::string& path, const std::string& root, std::uint64_t mount_id,
+  void open_checked(unique_fd pfd, const std::string& path, const interned& root, std::uint64_t mount_id,
                     bool named) {
     struct stat st {};
     if (fstat(pfd.get(), &st) < 0) return add_error(path, errno_error("stat").message(), named);
@@ -367,13 +391,19 @@ class scan_job {
     return unique_fd(open(proc.c_str(), flags));
   }
 
-  void process_file(int fd, const struct stat& st, const std::string& path, const std::string& root,
+  void process_file(int fd, const struct stat& st, const std::string& path, const interned& root,
                     std::uint64_t mount_id, bool named) {
     auto fs = registry_.lookup(fd, st);
     if (!fs) return add_error(path, fs.err().message(), named);
     note_fs(*fs, root);
     const copy_key key{fs->id, fs->subvol, static_cast<std::uint64_t>(st.st_ino)};
-    if (!claims_.claim(key)) return count(&scan_stats::repeated_inodes);
+    // An inode is remembered only when a second way to it can exist: more than one link, a
+    // PATH naming it, a file mounted over another. A one-link file in a walked directory is
+    // reached once (each directory is walked once: visited_), so it costs nothing here; the
+    // lookup still finds a file a PATH named before the walk reached it.
+    if (named || st.st_nlink != 1 || file_mounts_ ? !claims_.claim(key) : named_files_ && claims_.claimed(key)) {
+      return count(&scan_stats::repeated_inodes);
+    }
 
     auto counts = reader_->totals(fd, static_cast<std::uint64_t>(st.st_size));
     if (!counts) {
@@ -498,6 +528,8 @@ class scan_job {
   unique_fd proc_fds_;  // /proc/self/fd, where files are reopened
   fs_registry registry_;
   claim_set claims_;
+  bool named_files_ = false;  // PATHs naming files were claimed before the walks
+  bool file_mounts_ = true;
 
   std::mutex q_mu_;
   std::condition_variable q_cv_;

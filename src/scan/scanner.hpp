@@ -49,14 +49,14 @@ struct scan_options {
 
 struct file_entry {
   std::string path;  // the first path the walk reached the inode by
-  std::string fs_id;
+  interned fs_id;
   std::uint64_t size = 0;
   std::uint64_t cached_bytes = 0;
   std::uint64_t dirty_bytes = 0;  // dirty or under writeback: never counted as shared
   // The PATH or mount point the walk reached it from ("" when not known: then "/"). Whoever
   // re-opens the file resolves the part of `path` below it without following symlinks, as the
   // walk did; the root itself was named by the caller and may pass through links.
-  std::string root;
+  interned root;
 };
 
 struct fs_entry {

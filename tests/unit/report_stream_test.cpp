@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The streamed report (write_report_json / write_report_text) against bytes kept from the
+// renderers that built the whole document in memory first (tests/unit/data/report_stream/*,
+// written by the code before streaming and never edited by hand), for a mixed scan: btrfs
+// reflinks across a subvolume and its snapshot, plain files, an XFS filesystem, hostile names
+// (escape sequences, newlines, bytes that are not UTF-8), errors, skipped mounts and
+// containers. The streamed JSON must also be exactly what the in-memory document dumps to,
+// for every option mix, and must parse back to the same report.
+//
+// Set DUPCACHE_WRITE_GOLDEN=1 to rewrite the kept bytes (only when the schema changes on
+// purpose; review the diff).
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "report/report.hpp"
+#include "util/json_text.hpp"
+
+#ifndef DUPCACHE_TEST_DATA
+#error "DUPCACHE_TEST_DATA must name tests/unit/data"
+#endif
+
+namespace dupcache {
+namespace {
+
+constexpr std::uint64_t P = 4096;
+const std::string kBtrfs = "btrfs:6a1e0c55-0d4b-4d43-9a3c-1f2e3d4c5b6a";
+const std::string kXfs = "xfs:00000000-1111-2222-3333-444444444444";
+
+struct mixed {
+  scan_result scan{P};
+  report_model model;
+};
+
+// Copies (interned out of key order on purpose):
+//   0 /srv/app/lib.so        btrfs subvol 256 ino 300  8 pages, [0,8) in btrfs
+//   1 /srv/.snap/app/lib.so  btrfs subvol 257 ino 300  8 pages, [0,8) (the snapshot's copy)
+//   2 /srv/app/lib-copy.so   btrfs subvol 256 ino 301  6 pages, [0,6) (a reflink)
+//   3 /srv/plain.txt         btrfs subvol 256 ino 302  3 pages, [50,53) nobody else
+//   4 /srv/\x1b[31mred\nname btrfs subvol 256 ino 303  2 pages, [80,82)
+//   5 /srv/bad\xff\xfe.bin   btrfs subvol 256 ino 304  2 pages, [80,82) (with 4)
+//   6 /x/a                   xfs ino 10                4 pages, [10,14) in xfs
+//   7 /x/b                   xfs ino 11                4 pages, [10,14) in xfs
+//   8 /x/tie-b               xfs ino 12                1 page, nothing shared (ties with 9)
+//   9 /x/tie-a               xfs ino 13                1 page, nothing shared
+mixed make_mixed() {
+  mixed x;
+  auto& s = x.scan;
+  struct f {
+    std::string fs;
+    std::uint64_t subvol, ino;
+    std::string path;
+    std::uint64_t pages, dirty;
+  };
+  const std::vector<f> files = {
+      {kBtrfs, 256, 300, "/srv/app/lib.so", 8, 0},          {kBtrfs, 257, 300, "/srv/.snap/app/lib.so", 8, 0},
+      {kBtrfs, 256, 301, "/srv/app/lib-copy.so", 6, 0},     {kBtrfs, 256, 302, "/srv/plain.txt", 3, P},
+      {kBtrfs, 256, 303, "/srv/\x1b[31mred\nname", 2, 0},   {kBtrfs, 256, 304, "/srv/bad\xff\xfe.bin", 2, 0},
+      {kXfs, 0, 10, "/x/a", 4, 0},                          {kXfs, 0, 11, "/x/b", 4, 0},
+      {kXfs, 0, 12, "/x/tie-b", 1, 0},                      {kXfs, 0, 13, "/x/tie-a", 1, 0},
+  };
+  for (const auto& e : files) {
+    const copy_id id = s.index.intern_copy({e.fs, e.subvol, e.ino});
+    EXPECT_EQ(id, s.files.size());
+    s.files.push_back({e.path, e.fs, e.pages * P, e.pages * P, e.dirty, "/"});
+  }
+  const domain_id b = s.index.intern_domain(kBtrfs);
+  const domain_id xf = s.index.intern_domain(kXfs);
+  s.index.add(0, b, 0, 8 * P);
+  s.index.add(1, b, 0, 8 * P);
+  s.index.add(2, b, 0, 6 * P);
+  s.index.add(4, b, 80 * P, 2 * P);
+  s.index.add(5, b, 80 * P, 2 * P);
+  s.index.add(6, xf, 10 * P, 4 * P);
+  s.index.add(7, xf, 10 * P, 4 * P);
+  s.filesystems[kBtrfs] = {kBtrfs, "btrfs", "/srv", 40, 6, 29 * P};
+  s.filesystems[kXfs] = {kXfs, "xfs", "/x\x1b]0;t\x07", 7, 4, 10 * P};
+  s.filesystems["ext4:empty"] = {"ext4:empty", "ext4", "/e", 2, 0, 0};
+  s.errors = {{"/srv/locked", "open failed: Permission denied"},
+              {"/srv/\xfe\x1b[2J", "stat failed: No such \xff file"}};
+  s.skipped_mounts = {{"/srv/proc", "proc", true, ""}, {"/srv/shm", "tmpfs", false, ""}, {"/x/t\nmp", "tmpfs", false, ""}};
+  s.stats = {49, 10, 7, 2, 1, 3, 3, 1, 12};
+  s.residency_method = "cachestat";
+
+  x.model = build_report(s);
+  std::vector<cgroup::container_row> rows(3);
+  rows[0] = {"docker", "0123456789abcdef0123456789abcdef", "web\x1b[1m", "/system.slice/docker-0123.scope", "", "",
+             16 * P, 12 * P, 6 * P, false};
+  rows[0].files = {{0, 8 * P, 4 * P}, {2, 6 * P, 2 * P}};
+  rows[0].shared_with = {{"containerd", "feed", "pod\xff", "/kubepods/x", "pod\xff", 8 * P},
+                         {"host", "", "", "/", "host", 6 * P}, {"a", "1", "p1", "/1", "p1", 2 * P},
+                         {"a", "2", "p2", "/2", "p2", 2 * P}, {"a", "3", "p3", "/3", "p3", P}};
+  rows[0].copies = {0, 2};
+  rows[1] = {"containerd", "feed", "pod\xff", "/kubepods/x", "9f3c-uid", "burstable", 10 * P, 8 * P, 4 * P, true};
+  rows[1].files = {{1, 8 * P, 4 * P}};
+  rows[1].copies = {1};
+  rows[2] = {"unattributed", "", "", "", "", "", 3 * P, 0, 0, false};
+  x.model.skipped_mounts = s.skipped_mounts;
+  attach_containers(x.model, s, std::move(rows), "read /proc/kpagecgroup failed: \xff denied");
+  return x;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Kept bytes: read, or (DUPCACHE_WRITE_GOLDEN=1) written from `now` and returned.
+std::string golden(const std::string& name, const std::string& now) {
+  const std::string path = std::string(DUPCACHE_TEST_DATA) + "/report_stream/" + name;
+  if (const char* w = std::getenv("DUPCACHE_WRITE_GOLDEN"); w && std::string(w) == "1") {
+    std::ofstream(path, std::ios::binary) << now;
+  }
+  return read_file(path);
+}
+
+struct option_mix {
+  const char* name;
+  report_options opts;
+};
+
+std::vector<option_mix> mixes() {
+  using v = report_view;
+  std::vector<option_mix> out;
+  out.push_back({"default", {}});
+  out.push_back({"all_views", {{v::file, v::group, v::fs, v::container}, std::nullopt, false}});
+  out.push_back({"top2_bytes", {{v::container, v::fs, v::group, v::file}, 2, true}});
+  return out;
+}
+
+std::string streamed_json(const report_model& m, const report_options& o) {
+  std::ostringstream s;
+  write_report_json(s, m, o);
+  return s.str();
+}
+std::string streamed_text(const report_model& m, const report_options& o) {
+  std::ostringstream s;
+  write_report_text(s, m, o);
+  return s.str();
+}
+
+TEST(ReportStream, MixedTreeByteForByte) {
+  const auto x = make_mixed();
+  for (const auto& mix : mixes()) {
+    SCOPED_TRACE(mix.name);
+    const std::string json = streamed_json(x.model, mix.opts);
+    const std::string text = streamed_text(x.model, mix.opts);
+    EXPECT_EQ(json, golden(std::string(mix.name) + ".json", json));
+    EXPECT_EQ(text, golden(std::string(mix.name) + ".txt", text));
+    // The in-memory document (what the daemon sends) is the same bytes.
+    EXPECT_EQ(json, dump_json(report_json(x.model, mix.opts), 2) + "\n");
+    EXPECT_EQ(text, report_text(x.model, mix.opts));
+  }
+}
+
+TEST(ReportStream, EmptyReportByteForByte) {
+  scan_result s(P);
+  s.residency_method = "mincore";
+  s.dirty_known = false;
+  const auto m = build_report(s);
+  for (const auto& mix : mixes()) {
+    SCOPED_TRACE(mix.name);
+    EXPECT_EQ(streamed_json(m, mix.opts), dump_json(report_json(m, mix.opts), 2) + "\n");
+    EXPECT_EQ(streamed_text(m, mix.opts), report_text(m, mix.opts));
+  }
+}
+
+// The ordering rules, spelled out (report.hpp): files by wasted, then shared, then cached
+// bytes, all descending, then path bytes ascending; groups by wasted descending, then by their
+// copies' keys; filesystems by wasted, then cached descending, then id; containers as
+// cgroup::account() ranks them; errors and skipped mounts by path bytes.
+TEST(ReportStream, OrderingRules) {
+  const auto x = make_mixed();
+  const auto j = nlohmann::json::parse(streamed_json(x.model, {}));
+  std::vector<std::string> files;
+  for (const auto& f : j["files"]) files.push_back(f["path"].get<std::string>());
+  ASSERT_EQ(files.size(), 10u);
+  // The two single-page files tie on everything but the path: tie-a before tie-b.
+  EXPECT_EQ(files[8], "/x/tie-a");
+  EXPECT_EQ(files[9], "/x/tie-b");
+  EXPECT_EQ(files[7], "/srv/plain.txt");  // cached 3, nothing shared: before the 1-page ties
+  for (std::size_t i = 1; i < j["files"].size(); ++i) {
+    const auto& a = j["files"][i - 1];
+    const auto& b = j["files"][i];
+    EXPECT_GE(a["wasted_bytes"], b["wasted_bytes"]) << i;
+  }
+  std::vector<std::uint64_t> group_waste;
+  for (const auto& g : j["groups"]) group_waste.push_back(g["wasted_bytes"]);
+  ASSERT_EQ(group_waste.size(), 4u);  // [0,6) x3, [6,8) x2, xfs x2, red/bad x2
+  EXPECT_TRUE(std::is_sorted(group_waste.rbegin(), group_waste.rend()));
+  ASSERT_EQ(j["filesystems"].size(), 3u);
+  EXPECT_EQ(j["filesystems"][0]["id"], kBtrfs);
+  EXPECT_EQ(j["filesystems"][2]["id"], "ext4:empty");
+  ASSERT_EQ(j["errors"].size(), 2u);
+  EXPECT_EQ(j["errors"][0]["path"], "/srv/locked");  // bytes compare unsigned: 'l' < 0xfe
+  EXPECT_TRUE(j["errors"][1].contains("path_base64"));
+}
+
+TEST(ReportStream, StreamedJsonReadsBack) {
+  const auto x = make_mixed();
+  report_options all{{report_view::file, report_view::group, report_view::fs, report_view::container}, std::nullopt, false};
+  const auto back = report_from_json(nlohmann::json::parse(streamed_json(x.model, all)));
+  EXPECT_EQ(streamed_json(back, all), streamed_json(x.model, all));
+}
+
+}  // namespace
+}  // namespace dupcache
