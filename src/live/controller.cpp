@@ -405,6 +405,10 @@ void controller::apply(const trace::decoded_event& ev) {
       s->cached_pages -= std::min<std::uint64_t>(s->cached_pages, ev.nr_pages);
       charge(*s, ev, false);
       sync_file_entry(*s);
+      // Nothing cached any more: the file may have been deleted (unlinked, or its subvolume
+      // removed), whose inode would otherwise stay counted until the next rescan. A settle
+      // later the reconcile tells, and the tick forgets it if it is gone.
+      if (s->cached_pages == 0) mark_pending(ident{ev.dev, ev.subvol_id, ev.ino}, *s);
       return;
     }
     case event_kind::folio_dirty: {
@@ -479,6 +483,13 @@ result<void> controller::tick() {
       }
     }
     if (auto r = reconcile(id, s, 0, 0); !r) return r;
+    if (s.cached_pages == 0 && !s.pending && !open_slot(s, id)) {
+      // Gone (unlinked, or its subvolume deleted): forgotten, or it would stay counted among
+      // the known files until the next rescan. Its copy entry stays (copy ids are not reused),
+      // empty: reports skip it.
+      slots_.erase(it);
+      continue;
+    }
     // Still dirty (not written back yet): look again at the next tick.
     if (s.dirty && !s.pending) {  // (pending already: a recount is queued)
       s.pending = true;

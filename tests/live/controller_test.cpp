@@ -119,6 +119,11 @@ class live_harness {
   }
 
   totals now() const { return summarize(build_report(ctl_->state())); }
+  report_model report() const {
+    report_model m = build_report(ctl_->state());
+    m.files_scanned = ctl_->known_files();  // as the sampler fills it in
+    return m;
+  }
   const live::live_counters& counters() const { return ctl_->counters(); }
 
  private:
@@ -497,6 +502,48 @@ TEST(Live, SnapshotCopiesStayApart) {
   EXPECT_EQ(now.cached, 600 * p);
   EXPECT_EQ(now.wasted, 300 * p);
   EXPECT_EQ(now, fresh_scan(fs.dir()));
+}
+
+// path -> subvolume id of every cached file, and the files counted.
+std::pair<std::map<std::string, std::uint64_t>, std::uint64_t> subvols(const report_model& m) {
+  std::map<std::string, std::uint64_t> by_path;
+  for (const auto& f : m.files) by_path[f.path] = f.subvol;
+  return {by_path, m.files_scanned};
+}
+
+// A snapshot made after another was deleted gets the deleted one's anonymous st_dev; its files
+// must still be filed under their own subvolume, and the deleted snapshot's file not counted.
+TEST(Live, SnapshotReusingADeletedSnapshotsDeviceGetsItsOwnSubvolume) {
+  DUPCACHE_REQUIRE_ROOT("mkfs.btrfs", "btrfs");
+  scratch_fs fs("btrfs");
+  const std::uint64_t p = page_size();
+  must({"btrfs", "-q", "subvolume", "create", fs.path("sv")});
+  ASSERT_EQ(mkdir(fs.path("snaps").c_str(), 0755), 0);
+  write_file(fs.path("sv/f"), 16 * p, 12);
+  evict(fs.path("sv/f"));
+  live_harness live(fs.dir());
+  must({"btrfs", "-q", "subvolume", "snapshot", "-r", fs.path("sv"), fs.path("snaps/a")});
+  struct stat a {};
+  ASSERT_EQ(stat(fs.path("snaps/a/f").c_str(), &a), 0);
+  read_all(fs.path("snaps/a/f"));
+  live.settle();
+  must({"btrfs", "-q", "subvolume", "delete", fs.path("snaps/a")});
+  must({"btrfs", "-q", "subvolume", "snapshot", "-r", fs.path("sv"), fs.path("snaps/b")});
+  struct stat b {};
+  ASSERT_EQ(stat(fs.path("snaps/b/f").c_str(), &b), 0);
+  ASSERT_EQ(a.st_dev, b.st_dev) << "the scene needs the device number reused";
+  read_all(fs.path("snaps/b/f"));
+  live.settle();
+
+  scan_options so;
+  so.paths = {fs.dir()};
+  auto fresh = scan(so);
+  ASSERT_TRUE(fresh) << fresh.err().message();
+  const auto truth = subvols(build_report(*fresh));
+  EXPECT_EQ(truth.first.at(fs.path("snaps/b/f")), 258u);  // 256 sv, 257 a, 258 b
+  EXPECT_EQ(truth.second, 2u);                             // sv/f and snaps/b/f
+  EXPECT_EQ(subvols(live.report()), truth);
+  EXPECT_EQ(live.now(), fresh_scan(fs.dir()));
 }
 
 TEST(Live, XfsNewFilesResolvedByHandle) {
