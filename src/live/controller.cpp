@@ -436,9 +436,10 @@ void controller::apply(const trace::decoded_event& ev) {
     case event_kind::share_copy_range:
     case event_kind::share_dedupe: {
       ++counters_.sharing_changes;
-      // Clone and copy_file_range name their destination (fd); dedupe names its source, and
-      // its destinations are only descriptors: every inode re-reads extents before it is
-      // placed again.
+      // Every kind names its destination, the file whose extents change (the source's stay
+      // where they are). A dedupe's destination keeps its cached pages (same contents), so
+      // it must be placed again even if nothing is read; only its first destination is
+      // named: every inode re-reads extents before it is placed again.
       if (ev.kind == event_kind::share_dedupe || !ev.has_identity) ++extents_gen_;
       if (ev.has_identity) {
         if (slot* s = find(ev, false)) {

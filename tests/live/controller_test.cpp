@@ -4,6 +4,8 @@
 // scenario implies.
 
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/stat.h>
@@ -544,6 +546,53 @@ TEST(Live, SnapshotReusingADeletedSnapshotsDeviceGetsItsOwnSubvolume) {
   EXPECT_EQ(truth.second, 2u);                             // sv/f and snaps/b/f
   EXPECT_EQ(subvols(live.report()), truth);
   EXPECT_EQ(live.now(), fresh_scan(fs.dir()));
+}
+
+// FIDEDUPERANGE of the whole of src onto dst (same length, same contents).
+void dedupe_whole(const std::string& src, const std::string& dst, std::uint64_t len) {
+  int sfd = open(src.c_str(), O_RDONLY);
+  int dfd = open(dst.c_str(), O_RDWR);
+  ASSERT_GE(sfd, 0);
+  ASSERT_GE(dfd, 0);
+  std::vector<char> buf(sizeof(file_dedupe_range) + sizeof(file_dedupe_range_info), 0);
+  auto* arg = reinterpret_cast<file_dedupe_range*>(buf.data());
+  arg->src_length = len;
+  arg->dest_count = 1;
+  arg->info[0].dest_fd = dfd;
+  ASSERT_EQ(ioctl(sfd, FIDEDUPERANGE, arg), 0) << strerror(errno);
+  EXPECT_EQ(arg->info[0].status, FILE_DEDUPE_RANGE_SAME);
+  EXPECT_EQ(arg->info[0].bytes_deduped, len);
+  close(sfd);
+  close(dfd);
+}
+
+// Sharing made by a clone or a dedupe while both files are cached: the side whose extents
+// change may keep its pages, and must be placed again, whichever side the ioctl was made on.
+TEST(Live, SharingChangesWhileBothSidesAreCachedEqualFreshScan) {
+  DUPCACHE_REQUIRE_ROOT("mkfs.btrfs", "mkfs.xfs");
+  const std::uint64_t p = page_size();
+  for (const char* type : {"btrfs", "xfs"}) {
+    SCOPED_TRACE(type);
+    scratch_fs fs(type);
+    write_file(fs.path("a"), 64 * p, 21);
+    write_file(fs.path("b"), 64 * p, 22);
+    write_file(fs.path("c"), 64 * p, 21);  // a's contents in its own blocks
+    for (auto n : {"a", "b", "c"}) evict(fs.path(n));
+    live_harness live(fs.dir());
+    for (auto n : {"a", "b", "c"}) read_all(fs.path(n));
+    live.settle();
+    ASSERT_EQ(live.now().wasted, 0u) << live.now();
+
+    clone_range(fs.path("a"), 0, 16 * p, fs.path("b"), 0);
+    read_all(fs.path("b"));
+    dedupe_whole(fs.path("a"), fs.path("c"), 64 * p);
+    read_all(fs.path("c"));
+    live.settle();
+    const totals truth = fresh_scan(fs.dir());
+    EXPECT_EQ(truth.cached, 3 * 64 * p);
+    EXPECT_EQ(truth.wasted, (16 + 64) * p) << truth;  // b's first 16 pages and all of c are a's
+    EXPECT_EQ(live.now(), truth);
+  }
 }
 
 TEST(Live, XfsNewFilesResolvedByHandle) {
