@@ -752,6 +752,10 @@ int dc_sys_ioctl(struct trace_event_raw_sys_enter *ctx)
 	default:
 		return 0;
 	}
+	/* Identity is that of the file whose extents change: for a dedupe its (first) destination,
+	 * which may keep its cached pages, now placed on the source's blocks. */
+	if (kind == DUPCACHE_EV_SHARE_DEDUPE)
+		return emit_share_event(kind, a.fd2 == DUPCACHE_FD_NONE ? NULL : fd_file(a.fd2), &a);
 	return emit_share_event(kind, fd_file(fd), &a);
 }
 

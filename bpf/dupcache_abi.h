@@ -78,7 +78,7 @@ enum dupcache_event_flags {
  *
  *   field        CACHE_ADD/DELETE, FOLIO_DIRTY   SHARE_*
  *   ts_ns        yes                             yes
- *   dev,ino,     yes                             if flags & DUPCACHE_EVF_IDENTITY (from fd)
+ *   dev,ino,     yes                             if flags & DUPCACHE_EVF_IDENTITY: the dest
  *   generation,
  *   subvol_id
  *   index        first page index of the record  -
@@ -93,7 +93,7 @@ enum dupcache_event_flags {
  *   CLONE_RANGE  fd=dest(ioctl fd) fd2=src_fd; off=dest_offset off2=src_offset len=src_length
  *                (0 = to EOF)
  *   DEDUPE       fd=src(ioctl fd) fd2=info[0].dest_fd; off=src_offset off2=info[0].dest_offset
- *                len=src_length aux=dest_count
+ *                len=src_length aux=dest_count; identity from fd2 (the first dest)
  *   COPY_RANGE   fd=fd_out fd2=fd_in; off=*off_out off2=*off_in (see OFF*_IS_FPOS) len; aux=flags
  *   FIEMAP       fd=ioctl fd; off=fm_start len=fm_length aux=fm_flags
  *   TRUNCATE     ftruncate: fd, off=length. truncate(path): fd=DUPCACHE_FD_NONE, off=length,

@@ -405,6 +405,10 @@ void controller::apply(const trace::decoded_event& ev) {
       s->cached_pages -= std::min<std::uint64_t>(s->cached_pages, ev.nr_pages);
       charge(*s, ev, false);
       sync_file_entry(*s);
+      // Nothing cached any more: the file may have been deleted (unlinked, or its subvolume
+      // removed), whose inode would otherwise stay counted until the next rescan. A settle
+      // later the reconcile tells, and the tick forgets it if it is gone.
+      if (s->cached_pages == 0) mark_pending(ident{ev.dev, ev.subvol_id, ev.ino}, *s);
       return;
     }
     case event_kind::folio_dirty: {
@@ -432,9 +436,10 @@ void controller::apply(const trace::decoded_event& ev) {
     case event_kind::share_copy_range:
     case event_kind::share_dedupe: {
       ++counters_.sharing_changes;
-      // Clone and copy_file_range name their destination (fd); dedupe names its source, and
-      // its destinations are only descriptors: every inode re-reads extents before it is
-      // placed again.
+      // Every kind names its destination, the file whose extents change (the source's stay
+      // where they are). A dedupe's destination keeps its cached pages (same contents), so
+      // it must be placed again even if nothing is read; only its first destination is
+      // named: every inode re-reads extents before it is placed again.
       if (ev.kind == event_kind::share_dedupe || !ev.has_identity) ++extents_gen_;
       if (ev.has_identity) {
         if (slot* s = find(ev, false)) {
@@ -479,6 +484,13 @@ result<void> controller::tick() {
       }
     }
     if (auto r = reconcile(id, s, 0, 0); !r) return r;
+    if (s.cached_pages == 0 && !s.pending && !open_slot(s, id)) {
+      // Gone (unlinked, or its subvolume deleted): forgotten, or it would stay counted among
+      // the known files until the next rescan. Its copy entry stays (copy ids are not reused),
+      // empty: reports skip it.
+      slots_.erase(it);
+      continue;
+    }
     // Still dirty (not written back yet): look again at the next tick.
     if (s.dirty && !s.pending) {  // (pending already: a recount is queued)
       s.pending = true;

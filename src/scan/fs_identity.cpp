@@ -10,6 +10,7 @@
 #include <sys/sysmacros.h>
 
 #include <cstring>
+#include <optional>
 #include <utility>
 
 namespace dupcache {
@@ -39,6 +40,16 @@ constexpr std::uint32_t xfs_geom_flags_reflink = 1u << 20;
 
 constexpr std::uint64_t xfs_magic = 0x58465342;
 constexpr std::uint64_t bcachefs_magic = 0xca451a4e;
+
+// Which subvolume (tree id) an open btrfs file is in. Tree id 0 with the first free object id
+// asks for the subvolume of the file itself; allowed without privileges.
+result<std::uint64_t> btrfs_subvol_of(int fd) {
+  btrfs_ioctl_ino_lookup_args ino{};
+  ino.treeid = 0;
+  ino.objectid = 256;  // BTRFS_FIRST_FREE_OBJECTID (btrfs_tree.h): a subvolume's root directory
+  if (ioctl(fd, BTRFS_IOC_INO_LOOKUP, &ino) < 0) return errno_error("identify btrfs subvolume (BTRFS_IOC_INO_LOOKUP)");
+  return static_cast<std::uint64_t>(ino.treeid);
+}
 
 }  // namespace
 
@@ -75,9 +86,23 @@ std::string fs_type_name(std::uint64_t magic) {
 }
 
 result<fs_info> fs_registry::lookup(int fd, const struct stat& st) {
+  std::optional<fs_info> known;
   {
     std::lock_guard lock(mu_);
-    if (auto it = by_dev_.find(st.st_dev); it != by_dev_.end()) return it->second;
+    if (auto it = by_dev_.find(st.st_dev); it != by_dev_.end()) known = it->second;
+  }
+  if (known && known->type != "btrfs") return *known;
+  if (known) {
+    // A btrfs subvolume's st_dev is an anonymous device number, handed out again once the
+    // subvolume is deleted (and its dentries dropped): a snapshot made after another was
+    // deleted may get its number. The subvolume must be asked each time, the rest holds.
+    auto subvol = btrfs_subvol_of(fd);
+    if (!subvol) return subvol.err();
+    if (*subvol == known->subvol) return *known;
+    known->subvol = *subvol;
+    std::lock_guard lock(mu_);
+    by_dev_.insert_or_assign(st.st_dev, *known);
+    return *known;
   }
   struct statfs sfs {};
   if (fstatfs(fd, &sfs) < 0) return errno_error("identify filesystem (fstatfs)");
@@ -91,13 +116,9 @@ result<fs_info> fs_registry::lookup(int fd, const struct stat& st) {
     unsigned char u[16];
     std::memcpy(u, fsi.fsid, 16);
     info.id = "btrfs:" + format_uuid(u);
-    // Tree id 0 with the first free object id asks which subvolume the file is in; allowed
-    // without privileges.
-    btrfs_ioctl_ino_lookup_args ino{};
-    ino.treeid = 0;
-    ino.objectid = 256;  // BTRFS_FIRST_FREE_OBJECTID (btrfs_tree.h): a subvolume's root directory
-    if (ioctl(fd, BTRFS_IOC_INO_LOOKUP, &ino) < 0) return errno_error("identify btrfs subvolume (BTRFS_IOC_INO_LOOKUP)");
-    info.subvol = ino.treeid;
+    auto subvol = btrfs_subvol_of(fd);
+    if (!subvol) return subvol.err();
+    info.subvol = *subvol;
   } else {
     fsuuid2 fu{};
     fu.len = 16;
@@ -118,7 +139,7 @@ result<fs_info> fs_registry::lookup(int fd, const struct stat& st) {
     info.has_realtime = have_geo && geo.rtblocks > 0;
   }
   std::lock_guard lock(mu_);
-  by_dev_.emplace(st.st_dev, info);
+  by_dev_.insert_or_assign(st.st_dev, info);
   return info;
 }
 

@@ -541,7 +541,7 @@ TEST_F(bpf_btrfs, sharing_syscalls_produce_events) {
   EXPECT_EQ(mine[4].len, 1 * MiB);
 
   EXPECT_EQ(mine[5].kind, event_kind::share_dedupe);
-  expect_identity(mine[5], s_src);
+  expect_identity(mine[5], s_dst);  // the file whose extents change
   EXPECT_EQ(mine[5].fd, src.get());
   EXPECT_EQ(mine[5].fd2, dst.get());
   EXPECT_EQ(mine[5].len, 64 * KiB);

@@ -4,6 +4,8 @@
 // scenario implies.
 
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/stat.h>
@@ -119,6 +121,11 @@ class live_harness {
   }
 
   totals now() const { return summarize(build_report(ctl_->state())); }
+  report_model report() const {
+    report_model m = build_report(ctl_->state());
+    m.files_scanned = ctl_->known_files();  // as the sampler fills it in
+    return m;
+  }
   const live::live_counters& counters() const { return ctl_->counters(); }
 
  private:
@@ -497,6 +504,95 @@ TEST(Live, SnapshotCopiesStayApart) {
   EXPECT_EQ(now.cached, 600 * p);
   EXPECT_EQ(now.wasted, 300 * p);
   EXPECT_EQ(now, fresh_scan(fs.dir()));
+}
+
+// path -> subvolume id of every cached file, and the files counted.
+std::pair<std::map<std::string, std::uint64_t>, std::uint64_t> subvols(const report_model& m) {
+  std::map<std::string, std::uint64_t> by_path;
+  for (const auto& f : m.files) by_path[f.path] = f.subvol;
+  return {by_path, m.files_scanned};
+}
+
+// A snapshot made after another was deleted gets the deleted one's anonymous st_dev; its files
+// must still be filed under their own subvolume, and the deleted snapshot's file not counted.
+TEST(Live, SnapshotReusingADeletedSnapshotsDeviceGetsItsOwnSubvolume) {
+  DUPCACHE_REQUIRE_ROOT("mkfs.btrfs", "btrfs");
+  scratch_fs fs("btrfs");
+  const std::uint64_t p = page_size();
+  must({"btrfs", "-q", "subvolume", "create", fs.path("sv")});
+  ASSERT_EQ(mkdir(fs.path("snaps").c_str(), 0755), 0);
+  write_file(fs.path("sv/f"), 16 * p, 12);
+  evict(fs.path("sv/f"));
+  live_harness live(fs.dir());
+  must({"btrfs", "-q", "subvolume", "snapshot", "-r", fs.path("sv"), fs.path("snaps/a")});
+  struct stat a {};
+  ASSERT_EQ(stat(fs.path("snaps/a/f").c_str(), &a), 0);
+  read_all(fs.path("snaps/a/f"));
+  live.settle();
+  must({"btrfs", "-q", "subvolume", "delete", fs.path("snaps/a")});
+  must({"btrfs", "-q", "subvolume", "snapshot", "-r", fs.path("sv"), fs.path("snaps/b")});
+  struct stat b {};
+  ASSERT_EQ(stat(fs.path("snaps/b/f").c_str(), &b), 0);
+  ASSERT_EQ(a.st_dev, b.st_dev) << "the scene needs the device number reused";
+  read_all(fs.path("snaps/b/f"));
+  live.settle();
+
+  scan_options so;
+  so.paths = {fs.dir()};
+  auto fresh = scan(so);
+  ASSERT_TRUE(fresh) << fresh.err().message();
+  const auto truth = subvols(build_report(*fresh));
+  EXPECT_EQ(truth.first.at(fs.path("snaps/b/f")), 258u);  // 256 sv, 257 a, 258 b
+  EXPECT_EQ(truth.second, 2u);                             // sv/f and snaps/b/f
+  EXPECT_EQ(subvols(live.report()), truth);
+  EXPECT_EQ(live.now(), fresh_scan(fs.dir()));
+}
+
+// FIDEDUPERANGE of the whole of src onto dst (same length, same contents).
+void dedupe_whole(const std::string& src, const std::string& dst, std::uint64_t len) {
+  int sfd = open(src.c_str(), O_RDONLY);
+  int dfd = open(dst.c_str(), O_RDWR);
+  ASSERT_GE(sfd, 0);
+  ASSERT_GE(dfd, 0);
+  std::vector<char> buf(sizeof(file_dedupe_range) + sizeof(file_dedupe_range_info), 0);
+  auto* arg = reinterpret_cast<file_dedupe_range*>(buf.data());
+  arg->src_length = len;
+  arg->dest_count = 1;
+  arg->info[0].dest_fd = dfd;
+  ASSERT_EQ(ioctl(sfd, FIDEDUPERANGE, arg), 0) << strerror(errno);
+  EXPECT_EQ(arg->info[0].status, FILE_DEDUPE_RANGE_SAME);
+  EXPECT_EQ(arg->info[0].bytes_deduped, len);
+  close(sfd);
+  close(dfd);
+}
+
+// Sharing made by a clone or a dedupe while both files are cached: the side whose extents
+// change may keep its pages, and must be placed again, whichever side the ioctl was made on.
+TEST(Live, SharingChangesWhileBothSidesAreCachedEqualFreshScan) {
+  DUPCACHE_REQUIRE_ROOT("mkfs.btrfs", "mkfs.xfs");
+  const std::uint64_t p = page_size();
+  for (const char* type : {"btrfs", "xfs"}) {
+    SCOPED_TRACE(type);
+    scratch_fs fs(type);
+    write_file(fs.path("a"), 64 * p, 21);
+    write_file(fs.path("b"), 64 * p, 22);
+    write_file(fs.path("c"), 64 * p, 21);  // a's contents in its own blocks
+    for (auto n : {"a", "b", "c"}) evict(fs.path(n));
+    live_harness live(fs.dir());
+    for (auto n : {"a", "b", "c"}) read_all(fs.path(n));
+    live.settle();
+    ASSERT_EQ(live.now().wasted, 0u) << live.now();
+
+    clone_range(fs.path("a"), 0, 16 * p, fs.path("b"), 0);
+    read_all(fs.path("b"));
+    dedupe_whole(fs.path("a"), fs.path("c"), 64 * p);
+    read_all(fs.path("c"));
+    live.settle();
+    const totals truth = fresh_scan(fs.dir());
+    EXPECT_EQ(truth.cached, 3 * 64 * p);
+    EXPECT_EQ(truth.wasted, (16 + 64) * p) << truth;  // b's first 16 pages and all of c are a's
+    EXPECT_EQ(live.now(), truth);
+  }
 }
 
 TEST(Live, XfsNewFilesResolvedByHandle) {
