@@ -26,8 +26,8 @@ _dupcache() {
       args="--by --container --cgroup --socket --metadata-root --top -j --jobs --residency"
       ;;
     top)
-      opts="-h --help -d --delay -n --iterations -b --batch --json --view --sort --container --cgroup --no-containers --metadata-root --from-daemon --socket --top --bytes --no-bpf --ring-buffer --cross-mounts"
-      args="-d --delay -n --iterations --view --sort --container --cgroup --metadata-root --socket --top --ring-buffer"
+      opts="-h --help -d --delay -n --iterations -b --batch --json --view --sort --container --cgroup --no-containers --metadata-root --from-daemon --socket --top --bytes --no-bpf --ring-buffer --cross-mounts --content --content-interval"
+      args="-d --delay -n --iterations --view --sort --container --cgroup --metadata-root --socket --top --ring-buffer --content-interval"
       ;;
     trace)
       opts="-h --help --all -n --count --duration --ring-buffer --no-sharing --per-folio"

@@ -56,6 +56,8 @@ complete -c dupcache -n $t -l bytes -d 'Sizes in bytes'
 complete -c dupcache -n $t -l no-bpf -d 'Do not trace; rescan'
 complete -c dupcache -n $t -l ring-buffer -x -d 'BPF ring buffer bytes'
 complete -c dupcache -n $t -l cross-mounts -d 'Descend into other mounts'
+complete -c dupcache -n $t -l content -d 'Also duplicates by content'
+complete -c dupcache -n $t -l content-interval -x -d 'Seconds between content passes'
 
 # trace
 set -l tr "__fish_seen_subcommand_from trace"

@@ -56,6 +56,8 @@ struct top_args {
   std::string metadata_root = "/";
   bool from_daemon = false;
   std::string socket = "/run/dupcache/control.sock";
+  bool content = false;
+  double content_interval_s = 0;  // 0: not given (the default is content_interval_default_s)
 };
 void register_top(CLI::App& app, top_args& args);
 int run_top(const top_args& args);

@@ -27,6 +27,8 @@ struct sample {
   std::uint64_t events = 0;       // since start
   bool live = false;
   std::string mode;  // "live (tp_btf)" or "rescan (no BPF: reason)"
+  // With --content: how the content figures in model.content stand (their age, or why none).
+  std::string content_status;
 };
 
 class sample_source {

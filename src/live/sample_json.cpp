@@ -16,6 +16,7 @@ nlohmann::ordered_json sample_json(const sample& s, std::size_t max_rows) {
                 {"evict_bytes_per_s", s.evict_bps}};
   j["events"] = s.events;
   j["lost_events"] = s.lost_events;
+  if (!s.content_status.empty()) j["content_status"] = s.content_status;  // top --content
   return j;
 }
 

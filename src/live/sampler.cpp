@@ -61,6 +61,10 @@ result<void> sampler::start() {
   } else {
     mode_ = "rescan (no BPF: " + why_not + ")";
   }
+  if (opts_.content_interval) {
+    content_ = std::make_unique<content_job>(*opts_.content_interval);
+    content_->offer(controller_->state());  // the first pass starts now, beside the first interval
+  }
   last_ = std::chrono::steady_clock::now();
   last_counters_ = controller_->counters();
   return {};
@@ -112,6 +116,12 @@ result<sample> sampler::next() {
     const auto& state = controller_->state();
     attach_containers(s.model, state, accounting_->rows(state), accounting_->error(state));
     filter_containers(s.model, opts_.filter);
+  }
+  if (content_) {
+    // Only the list of cached paths crosses to the hashing thread; the figures attached are
+    // those of its latest finished pass (see content_job.hpp).
+    content_->offer(controller_->state());
+    s.content_status = content_->attach(s.model, controller_->state());
   }
   s.model.files_scanned = controller_->known_files();
   s.page_cache_bytes = proc::meminfo_bytes("Cached").value_or(0);

@@ -9,9 +9,11 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "live/content_job.hpp"
 #include "live/controller.hpp"
 #include "live/sample.hpp"
 #include "trace/feed.hpp"
@@ -34,6 +36,8 @@ struct sampler_options {
   bool keep_placements = false;  // scan.keep_placements, for planners
   container_filter filter;       // --container / --cgroup
   std::string metadata_root = "/";
+  // top --content: content duplicates at most this often, on a thread of their own (content_job).
+  std::optional<std::chrono::milliseconds> content_interval;
 };
 
 class sampler final : public sample_source {
@@ -66,6 +70,7 @@ class sampler final : public sample_source {
   live_counters last_counters_{};
   unique_fd wake_fd_;
   std::unique_ptr<cgroup::host_accounting> accounting_;
+  std::unique_ptr<content_job> content_;
 };
 
 }  // namespace dupcache::live

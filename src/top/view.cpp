@@ -147,6 +147,19 @@ std::vector<std::string> header_lines(const sample& s, bool exact, int width) {
   }
   out.push_back(fmt::format("files scanned {}  cached {}  groups {}  errors {}", m.files_scanned, m.files_cached,
                             m.groups.size(), m.errors.size()));
+  if (m.content) {
+    std::string line = fmt::format("content wasted {}  shareable {}  groups {}", size_cell(m.content->wasted_bytes, exact),
+                                   size_cell(m.content->shareable_bytes, exact), m.content->groups.size());
+    // The pass's age beside the figures where the line has room for it, else on a line of its own.
+    if (line.size() + s.content_status.size() + 4 <= static_cast<std::size_t>(std::max(width, 0))) {
+      out.push_back(line + "  (" + s.content_status + ")");
+    } else {
+      out.push_back(fit_left(line, width));
+      out.push_back(fit_left(s.content_status, width));
+    }
+  } else if (!s.content_status.empty()) {
+    out.push_back(fit_left(s.content_status, width));
+  }
   if (std::string note = skipped_mounts_note(m.skipped_mounts); !note.empty()) {
     note.pop_back();  // its newline
     out.push_back(fit_left(note, width));

@@ -3,14 +3,18 @@
 // mode it reports for each outcome, and that wake() ends an interval early.
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "live/sampler.hpp"
 #include "util/fd.hpp"
@@ -109,6 +113,52 @@ TEST(sampler, wake_ends_the_interval_early) {
   const auto t0 = std::chrono::steady_clock::now();
   ASSERT_TRUE(smp.next());
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+}
+
+// The same bytes in two files, written back (content passes hash clean pages only) and so
+// still cached.
+void write_clean(const std::filesystem::path& p, std::size_t bytes) {
+  std::vector<char> buf(bytes);
+  for (std::size_t i = 0; i < bytes; ++i) buf[i] = static_cast<char>(i * 7 + i / 4096);
+  const int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0) << p;
+  ASSERT_EQ(::write(fd, buf.data(), buf.size()), static_cast<ssize_t>(buf.size()));
+  ASSERT_EQ(::fsync(fd), 0);
+  ::close(fd);
+}
+
+// --content: the pass runs on its own thread, so samples keep their 20 ms cadence while the
+// first pass is under way and after it, and a 1 h content interval means one pass only.
+TEST(sampler, content_passes_run_beside_the_samples) {
+  scratch s;
+  const std::size_t bytes = 16 * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  write_clean(s.dir / "x", bytes);
+  write_clean(s.dir / "y", bytes);
+  auto o = options(s);
+  o.content_interval = std::chrono::hours(1);
+  sampler smp(o);
+  ASSERT_TRUE(smp.start());
+  std::optional<sample> with;
+  for (int i = 0; i < 250 && !with; ++i) {
+    auto x = smp.next();
+    ASSERT_TRUE(x) << x.err().message();
+    EXPECT_LT(x->elapsed_s, 2.0) << "a sample waited for hashing";
+    if (x->model.content) with = std::move(*x);
+    else EXPECT_EQ(x->content_status, "content: first pass running");
+  }
+  ASSERT_TRUE(with) << "no content pass ended within 250 samples";
+  EXPECT_EQ(with->model.content->wasted_bytes, bytes) << "y caches x's bytes a second time";
+  EXPECT_EQ(with->content_status.rfind("content pass ", 0), 0u) << with->content_status;
+  // Mapped onto the live copy ids: y, whose path sorts after x's, carries the waste.
+  const auto& c = *with->model.content;
+  for (const auto& f : with->model.files) {
+    const std::uint64_t mine = f.copy < c.copy_wasted_bytes.size() ? c.copy_wasted_bytes[f.copy] : 0;
+    EXPECT_EQ(mine, f.path == (s.dir / "y").string() ? bytes : 0u) << f.path;
+  }
+  auto again = smp.next();
+  ASSERT_TRUE(again);
+  ASSERT_TRUE(again->model.content) << "the latest figures stay on every sample";
+  EXPECT_EQ(again->model.content->wasted_bytes, bytes);
 }
 
 }  // namespace
