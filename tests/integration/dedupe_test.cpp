@@ -147,7 +147,13 @@ TEST_P(Dedupe, KeepsWhatWasCached) {
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("skipped  " + sc.p("w") + ": open for writing"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("shared " + std::to_string(2 * size - blk) + " in 3 range(s) of 2 file(s)"), std::string::npos) << r.out;
-  EXPECT_EQ(residency(sc.p("a")), before);
+  // Printed page by page ('1' cached, '.' not) so a difference shows where it is.
+  const auto pages = [](const std::vector<unsigned char>& v) {
+    std::string s;
+    for (unsigned char c : v) s += (c & 1) ? '1' : '.';
+    return s;
+  };
+  EXPECT_EQ(pages(residency(sc.p("a"))), pages(before));
   EXPECT_EQ(block_addresses(sc.p("b")), block_addresses(sc.p("a")));
 }
 
