@@ -16,7 +16,7 @@ field() { # field FILE N: the Nth field of a mapper's status line
 wait_status() { # wait_status FILE...: until each mapper has written its status
   for f in "$@"; do
     n=0
-    while [ ! -s "$f" ] && [ $n -lt 500 ]; do usleep 20000; n=$((n + 1)); done
+    while [ ! -s "$f" ] && [ $n -lt 1500 ]; do usleep 20000; n=$((n + 1)); done
   done
 }
 range() { # range FILE: a mapper's mapping as "START END" (hex)

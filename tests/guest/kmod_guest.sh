@@ -120,17 +120,21 @@ t0=$(date +%s)
 $DUPCACHE merge --json --pid $s1 --pid $s2 --pid $p10 /mnt >/tmp/stopped.json
 t1=$(date +%s)
 check "three stopped mappers refused as stopped" "$(jq '[.mappings[] | select(.refusal == "stopped")] | length' /tmp/stopped.json)" 3 || cat /tmp/stopped.json
-# (Before, each cost the request timeout: 3 x 5 s.)
-[ $((t1 - t0)) -lt 10 ]
+# (Before, each cost the request timeout: 3 x 5 s. Under 15 s: a loaded TCG guest is slow, but
+# not that slow.)
+[ $((t1 - t0)) -lt 15 ]
 check "stopped mappers do not stall the pass ($((t1 - t0)) s)" $? 0
 check "nothing pending after stopped targets" "$(/tmp/probe --stats | cut -d' ' -f2)" pending=0
 kill -CONT $s1 $s2 $p10
 kill $s1 $s2
 
 # --- a target that cannot return to user space: timeout, pinned, one pending per target ---
-usleep 200000
-kill -USR1 $p10 # it vforks a child sleeping 6 s and waits for it
-usleep 500000
+rm -f /tmp/m10.blocked
+kill -USR1 $p10 # it writes /tmp/m10.blocked, vforks a child sleeping 12 s and waits for it
+n=0
+while [ ! -e /tmp/m10.blocked ] && [ $n -lt 300 ]; do usleep 100000; n=$((n + 1)); done
+check "the blocked target began its wait" "$([ -e /tmp/m10.blocked ] && echo yes)" yes
+usleep 200000 # from the marker to the vfork
 check "blocked target times out" "$(/tmp/probe $p10 $(range /tmp/m10) "$canonical" /mnt/c4)" "errno=ETIMEDOUT reason=11"
 check "a second request on it is refused at once" "$(/tmp/probe $p10 $(range /tmp/m10) "$canonical" /mnt/c4)" "errno=EALREADY reason=15"
 # (Counters through the probe: dupcache doctor attaches BPF programs, and attaching fentry
@@ -139,7 +143,7 @@ check "the timed-out request is still pending" "$(/tmp/probe --stats | cut -d' '
 rmmod dupcache 2>/dev/null
 check "rmmod refused while a request is pending" $? 1
 n=0
-while [ "$(/tmp/probe --stats | cut -d' ' -f2)" != pending=0 ] && [ $n -lt 40 ]; do usleep 250000; n=$((n + 1)); done
+while [ "$(/tmp/probe --stats | cut -d' ' -f2)" != pending=0 ] && [ $n -lt 120 ]; do usleep 250000; n=$((n + 1)); done
 check "nothing pending once the target ran" "$(/tmp/probe --stats | cut -d' ' -f2)" pending=0
 fresh /tmp/m10
 check "the abandoned request changed nothing" "$(field /tmp/m10 3)" /mnt/c4

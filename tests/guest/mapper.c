@@ -9,8 +9,10 @@
 // afresh at the same address (no copy-on-write page yet), waits a moment, makes the mapping
 // writable, writes a byte, makes it read-only again and reads the byte back; <lost> counts the
 // writes not read back, <writes> the writes.
-// --block: on SIGUSR1, vfork()s a child that sleeps 6 s: until then the mapper cannot return to
-// user space (a killable wait), so a merge request on it times out without it being stopped.
+// --block: on SIGUSR1, writes STATUS.blocked and vfork()s a child that sleeps 12 s: until then
+// the mapper cannot return to user space (a killable wait), so a merge request on it times out
+// without it being stopped. The marker lets the test start its request once the wait has begun
+// rather than after a guessed delay (a loaded TCG guest can take seconds to deliver the signal).
 //   mapper --sum FILE    prints FILE's checksum as the mapper computes it
 #include <fcntl.h>
 #include <pthread.h>
@@ -86,10 +88,15 @@ static void *racer(void *arg)
 }
 
 /* The parent waits, killable only, until the vforked child exits. */
-static __attribute__((noinline)) void block_a_while(void)
+static __attribute__((noinline)) void block_a_while(const char *status)
 {
+	char marker[4200];
+	snprintf(marker, sizeof(marker), "%s.blocked", status);
+	FILE *f = fopen(marker, "w");
+	if (f)
+		fclose(f);
 	if (vfork() == 0) {
-		struct timespec ts = { 6, 0 };
+		struct timespec ts = { 12, 0 };
 		nanosleep(&ts, NULL);
 		_exit(0);
 	}
@@ -167,7 +174,7 @@ int main(int argc, char **argv)
 		usleep(100000);
 		if (block_now) {
 			block_now = 0;
-			block_a_while();
+			block_a_while(argv[i + 1]);
 		}
 	}
 }
