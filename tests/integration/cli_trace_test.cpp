@@ -106,7 +106,9 @@ TEST(Trace, CoalescedRunsCoverExactlyTheReadPages) {
     const auto n = e["nr_pages"].get<std::uint64_t>();
     ASSERT_LE(first + n, pages) << l;
     for (std::uint64_t i = first; i < first + n; ++i) ++covered[i];
-    if (n > 1) EXPECT_GE(e.value("ts_end_ns", std::uint64_t{0}), e["ts_ns"].get<std::uint64_t>()) << l;
+    if (n > 1) {
+      EXPECT_GE(e.value("ts_end_ns", std::uint64_t{0}), e["ts_ns"].get<std::uint64_t>()) << l;
+    }
   }
   EXPECT_EQ(covered, std::vector<int>(pages, 1)) << "every page read exactly once:\n" << tr.out();
   EXPECT_LT(records, pages) << "nothing was coalesced:\n" << tr.out();

@@ -84,7 +84,9 @@ TEST_P(Dedupe, CopiesShareExtentsContentsStayAndTheCacheIsLeftAsFound) {
   scenario sc(fs);
   for (const char* n : {"a", "b", "c"}) {
     for (const char* m : {"a", "b", "c"}) {
-      if (std::string(n) < m) EXPECT_NE(sc.addr[n][0], sc.addr[m][0]) << n << " and " << m << " start shared";
+      if (std::string(n) < m) {
+        EXPECT_NE(sc.addr[n][0], sc.addr[m][0]) << n << " and " << m << " start shared";
+      }
     }
   }
   int status = -1;
@@ -105,8 +107,11 @@ TEST_P(Dedupe, CopiesShareExtentsContentsStayAndTheCacheIsLeftAsFound) {
   const auto c = block_addresses(sc.p("c"));
   for (std::uint64_t i = 0; i < blocks; ++i) {
     ASSERT_NE(a[i], no_address);
-    if (i == differing_block) EXPECT_NE(c[i], a[i]) << "block " << i;
-    else EXPECT_EQ(c[i], a[i]) << "block " << i;
+    if (i == differing_block) {
+      EXPECT_NE(c[i], a[i]) << "block " << i;
+    } else {
+      EXPECT_EQ(c[i], a[i]) << "block " << i;
+    }
   }
   EXPECT_EQ(block_addresses(sc.p("w")), sc.addr["w"]);
   for (const char* n : {"a", "b", "c", "w"}) {

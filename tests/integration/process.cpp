@@ -6,9 +6,11 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -217,42 +219,72 @@ pin::pin(const std::string& path) {
     addr_ = nullptr;
     throw std::runtime_error("mmap " + path);
   }
-  if (mlock(addr_, len_) < 0) throw std::runtime_error("mlock " + path + ": " + std::strerror(errno));
+  const std::size_t ps = page_size();
+  std::vector<unsigned char> vec((len_ + ps - 1) / ps);
+  if (mincore(addr_, len_, vec.data()) < 0) throw std::runtime_error("mincore " + path + ": " + std::strerror(errno));
+  auto* base = static_cast<char*>(addr_);
+  for (std::size_t i = 0; i < vec.size();) {
+    if (!(vec[i] & 1)) {
+      ++i;
+      continue;
+    }
+    std::size_t j = i;
+    while (j < vec.size() && (vec[j] & 1)) ++j;
+    if (syscall(SYS_mlock, base + i * ps, std::min(len_, j * ps) - i * ps) < 0) {
+      throw std::runtime_error("mlock " + path + ": " + std::strerror(errno));
+    }
+    i = j;
+  }
 }
 
 pin::~pin() {
   if (addr_) {
-    munlock(addr_, len_);
+    syscall(SYS_munlock, addr_, len_);
     munmap(addr_, len_);
   }
   if (fd_ >= 0) close(fd_);
 }
 
 void scene::add(const std::string& path) {
-  pages_[path] = pages_of(path);
+  pages_[path] = residency(path);
   hold(path);
 }
 
-void scene::track(const std::string& path) { pages_[path] = pages_of(path); }
+void scene::track(const std::string& path) { pages_[path].assign(pages_of(path), 1); }
 
 void scene::hold(const std::string& path) { pins_.push_back(std::make_unique<pin>(path)); }
 
+std::uint64_t scene::cached_of(const std::string& path) const {
+  const auto& want = pages_.at(path);
+  const auto now = residency(path);
+  std::uint64_t n = 0;
+  for (std::size_t i = 0; i < want.size() && i < now.size(); ++i) n += want[i] && now[i];
+  return n;
+}
+
 bool scene::intact() const {
-  for (const auto& [p, n] : pages_) {
-    if (cached_pages(p) != n) return false;
+  for (const auto& [p, want] : pages_) {
+    if (cached_of(p) != static_cast<std::uint64_t>(std::count(want.begin(), want.end(), 1))) return false;
   }
   return true;
 }
 
 void scene::restore() const {
-  for (const auto& [p, n] : pages_) {
-    if (cached_pages(p) != n) read_all(p);
+  const std::uint64_t ps = page_size();
+  for (const auto& [p, want] : pages_) {
+    const auto now = residency(p);
+    for (std::size_t i = 0; i < want.size(); ++i) {
+      if (want[i] && (i >= now.size() || !now[i])) read_range(p, i * ps, ps);
+    }
   }
 }
 
 std::string scene::describe() const {
-  std::string s = "scene residency (pages cached/expected):";
-  for (const auto& [p, n] : pages_) s += " " + p + "=" + std::to_string(cached_pages(p)) + "/" + std::to_string(n);
+  std::string s = "scene residency (expected pages cached/expected):";
+  for (const auto& [p, want] : pages_) {
+    s += " " + p + "=" + std::to_string(cached_of(p)) + "/" +
+         std::to_string(std::count(want.begin(), want.end(), 1));
+  }
   return s;
 }
 
