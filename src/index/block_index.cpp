@@ -14,10 +14,37 @@ std::size_t copy_key_hash::operator()(const copy_key& k) const noexcept {
   return h;
 }
 
+std::size_t block_index::copy_slot(const copy_key& key) const {
+  const std::size_t mask = copy_slots_.size() - 1;
+  // Mixed (murmur3's finalizer): copy_key_hash's low bits follow the inode number's alone.
+  std::uint64_t h = copy_key_hash{}(key);
+  h = (h ^ (h >> 33)) * 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  for (std::size_t i = h & mask;; i = (i + 1) & mask) {
+    const copy_id id = copy_slots_[i];
+    if (id == no_copy || copies_[id] == key) return i;
+  }
+}
+
+std::optional<copy_id> block_index::find_copy(const copy_key& key) const {
+  if (copy_slots_.empty()) return std::nullopt;
+  const copy_id id = copy_slots_[copy_slot(key)];
+  if (id == no_copy) return std::nullopt;
+  return id;
+}
+
 copy_id block_index::intern_copy(const copy_key& key) {
-  auto [it, inserted] = copy_ids_.try_emplace(key, static_cast<copy_id>(copies_.size()));
-  if (inserted) copies_.push_back(key);
-  return it->second;
+  if (2 * (copies_.size() + 1) > copy_slots_.size()) {
+    // Grown (or made) at half full: every id placed again in a table twice the size.
+    copy_slots_.assign(std::max<std::size_t>(64, 2 * copy_slots_.size()), no_copy);
+    for (copy_id id = 0; id < copies_.size(); ++id) copy_slots_[copy_slot(copies_[id])] = id;
+  }
+  const std::size_t slot = copy_slot(key);
+  if (copy_slots_[slot] != no_copy) return copy_slots_[slot];
+  const auto id = static_cast<copy_id>(copies_.size());
+  copies_.push_back(key);
+  copy_slots_[slot] = id;
+  return id;
 }
 
 domain_id block_index::intern_domain(const std::string& name) {
@@ -125,8 +152,7 @@ std::size_t block_index::memory_bytes() const {
       bytes += node_overhead + sizeof(start) + sizeof(seg) + seg.copies.capacity() * sizeof(copy_id);
     }
   }
-  for (const auto& k : copies_) bytes += sizeof(k) + 2 * sizeof(void*);
-  return bytes;
+  return bytes + copies_.size() * sizeof(copy_key) + copy_slots_.size() * sizeof(copy_id);
 }
 
 template <typename Pred>

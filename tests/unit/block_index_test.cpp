@@ -56,6 +56,27 @@ TEST(BlockIndex, InternIsIdempotentAndKeyedOnAllThreeFields) {
   EXPECT_EQ(i.domain_name(d2), "uuid-2");
 }
 
+// The copy table is open-addressed and grows at half full: ids stay the order of first
+// interning across every growth, each key finds its own id again, and keys never interned
+// (including ones differing from an interned key in one field) are not found.
+TEST(BlockIndex, CopyIdsSurviveTableGrowth) {
+  block_index i(P);
+  const char* fss[] = {"btrfs:a", "btrfs:b", "xfs:c"};
+  std::vector<copy_key> keys;
+  for (std::uint64_t n = 0; n < 50000; ++n) keys.push_back({fss[n % 3], n % 7, 256 + n / 3});
+  for (std::size_t n = 0; n < keys.size(); ++n) ASSERT_EQ(i.intern_copy(keys[n]), n);
+  EXPECT_EQ(i.copy_count(), keys.size());
+  for (std::size_t n = 0; n < keys.size(); ++n) {
+    ASSERT_EQ(i.intern_copy(keys[n]), n);
+    ASSERT_EQ(i.find_copy(keys[n]), std::optional<copy_id>(static_cast<copy_id>(n)));
+    ASSERT_EQ(i.key_of(static_cast<copy_id>(n)), keys[n]);
+  }
+  EXPECT_EQ(i.copy_count(), keys.size());
+  EXPECT_EQ(i.find_copy({"btrfs:a", 1, 256}), std::nullopt);  // (n % 7, n / 3) never met this way
+  EXPECT_EQ(i.find_copy({"btrfs:z", 0, 256}), std::nullopt);
+  EXPECT_EQ(block_index(P).find_copy({"btrfs:a", 0, 256}), std::nullopt);
+}
+
 TEST(BlockIndex, SingleRange) {
   block_index i(P);
   const copy_id a = i.intern_copy({"fs", 0, 1});
