@@ -63,6 +63,28 @@ struct {
 	__type(value, struct dupcache_run);
 } runs SEC(".maps");
 
+/* Sharing records made at syscall entry, held until the syscall returns (key: pid_tgid). The
+ * kernel has not yet cloned, deduped or truncated at entry, and a clone can take long (btrfs
+ * writes the source's dirty range back first): a consumer that re-read extents on the entry
+ * record could read them before the change and keep the old ones. Emitted at exit, a record
+ * says the change is done. Sized for that many threads inside such a syscall at once; beyond,
+ * the record is emitted at entry. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct dupcache_event);
+} share_pending SEC(".maps");
+
+/* Scratch for building a sharing record: 128 bytes are too many for the BPF stack beside the
+ * argument structs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dupcache_event);
+} share_scratch SEC(".maps");
+
 /* Keeps clang from moving stores to the run slot across the busy flag. Only this CPU's own
  * interrupts (dc_flush arrives by IPI) or a task that preempted an fentry program can see the
  * slot half-written, and both see this CPU's stores in program order. */
@@ -632,9 +654,39 @@ struct share_args {
 	__u8 flags;
 };
 
+/* Emits a held sharing record, stamped now. */
+_Static_assert(DUPCACHE_EV_KIND_SLOTS == 16, "emit_held_share masks kind with 15");
+static __always_inline int emit_held_share(struct dupcache_counters *c, const struct dupcache_event *held)
+{
+	struct dupcache_event *e;
+	__u8 unordered;
+	__u64 kind = held->kind;
+
+	/* Bounded for the verifier in the register it uses: clang drops a plain mask or compare
+	 * here (the caller compared kind already), and the verifier lost that bound. */
+	asm volatile("%0 &= 15" : "+r"(kind));
+
+	unordered = flush_before_emit(c);
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		c->drops[kind]++;
+		return 0;
+	}
+	__builtin_memcpy(e, held, sizeof(*e));
+	e->ts_ns = bpf_ktime_get_ns();
+	e->ts_end_ns = e->ts_ns;
+	e->flags |= unordered;
+	e->cpu = (__u16)bpf_get_smp_processor_id();
+	submit_event(e);
+	c->emitted[kind]++;
+	return 0;
+}
+
 /* Sharing events keep going when the fd does not resolve (no identity): user space then knows
  * *that* something changed sharing and who did it. Resolved files on unwatched filesystems and
- * non-regular files are dropped like page-cache events. */
+ * non-regular files are dropped like page-cache events. The record is built here, at syscall
+ * entry (identity and arguments are read while the fds and user memory are the caller's), and
+ * held in share_pending until the syscall returns (dc_sys_exit_*). */
 static __always_inline int emit_share_event(__u8 kind, struct file *file, struct share_args *a)
 {
 	struct dupcache_counters *c = counters_slot();
@@ -642,7 +694,8 @@ static __always_inline int emit_share_event(__u8 kind, struct file *file, struct
 	struct dupcache_event *e;
 	struct inode *inode;
 	enum ident_result r;
-	__u8 unordered;
+	__u64 pid_tgid;
+	__u32 zero = 0;
 
 	if (!c)
 		return 0;
@@ -656,18 +709,12 @@ static __always_inline int emit_share_event(__u8 kind, struct file *file, struct
 	} else if (a->fd != DUPCACHE_FD_NONE) {
 		c->fd_unresolved++;
 	}
-	unordered = flush_before_emit(c);
-
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		c->drops[kind]++;
+	e = bpf_map_lookup_elem(&share_scratch, &zero);
+	if (!e)
 		return 0;
-	}
 	__builtin_memset(e, 0, sizeof(*e));
-	e->ts_ns = bpf_ktime_get_ns();
 	e->kind = kind;
-	e->flags = id.flags | a->flags | unordered;
-	e->cpu = (__u16)bpf_get_smp_processor_id();
+	e->flags = id.flags | a->flags;
 	e->dev = id.dev;
 	e->ino = id.ino;
 	e->generation = id.generation;
@@ -678,11 +725,13 @@ static __always_inline int emit_share_event(__u8 kind, struct file *file, struct
 	e->off2 = a->off2;
 	e->len = a->len;
 	e->aux = a->aux;
-	e->ts_end_ns = e->ts_ns;
 	fill_task(e);
-	submit_event(e);
-	c->emitted[kind]++;
-	return 0;
+	pid_tgid = bpf_get_current_pid_tgid();
+	if (bpf_map_update_elem(&share_pending, &pid_tgid, e, BPF_ANY) == 0)
+		return 0;
+	/* No room to hold it: emitted now, before the change (as the record says: ts_ns is then
+	 * the entry time, and user space re-reads after its settle delay). */
+	return emit_held_share(c, e);
 }
 
 /* sys_enter_ioctl format: fd @16, cmd @24, arg @32 (args[0..2]). */
@@ -820,4 +869,48 @@ int dc_sys_truncate(struct trace_event_raw_sys_enter *ctx)
 	};
 
 	return emit_share_event(DUPCACHE_EV_SHARE_TRUNCATE, NULL, &a);
+}
+
+/* ---- sharing changes: syscall exit, where the held records are emitted ------------------ */
+
+/* Emits the record its entry program held for this thread, if the entry was one of kinds
+ * [lo, hi] (a thread is in one syscall at a time; a record left behind by a thread whose exit
+ * was missed, the programs being attached in between, is replaced by its next entry). */
+static __always_inline int emit_at_exit(__u8 lo, __u8 hi)
+{
+	struct dupcache_counters *c = counters_slot();
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct dupcache_event *held;
+
+	held = bpf_map_lookup_elem(&share_pending, &pid_tgid);
+	if (!held)
+		return 0;
+	if (c && held->kind >= lo && held->kind <= hi)
+		emit_held_share(c, held);
+	bpf_map_delete_elem(&share_pending, &pid_tgid);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_exit_ioctl")
+int dc_sys_exit_ioctl(void *ctx)
+{
+	return emit_at_exit(DUPCACHE_EV_SHARE_CLONE, DUPCACHE_EV_SHARE_FIEMAP);
+}
+
+SEC("tp/syscalls/sys_exit_copy_file_range")
+int dc_sys_exit_copy_file_range(void *ctx)
+{
+	return emit_at_exit(DUPCACHE_EV_SHARE_COPY_RANGE, DUPCACHE_EV_SHARE_COPY_RANGE);
+}
+
+SEC("tp/syscalls/sys_exit_ftruncate")
+int dc_sys_exit_ftruncate(void *ctx)
+{
+	return emit_at_exit(DUPCACHE_EV_SHARE_TRUNCATE, DUPCACHE_EV_SHARE_TRUNCATE);
+}
+
+SEC("tp/syscalls/sys_exit_truncate")
+int dc_sys_exit_truncate(void *ctx)
+{
+	return emit_at_exit(DUPCACHE_EV_SHARE_TRUNCATE, DUPCACHE_EV_SHARE_TRUNCATE);
 }

@@ -15,7 +15,7 @@
 #include <linux/types.h>
 #endif
 
-#define DUPCACHE_BPF_ABI_VERSION 2
+#define DUPCACHE_BPF_ABI_VERSION 3
 
 /* Number of slots in the per-kind counter arrays; slot 0 is unused, slots above
  * DUPCACHE_EV_KIND_MAX stay zero. Room to add kinds without resizing the counters. */
@@ -99,7 +99,10 @@ enum dupcache_event_flags {
  *   TRUNCATE     ftruncate: fd, off=length. truncate(path): fd=DUPCACHE_FD_NONE, off=length,
  *                no identity (the path is not resolved at syscall entry); the page-cache
  *                DELETE events that follow carry the inode.
- * Sharing events are emitted at syscall entry: the call may still fail.
+ * Sharing records are made at syscall entry (identity and arguments as the caller passed them)
+ * and emitted when the syscall returns (ABI 3; at entry before): the change is done, or the call
+ * failed, by ts_ns, which is the return time. Only when the kernel side cannot hold the record
+ * (more than 4096 threads inside such calls at once) is it emitted at entry.
  *
  * Coalesced runs (rodata coalesce): CACHE_ADD, CACHE_DELETE and FOLIO_DIRTY records cover a
  * *run*, consecutive folios [index, index + nr_pages) of one inode, of one kind, one after the

@@ -68,6 +68,7 @@ result<void> controller::seed() {
   }
   slots_.clear();
   pending_.clear();
+  path_checks_.clear();
   last_insert_ns_.clear();  // copy ids are new
   auto& index = state_->index;
   for (auto& rec : state_->inodes) {
@@ -87,8 +88,14 @@ result<void> controller::seed() {
       for (const auto& p : rec.placement) {
         s.placement.push_back({index.intern_domain(p.domain), p.first_page, p.pages, p.physical});
       }
+      // Dirty or under writeback at the scan: those pages are not indexed (their blocks may
+      // move at writeback), and writeback sends no event. Re-resolved once clean (tick()).
+      s.dirty = state_->files[s.copy].dirty_bytes > 0;
     }
-    slots_.insert_or_assign(ident{dev, rec.key.subvol, rec.key.ino}, std::move(s));
+    const ident id{dev, rec.key.subvol, rec.key.ino};
+    const bool dirty = s.dirty;
+    auto [it, _] = slots_.insert_or_assign(id, std::move(s));
+    if (dirty) mark_pending(id, it->second);
   }
   state_->inodes.clear();
   state_->inodes.shrink_to_fit();
@@ -199,6 +206,45 @@ unique_fd controller::open_slot(const slot& s, const ident& id) const {
   return handles_.open(id.dev, id.ino, id.subvol, s.generation);
 }
 
+bool controller::refresh_path(slot& s, int fd) {
+  struct stat fst {}, pst {};
+  if (fstat(fd, &fst) != 0) return false;
+  if (lstat(s.path.c_str(), &pst) == 0 && pst.st_ino == fst.st_ino && pst.st_dev == fst.st_dev) return false;
+  char buf[PATH_MAX];
+  const std::string link = "/proc/self/fd/" + std::to_string(fd);
+  const ssize_t n = readlink(link.c_str(), buf, sizeof buf - 1);
+  if (n <= 0 || buf[0] != '/') return false;
+  // An unlinked file's link ends in " (deleted)" and leads nowhere: the lstat tells.
+  std::string now(buf, static_cast<std::size_t>(n));
+  if (lstat(now.c_str(), &pst) != 0 || pst.st_ino != fst.st_ino || pst.st_dev != fst.st_dev) return false;
+  if (!roots_abs_.empty() && !path_under_any(now, roots_abs_, true)) return false;  // moved out: kept
+  s.path = std::move(now);
+  return true;
+}
+
+void controller::check_paths() {
+  if (path_checks_.empty()) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - paths_round_ < std::chrono::seconds(1)) return;
+    paths_round_ = now;
+    for (const auto& [id, s] : slots_) {
+      if (s.has_copy && s.cached_pages > 0 && !s.ignored) path_checks_.push_back(id);
+    }
+  }
+  // A stat each, and a reopen only for a path that leads elsewhere: cheap beside the events.
+  for (int n = 0; n < 256 && !path_checks_.empty(); ++n) {
+    const ident id = path_checks_.back();
+    path_checks_.pop_back();
+    auto it = slots_.find(id);
+    if (it == slots_.end()) continue;
+    slot& s = it->second;
+    struct stat pst {};
+    if (lstat(s.path.c_str(), &pst) == 0 && pst.st_ino == s.key.ino) continue;
+    unique_fd fd = open_slot(s, id);  // by handle, the path leading elsewhere
+    if (fd && refresh_path(s, fd.get())) sync_file_entry(s);
+  }
+}
+
 void controller::ensure_copy(slot& s) {
   if (s.has_copy) return;
   s.copy = state_->index.intern_copy(s.key);
@@ -273,6 +319,7 @@ result<void> controller::reconcile(const ident& id, slot& s, std::uint64_t dup_f
   const std::uint64_t counted_at = monotonic_ns();
   struct stat st {};
   fstat(fd.get(), &st);
+  refresh_path(s, fd.get());
   // The size bounds the mincore fallback's walk (cachestat ignores it).
   auto counts = reader_->totals(fd.get(), static_cast<std::uint64_t>(st.st_size));
   if (!counts) return counts.err();
@@ -500,6 +547,7 @@ result<void> controller::tick() {
   // Inodes marked while this loop ran (pending_) stay queued too.
   keep.insert(keep.end(), pending_.begin(), pending_.end());
   pending_ = std::move(keep);
+  check_paths();
   return {};
 }
 

@@ -13,6 +13,10 @@
 //    kernel could not name bumps the extent generation: every inode re-reads its extents before
 //    its next insertion is placed.
 //  - lost events: the whole index is rebuilt by a rescan at the next tick. Never silently wrong.
+//    A seed (first or repair) leaves dirty pages out like the scan does, and re-resolves those
+//    files once they are clean: writeback itself sends no event.
+//  - paths: an inode keeps the path it was found under until that path leads elsewhere
+//    (a rename); cached files' paths are checked about once a second and follow the file.
 //  - order: a record that may have been overtaken by a record of another CPU (live/ordering.hpp)
 //    is not applied: the inode is re-resolved from cachestat, and records already reflected in
 //    that count (made before it was taken) are then skipped.
@@ -53,7 +57,8 @@ struct live_counters {
 
 struct controller_options {
   scan_options scan;
-  // Sharing events fire at syscall entry: wait this long before re-reading extents.
+  // Wait this long after a sharing event before re-reading extents. The tracer emits them when
+  // the syscall returns (the change is done), except when it could not hold them (then at entry).
   std::chrono::milliseconds settle{100};
   // How late after the kernel acted an event's timestamp may be taken (the program runs first).
   // Two records of different CPUs whose times differ by less are treated as unordered.
@@ -146,6 +151,11 @@ class controller {
                          bool take_count = false);
   unique_fd open_slot(const slot& s, const ident& id) const;
   void mark_pending(const ident& id, slot& s);
+  // A rename sends no event: a file found under another name than s.path (fd open on it) takes
+  // the name the kernel gives its open file, when that name leads to it. True when it changed.
+  bool refresh_path(slot& s, int fd);
+  // A few cached files' paths per tick, all of them about once a second.
+  void check_paths();
   void ensure_copy(slot& s);
   template <typename Fn>
   void for_placed(const slot& s, std::uint64_t first, std::uint64_t n, Fn&& fn) const;
@@ -169,6 +179,8 @@ class controller {
   inode_opener handles_;  // per watched superblock device
   std::vector<std::string> roots_abs_;  // watched PATHs, resolved; empty = whole filesystems
   std::vector<ident> pending_;
+  std::vector<ident> path_checks_;  // still to check in this round of check_paths()
+  std::chrono::steady_clock::time_point paths_round_{};
   std::uint64_t extents_gen_ = 1;
   std::uint64_t drops_seen_ = 0;
   order_window window_;

@@ -32,7 +32,7 @@ struct kernel_features {
   int tracing_progs = -1;     // BPF_PROG_TYPE_TRACING probed as fentry (BPF_TRACE_FENTRY)
   int raw_tp_progs = -1;      // BPF_PROG_TYPE_RAW_TRACEPOINT
   int tracepoint_progs = -1;  // BPF_PROG_TYPE_TRACEPOINT: the sharing syscalls
-  std::string syscall_event_missing;  // a syscalls/sys_enter_* event absent from tracefs
+  std::string syscall_event_missing;  // a syscalls/sys_{enter,exit}_* event absent from tracefs
 };
 
 // Call after tracefs is mounted (the syscall events are looked up in it).

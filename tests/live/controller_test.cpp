@@ -21,6 +21,7 @@
 #include "live/controller.hpp"
 #include "report/report.hpp"
 #include "trace/tracer.hpp"
+#include "util/clock.hpp"
 
 namespace dupcache::testing {
 namespace {
@@ -58,7 +59,7 @@ totals fresh_scan(const std::string& dir) {
 class live_harness {
  public:
   explicit live_harness(const std::string& dir, std::uint64_t ring_bytes = 16 * MiB, bool coalesce = true,
-                        residency_mode residency = residency_mode::automatic) {
+                        residency_mode residency = residency_mode::automatic, bool sharing = true) {
     live::controller_options co;
     co.scan.paths = {dir};
     co.scan.residency = residency;
@@ -70,6 +71,7 @@ class live_harness {
     to.ring_buffer_bytes = ring_bytes;
     to.watch_devs = *devs;
     to.coalesce = coalesce;
+    to.sharing_events = sharing;
     auto t = trace::tracer::open(to);
     if (!t) throw std::runtime_error(t.err().message());
     tracer_ = std::move(t.value());
@@ -591,6 +593,113 @@ TEST(Live, SharingChangesWhileBothSidesAreCachedEqualFreshScan) {
     const totals truth = fresh_scan(fs.dir());
     EXPECT_EQ(truth.cached, 3 * 64 * p);
     EXPECT_EQ(truth.wasted, (16 + 64) * p) << truth;  // b's first 16 pages and all of c are a's
+    EXPECT_EQ(live.now(), truth);
+  }
+}
+
+// A clone drops the destination's cached pages inside the syscall (the kernel invalidates its
+// page cache over the cloned range). Its record must come after those removals: a consumer that
+// re-read the destination's extents on a record made at syscall entry could read them before
+// the clone (btrfs first writes the source's dirty range back, which can take long) and keep
+// the old blocks for every page read in afterwards.
+TEST(Live, SharingRecordsFollowTheChangeTheyAnnounce) {
+  DUPCACHE_REQUIRE_ROOT("mkfs.btrfs", "mkfs.xfs");
+  const std::uint64_t p = page_size();
+  for (const char* type : {"btrfs", "xfs"}) {
+    SCOPED_TRACE(type);
+    scratch_fs fs(type);
+    write_file(fs.path("a"), 64 * p, 31);
+    write_file(fs.path("b"), 64 * p, 32);
+    read_all(fs.path("b"));  // b's 64 pages cached: the clone removes them
+    scan_options so;
+    so.paths = {fs.dir()};
+    auto devs = live::superblock_devs(so);
+    ASSERT_TRUE(devs) << devs.err().message();
+    trace::tracer_options to;
+    to.watch_devs = *devs;
+    auto t = trace::tracer::open(to);
+    ASSERT_TRUE(t) << t.err().message();
+    struct stat st {};
+    ASSERT_EQ(stat(fs.path("b").c_str(), &st), 0);
+    std::uint64_t last_delete_ns = 0, deleted_pages = 0, clone_ns = 0;
+    int clones = 0;
+    auto take = [&](const trace::decoded_event& ev) {
+      if (!ev.has_identity || ev.ino != st.st_ino) return;
+      if (ev.kind == trace::event_kind::cache_delete) {
+        last_delete_ns = std::max(last_delete_ns, ev.timestamp_ns);
+        deleted_pages += ev.nr_pages;
+      }
+      if (ev.kind == trace::event_kind::share_clone_range) {
+        clone_ns = ev.timestamp_ns;
+        ++clones;
+      }
+    };
+    clone_range(fs.path("a"), 0, 64 * p, fs.path("b"), 0);  // b's pages go inside the ioctl
+    const std::uint64_t returned_ns = monotonic_ns();
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE((*t)->poll(20, take));
+    EXPECT_EQ(deleted_pages, 64u);
+    ASSERT_EQ(clones, 1);
+    EXPECT_GE(clone_ns, last_delete_ns) << "the clone's record was made before the kernel acted";
+    EXPECT_LE(clone_ns, returned_ns);
+  }
+}
+
+// A repair (or first) seed while files are dirty: the scan leaves their dirty pages out of the
+// index, and writeback sends no event. Once written back they are clean and placed, and a
+// reflink of them makes them shared: the live model must have re-resolved them by then.
+// Without sharing records: the scan's own FIEMAP records would re-resolve the file after the
+// seed and hide the case, and they are not there when the kernel has no syscall tracepoints or
+// when they are lost with the rest in the overflow a repair follows.
+TEST(Live, FilesDirtyAtTheSeedAreIndexedOnceWrittenBack) {
+  DUPCACHE_REQUIRE_ROOT("mkfs.btrfs", "mkfs.xfs");
+  const std::uint64_t p = page_size();
+  for (const char* type : {"btrfs", "xfs"}) {
+    SCOPED_TRACE(type);
+    scratch_fs fs(type);
+    write_file(fs.path("a"), 64 * p, 41);
+    evict(fs.path("a"));
+    overwrite(fs.path("a"), 0, 64 * p, 42);  // 64 dirty pages, nothing else cached
+    live_harness live(fs.dir(), 16 * MiB, true, residency_mode::automatic, false);
+    live.settle();
+    EXPECT_EQ(live.now().cached, 64 * p) << live.now();
+    must({"sync"});
+    reflink(fs.path("a"), fs.path("b"));
+    read_all(fs.path("b"));
+    live.settle();
+    const totals truth = fresh_scan(fs.dir());
+    EXPECT_EQ(truth.wasted, 64 * p) << truth;  // a's 64 written-back pages and b's, one extent
+    EXPECT_EQ(live.now(), truth);
+  }
+}
+
+// A rename sends no event. The live model must show a cached file under its new name (fresh
+// scans do; the daemon acts by path), also when a file was moved over another one.
+TEST(Live, RenamedFilesAreShownUnderTheirNewName) {
+  DUPCACHE_REQUIRE_ROOT("mkfs.btrfs", "mkfs.xfs");
+  const std::uint64_t p = page_size();
+  for (const char* type : {"btrfs", "xfs"}) {
+    SCOPED_TRACE(type);
+    scratch_fs fs(type);
+    ASSERT_EQ(mkdir(fs.path("d").c_str(), 0755), 0);
+    write_file(fs.path("a"), 32 * p, 51);
+    write_file(fs.path("b"), 16 * p, 52);
+    reflink(fs.path("a"), fs.path("d/c"));
+    for (auto n : {"a", "b", "d/c"}) evict(fs.path(n));
+    live_harness live(fs.dir());
+    for (auto n : {"a", "b", "d/c"}) read_all(fs.path(n));
+    live.settle();
+    ASSERT_EQ(live.now(), fresh_scan(fs.dir()));
+    ASSERT_EQ(rename(fs.path("a").c_str(), fs.path("d/a2").c_str()), 0);
+    ASSERT_EQ(rename(fs.path("d/c").c_str(), fs.path("b").c_str()), 0);  // b is replaced
+    const totals truth = fresh_scan(fs.dir());
+    EXPECT_EQ(truth.files.size(), 2u) << truth;
+    EXPECT_EQ(truth.wasted, 32 * p) << truth;
+    // Paths are checked about once a second.
+    const auto end = std::chrono::steady_clock::now() + 5s;
+    while (live.now() != truth && std::chrono::steady_clock::now() < end) {
+      live.pump();
+      std::this_thread::sleep_for(50ms);
+    }
     EXPECT_EQ(live.now(), truth);
   }
 }

@@ -3,7 +3,7 @@
 // (the caller makes and removes them), it runs the churn generator for a time, with
 // `dupcache top --json` and `dupcache daemon` (acting: evict and pageout, on these mounts only)
 // watching, part of the reads in a memory cgroup with a low limit, and DAMON left as it is. At
-// quiescent points it checks that both live models equal a fresh `dupcache report --json`, that
+// quiescent points it checks that both live models equal a fresh `dupcache report --json --all-extents`, that
 // every file holds what the churn wrote, and records lost events, repairs and resources.
 // Exit 0: every check passed; 1: a check failed (the lines say which); 2: usage.
 #include <fcntl.h>
@@ -231,10 +231,10 @@ struct check_result {
   int attempts = 0;
   soak::drift top, daemon;
   bool top_persists = false, daemon_persists = false;  // still there a round later
-  // Where there is drift: the fresh scan with --all-extents (every placed extent indexed, not
-  // only those FIEMAP flags shared), taken while the cache held still, against each side.
-  bool all_extents_taken = false;
-  soak::drift top_vs_all, daemon_vs_all, scan_vs_all;
+  // The plain fresh scan (`report` without --all-extents: only extents FIEMAP flags shared are
+  // indexed), taken while the cache held still, against the reference (see compare_live).
+  bool plain_taken = false;
+  soak::drift plain_vs_all;
   std::uint64_t top_lost = 0, daemon_lost = 0;        // since start
   std::uint64_t top_events = 0, daemon_events = 0;
   bool burst = false;
@@ -243,7 +243,7 @@ struct check_result {
   std::uint64_t fresh_cached = 0, fresh_wasted = 0;
 };
 
-soak::view fresh_scan(const options& o, bool all_extents = false) {
+soak::view fresh_scan(const options& o, bool all_extents = true) {
   std::vector<std::string> argv{o.dupcache, "report", "--json", o.btrfs, o.xfs};
   if (all_extents) argv.push_back("--all-extents");
   auto r = dupcache::testing::run(argv, 300);
@@ -274,6 +274,14 @@ bool later_samples(const soak::top_reader& top, const std::string& sock, soak::v
 // and a live sample whose state was taken between them must equal A exactly. The two samples
 // are taken in that window (later_samples); when A and B disagree, B becomes the next A. This
 // keeps DAMON on throughout instead of pausing it for the comparison.
+//
+// The fresh scans index every placed extent (--all-extents), as the live model does: the
+// physical addresses say which cached pages are the same blocks. A plain `report` indexes only
+// the extents FIEMAP flags shared, and on btrfs that flag can lag: soon after snapshots and
+// clones, extents of a snapshot's files that other files still map are not flagged shared for a
+// second or two (seen: 0.1-0.6 MB of a soak's checks, gone 2 s later, while the live models
+// equalled the --all-extents scan exactly). The plain scan's difference is printed beside the
+// drift, not counted as drift.
 void compare_live(const options& o, const soak::top_reader& top, const std::string& sock, check_result& c) {
   soak::view a = fresh_scan(o);
   for (c.attempts = 1; c.attempts <= 30; ++c.attempts) {
@@ -300,17 +308,13 @@ void compare_live(const options& o, const soak::top_reader& top, const std::stri
     c.daemon_events = d.events;
     c.fresh_cached = a.cached;
     c.fresh_wasted = a.wasted;
-    if (c.top.bytes == 0 && c.daemon.bytes == 0) return;
-    // A difference. Which side is right: the scan that trusts FIEMAP's shared flag, or the live
-    // model? The scan that indexes every extent does not depend on the flag.
-    soak::view all = fresh_scan(o, true);
+    soak::view plain = fresh_scan(o, false);
     soak::view a1 = fresh_scan(o);
-    if (all.error.empty() && soak::same_state(a, a1)) {
-      c.all_extents_taken = true;
-      c.top_vs_all = soak::compare(t, all);
-      c.daemon_vs_all = soak::compare(d, all);
-      c.scan_vs_all = soak::compare(a, all);
+    if (plain.error.empty() && soak::same_state(a, a1)) {
+      c.plain_taken = true;
+      c.plain_vs_all = soak::compare(plain, a);
     }
+    if (c.top.bytes == 0 && c.daemon.bytes == 0) return;
     // Is it a delay (gone a round later) or a state the model keeps?
     ::sleep(2);
     soak::view t2, d2;
@@ -458,10 +462,9 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(c.fresh_cached >> 10), static_cast<unsigned long long>(c.fresh_wasted >> 10),
                 static_cast<unsigned long long>(c.verified_files), static_cast<unsigned long long>(c.verified_bytes >> 10),
                 c.content_errors.empty() ? "ok" : "DIFFER");
-    if (c.all_extents_taken)
-      std::printf("  against a fresh scan with --all-extents: top %llu B, daemon %llu B, the plain fresh scan %llu B\n",
-                  static_cast<unsigned long long>(c.top_vs_all.bytes), static_cast<unsigned long long>(c.daemon_vs_all.bytes),
-                  static_cast<unsigned long long>(c.scan_vs_all.bytes));
+    if (c.plain_taken && c.plain_vs_all.bytes > 0)
+      std::printf("  the plain fresh scan (FIEMAP's shared flag trusted) differs by %llu B (not drift: see compare_live)\n",
+                  static_cast<unsigned long long>(c.plain_vs_all.bytes));
     print_drift("top", c.top, c.top_persists);
     print_drift("daemon", c.daemon, c.daemon_persists);
     for (const auto& e : c.content_errors) std::printf("  %s\n", e.c_str());
@@ -552,7 +555,9 @@ int main(int argc, char** argv) {
                              {"daemon_drift_bytes", c.daemon.bytes}, {"top_lost_events", c.top_lost},
                              {"daemon_lost_events", c.daemon_lost}, {"top_stale_paths", c.top.stale_paths},
                              {"daemon_stale_paths", c.daemon.stale_paths}, {"top_drift", c.top.details},
-                             {"daemon_drift", c.daemon.details}, {"content_errors", c.content_errors}});
+                             {"daemon_drift", c.daemon.details}, {"content_errors", c.content_errors},
+                             {"plain_scan_difference_bytes", c.plain_taken ? nlohmann::ordered_json(c.plain_vs_all.bytes)
+                                                                           : nlohmann::ordered_json(nullptr)}});
     j["repairs"] = {{"top", top_repairs}, {"daemon", daemon_repairs}};
     j["cgroup_limit_hits"] = cg.limit_hits();
     j["top"] = {{"start", figures_json(top_start)}, {"settled", figures_json(top_settled)}, {"end", figures_json(top_end)},
