@@ -418,8 +418,9 @@ TEST_F(daemon_scene, BacksOffCopiesThatComeStraightBack) {
 }
 
 // Issue 15, 2 and 8: a directory whose name is not UTF-8 holds duplicates named with a forged
-// journald priority ("\n<0>"); it is renamed after the daemon's seed, so the daemon acts on a
-// path that is gone. The error text names the raw path: the journal used to abort on it
+// journald priority ("\n<0>"); it is renamed after the daemon's seed, to another name that is
+// not UTF-8 either, so the daemon acts on a path that is gone or, once it has followed the
+// rename (issue 18), on the new one: either way a raw name. The journal used to abort on it
 // (type_error 316, crash-looping the daemon) and the log to carry it raw after "<4>".
 TEST_F(daemon_scene, HostileNamesStayValidJsonAndOneEscapedLogLine) {
   const std::string dir = fs_->path("f\xff");
@@ -430,13 +431,14 @@ TEST_F(daemon_scene, HostileNamesStayValidJsonAndOneEscapedLogLine) {
   reflink(dir + "/" + forged, dir + "/" + other);
   for (const auto& n : {forged, other}) evict(dir + "/" + n);
   auto d = start(config("[policy]\ninterval = \"200ms\"\ncooldown = \"1s\"\n[metrics]\nlisten = \"\"\n"));
-  ASSERT_EQ(rename(dir.c_str(), fs_->path("moved").c_str()), 0);
-  for (const auto& n : {forged, other}) read_all(fs_->path("moved/" + n));
+  const std::string moved = fs_->path("moved\xfe");
+  ASSERT_EQ(rename(dir.c_str(), moved.c_str()), 0);
+  for (const auto& n : {forged, other}) read_all(moved + "/" + n);
   auto acted_on_raw_name = [&] {
     for (const auto& j : journal_lines(journal())) {
       if (j.value("action", "") != "evict" || !j.contains("path_base64")) continue;
       auto raw = base64_decode(j["path_base64"].get<std::string>());
-      if (raw && raw->rfind(dir + "/", 0) == 0) return true;
+      if (raw && (raw->rfind(dir + "/", 0) == 0 || raw->rfind(moved + "/", 0) == 0)) return true;
     }
     return false;
   };

@@ -158,8 +158,12 @@ TEST(account, pages_without_a_known_charge_are_unattributed_never_guessed) {
   EXPECT_EQ(w["c5"], 1u);
   EXPECT_EQ(w["unattributed"], 3u);
   for (const auto& r : rows) {
-    if (r.unattributed()) EXPECT_EQ(r.cached_bytes, 6 * ps);
-    if (r.id == "c5") EXPECT_EQ(r.cached_bytes, 2 * ps);
+    if (r.unattributed()) {
+      EXPECT_EQ(r.cached_bytes, 6 * ps);
+    }
+    if (r.id == "c5") {
+      EXPECT_EQ(r.cached_bytes, 2 * ps);
+    }
   }
   // And with no usable charges at all, everything is.
   const auto none = account(s.scan, [](std::uint64_t) { return charge_owner{}; }, false);
