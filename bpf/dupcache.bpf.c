@@ -871,6 +871,27 @@ int dc_sys_truncate(struct trace_event_raw_sys_enter *ctx)
 	return emit_share_event(DUPCACHE_EV_SHARE_TRUNCATE, NULL, &a);
 }
 
+/* The fallocate(2) modes that move or free the blocks of existing data (linux/falloc.h):
+ * PUNCH_HOLE, COLLAPSE_RANGE, ZERO_RANGE, INSERT_RANGE, UNSHARE_RANGE. */
+#define DC_FALLOC_MOVES_DATA (0x02 | 0x08 | 0x10 | 0x20 | 0x40)
+
+/* sys_enter_fallocate format: fd @16, mode @24, offset @32, len @40. */
+SEC("tp/syscalls/sys_enter_fallocate")
+int dc_sys_fallocate(struct trace_event_raw_sys_enter *ctx)
+{
+	struct share_args a = {
+		.fd = (__u32)ctx->args[0],
+		.fd2 = DUPCACHE_FD_NONE,
+		.aux = (__u32)ctx->args[1],
+		.off = ctx->args[2],
+		.len = ctx->args[3],
+	};
+
+	if (!(a.aux & DC_FALLOC_MOVES_DATA))
+		return 0;
+	return emit_share_event(DUPCACHE_EV_SHARE_FALLOCATE, fd_file(a.fd), &a);
+}
+
 /* ---- sharing changes: syscall exit, where the held records are emitted ------------------ */
 
 /* Emits the record its entry program held for this thread, if the entry was one of kinds
@@ -913,4 +934,10 @@ SEC("tp/syscalls/sys_exit_truncate")
 int dc_sys_exit_truncate(void *ctx)
 {
 	return emit_at_exit(DUPCACHE_EV_SHARE_TRUNCATE, DUPCACHE_EV_SHARE_TRUNCATE);
+}
+
+SEC("tp/syscalls/sys_exit_fallocate")
+int dc_sys_exit_fallocate(void *ctx)
+{
+	return emit_at_exit(DUPCACHE_EV_SHARE_FALLOCATE, DUPCACHE_EV_SHARE_FALLOCATE);
 }

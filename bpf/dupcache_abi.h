@@ -15,7 +15,7 @@
 #include <linux/types.h>
 #endif
 
-#define DUPCACHE_BPF_ABI_VERSION 3
+#define DUPCACHE_BPF_ABI_VERSION 4
 
 /* Number of slots in the per-kind counter arrays; slot 0 is unused, slots above
  * DUPCACHE_EV_KIND_MAX stay zero. Room to add kinds without resizing the counters. */
@@ -49,7 +49,11 @@ enum dupcache_event_kind {
 	DUPCACHE_EV_SHARE_FIEMAP = 8,
 	/* ftruncate(2) / truncate(2): extents past the new size are released. */
 	DUPCACHE_EV_SHARE_TRUNCATE = 9,
-	DUPCACHE_EV_KIND_MAX = 9,
+	/* fallocate(2) with a mode that moves or frees the blocks of existing data: PUNCH_HOLE,
+	 * COLLAPSE_RANGE, ZERO_RANGE, INSERT_RANGE, UNSHARE_RANGE (ABI 4). Plain allocation, which
+	 * leaves existing data where it is, is not reported. */
+	DUPCACHE_EV_SHARE_FALLOCATE = 10,
+	DUPCACHE_EV_KIND_MAX = 10,
 };
 
 /* dupcache_event.flags */
@@ -99,6 +103,7 @@ enum dupcache_event_flags {
  *   TRUNCATE     ftruncate: fd, off=length. truncate(path): fd=DUPCACHE_FD_NONE, off=length,
  *                no identity (the path is not resolved at syscall entry); the page-cache
  *                DELETE events that follow carry the inode.
+ *   FALLOCATE    fd=fd; off=offset len=len aux=mode (FALLOC_FL_* bits)
  * Sharing records are made at syscall entry (identity and arguments as the caller passed them)
  * and emitted when the syscall returns (ABI 3; at entry before): the change is done, or the call
  * failed, by ts_ns, which is the return time. Only when the kernel side cannot hold the record

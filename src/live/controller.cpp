@@ -11,6 +11,7 @@
 #include <cstring>
 #include <map>
 #include <string_view>
+#include <tuple>
 #include <utility>
 
 #include "scan/fiemap.hpp"
@@ -42,15 +43,34 @@ controller::controller(controller_options opts)
   }
 }
 
+namespace {
+
+// Whether two of the placements hold the same block of one domain.
+template <typename Placed>
+bool any_block_placed_twice(std::vector<Placed> v, std::uint64_t page_size) {
+  std::sort(v.begin(), v.end(), [](const Placed& x, const Placed& y) {
+    return std::tie(x.domain, x.physical) < std::tie(y.domain, y.physical);
+  });
+  for (std::size_t i = 1; i < v.size(); ++i) {
+    const Placed& prev = v[i - 1];
+    if (v[i].domain == prev.domain && v[i].physical < prev.physical + prev.pages * page_size) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 controller::~controller() = default;
 
 result<void> controller::seed() {
   scan_options so = opts_.scan;
   so.shared_hint = false;  // index every placed extent: a clone then changes only its destination
   so.record_inodes = true;
+  const std::uint64_t started = monotonic_ns();
   auto scanned = scan(so);
   if (!scanned) return scanned.err();
   seeded_ns_ = monotonic_ns();
+  seed_started_ns_ = started;
   auto reader = make_residency_reader(so.residency, ps_);
   if (!reader) return reader.err();
   reader_ = std::move(reader.value());
@@ -88,6 +108,7 @@ result<void> controller::seed() {
       for (const auto& p : rec.placement) {
         s.placement.push_back({index.intern_domain(p.domain), p.first_page, p.pages, p.physical});
       }
+      s.aliased = any_block_placed_twice(s.placement, ps_);
       // Dirty or under writeback at the scan: those pages are not indexed (their blocks may
       // move at writeback), and writeback sends no event. Re-resolved once clean (tick()).
       s.dirty = state_->files[s.copy].dirty_bytes > 0;
@@ -150,8 +171,23 @@ void controller::mark_pending(const ident& id, slot& s) {
   s.changed = std::chrono::steady_clock::now();
   if (!s.pending) {
     s.pending = true;
+    s.pending_since_ns = window_.horizon_ns;
     pending_.push_back(id);
   }
+}
+
+std::uint64_t controller::applied_before_ns() const {
+  if (rescan_needed_) return 0;
+  std::uint64_t t = window_.horizon_ns;
+  for (const auto& id : pending_) {
+    auto it = slots_.find(id);
+    if (it == slots_.end() || !it->second.pending) continue;
+    const slot& s = it->second;
+    // Only waiting for writeback (see tick()): current as it is.
+    if (s.dirty && s.extents_gen == extents_gen_ && !s.take_count) continue;
+    t = std::min(t, s.pending_since_ns);
+  }
+  return t;
 }
 
 controller::slot* controller::find(const trace::decoded_event& ev, bool resolve) {
@@ -176,6 +212,7 @@ controller::slot* controller::resolve_unknown(const ident& id, const trace::deco
   if (!fd) return nullptr;
   struct stat st {};
   if (fstat(fd.get(), &st) < 0 || !S_ISREG(st.st_mode) || st.st_ino != id.ino) return nullptr;
+  if (st.st_nlink == 0) return nullptr;  // unlinked: not a file of the tree (see open_slot)
   auto fs = registry_.lookup(fd.get(), st);
   if (!fs) return nullptr;
 
@@ -203,7 +240,11 @@ unique_fd controller::open_slot(const slot& s, const ident& id) const {
     if (fd) return fd;
   }
   if (s.generation == 0) return {};
-  return handles_.open(id.dev, id.ino, id.subvol, s.generation);
+  unique_fd fd = handles_.open(id.dev, id.ino, id.subvol, s.generation);
+  // Unlinked but still in memory (open somewhere, or a btrfs delayed iput): no longer a file of
+  // the tree, and a scan cannot see it, so the model does not keep it either.
+  if (fd && (fstat(fd.get(), &st) != 0 || st.st_nlink == 0)) return {};
+  return fd;
 }
 
 bool controller::refresh_path(slot& s, int fd) {
@@ -242,6 +283,9 @@ void controller::check_paths() {
     if (lstat(s.path.c_str(), &pst) == 0 && pst.st_ino == s.key.ino) continue;
     unique_fd fd = open_slot(s, id);  // by handle, the path leading elsewhere
     if (fd && refresh_path(s, fd.get())) sync_file_entry(s);
+    // Unlinked (or gone): the reconcile finds it so and the tick forgets it. (A file seeded and
+    // never seen in an event since cannot be opened by handle: it keeps its old path.)
+    if (!fd && s.generation != 0) mark_pending(id, s);
   }
 }
 
@@ -288,12 +332,30 @@ void controller::for_placed(const slot& s, std::uint64_t first, std::uint64_t n,
   }
 }
 
-void controller::unindex(slot& s, std::uint64_t first, std::uint64_t n) {
-  if (!s.has_copy) return;
+bool controller::unindex(slot& s, std::uint64_t first, std::uint64_t n) {
+  if (!s.has_copy) return false;
+  bool kept = false;
   for_placed(s, first, n, [&](domain_id d, std::uint64_t phys, std::uint64_t len) {
+    if (s.aliased) {
+      // The file pages outside [first, first + n) that hold any of these blocks.
+      for (const auto& q : s.placement) {
+        if (q.domain != d) continue;
+        const std::uint64_t lo = std::max(phys, q.physical);
+        const std::uint64_t hi = std::min(phys + len, q.physical + q.pages * ps_);
+        if (lo >= hi) continue;
+        const std::uint64_t a = q.first_page + (lo - q.physical) / ps_;
+        const std::uint64_t b = q.first_page + (hi - q.physical + ps_ - 1) / ps_;
+        if (a < first || b > first + n) {
+          kept = true;
+          return;
+        }
+      }
+    }
     state_->index.remove(s.copy, d, phys, len);
   });
+  return kept;
 }
+
 
 void controller::unindex_all(slot& s) {
   if (!s.has_copy) return;
@@ -333,6 +395,7 @@ result<void> controller::reconcile(const ident& id, slot& s, std::uint64_t dup_f
       s.placement.push_back({state_->index.intern_domain(p.domain), p.first_page, p.pages, p.physical});
     }
   }
+  s.aliased = any_block_placed_twice(s.placement, ps_);
   s.extents_gen = extents_gen_;
   bool recount = false;
   if (take_count || s.take_count) {
@@ -448,14 +511,15 @@ void controller::apply(const trace::decoded_event& ev) {
       counters_.evicted_pages += ev.nr_pages;
       slot* s = find(ev, false);
       if (!s || !in_order(ident{ev.dev, ev.subvol_id, ev.ino}, *s, ev)) return;
-      unindex(*s, ev.index, ev.nr_pages);
+      const bool kept = unindex(*s, ev.index, ev.nr_pages);
       s->cached_pages -= std::min<std::uint64_t>(s->cached_pages, ev.nr_pages);
       charge(*s, ev, false);
       sync_file_entry(*s);
       // Nothing cached any more: the file may have been deleted (unlinked, or its subvolume
       // removed), whose inode would otherwise stay counted until the next rescan. A settle
-      // later the reconcile tells, and the tick forgets it if it is gone.
-      if (s->cached_pages == 0) mark_pending(ident{ev.dev, ev.subvol_id, ev.ino}, *s);
+      // later the reconcile tells, and the tick forgets it if it is gone. Blocks kept because
+      // another offset holds them: the reconcile reads which are still cached.
+      if (kept || s->cached_pages == 0) mark_pending(ident{ev.dev, ev.subvol_id, ev.ino}, *s);
       return;
     }
     case event_kind::folio_dirty: {
@@ -472,9 +536,15 @@ void controller::apply(const trace::decoded_event& ev) {
     case event_kind::share_fiemap:
       return;  // reading extents changes nothing
     case event_kind::share_truncate:
-      // Removed pages arrive as delete events; what stays keeps its blocks.
+    case event_kind::share_fallocate:
+      // Removed pages arrive as delete events, but the blocks under what is read next may not
+      // be the old ones (a hole punched, a range collapsed or unshared, a file grown): the
+      // placement is read again before the next page is counted, and once settled.
       if (ev.has_identity) {
-        if (slot* s = find(ev, false)) mark_pending(ident{ev.dev, ev.subvol_id, ev.ino}, *s);
+        if (slot* s = find(ev, false)) {
+          s->extents_gen = 0;
+          mark_pending(ident{ev.dev, ev.subvol_id, ev.ino}, *s);
+        }
       }
       ++counters_.sharing_changes;
       return;
@@ -541,6 +611,7 @@ result<void> controller::tick() {
     // Still dirty (not written back yet): look again at the next tick.
     if (s.dirty && !s.pending) {  // (pending already: a recount is queued)
       s.pending = true;
+      s.pending_since_ns = window_.horizon_ns;
       keep.push_back(id);
     }
   }

@@ -90,6 +90,15 @@ class controller {
   // Every record made before this CLOCK_MONOTONIC time has been applied (the tracer's
   // flushed_before_ns() once its ring buffer was drained): older removals can be forgotten.
   void set_horizon(std::uint64_t ns) { window_.horizon_ns = std::max(window_.horizon_ns, ns); }
+  // Every page-cache change made before this CLOCK_MONOTONIC time is in the model: its records
+  // are applied (the horizon) and the inodes they left in doubt are re-read. Files waiting for
+  // writeback do not hold it back (their dirty pages are out of the index, as in a scan). 0
+  // while lost records wait for their repair. For a consumer that must know the model has
+  // caught up with a point in time (the soak's quiescent checks).
+  std::uint64_t applied_before_ns() const;
+  // When the last seed's scan began (CLOCK_MONOTONIC): without a feed, what a rescan-mode
+  // model is current to.
+  std::uint64_t seed_started_ns() const { return seed_started_ns_; }
   // Re-resolves what changed (settled sharing changes, written-back dirty pages), and rescans
   // after losses. Call between batches of events.
   result<void> tick();
@@ -136,6 +145,11 @@ class controller {
     bool dirty = false;    // re-resolve once written back
     bool take_count = false;  // next reconcile takes the cached count from cachestat
     bool recount = false;     // that reconcile is a recount (mincore: see reconcile())
+    // Some blocks are placed at two offsets of the file (two clones of one range into it):
+    // removing one offset's pages does not tell whether the file still caches them.
+    bool aliased = false;
+    // The horizon when it last became pending: every record applied since was made later.
+    std::uint64_t pending_since_ns = 0;
     std::chrono::steady_clock::time_point changed{};
     inode_order order;
   };
@@ -159,7 +173,9 @@ class controller {
   void ensure_copy(slot& s);
   template <typename Fn>
   void for_placed(const slot& s, std::uint64_t first, std::uint64_t n, Fn&& fn) const;
-  void unindex(slot& s, std::uint64_t first, std::uint64_t n);
+  // Takes pages [first, first + n) out of the index. Blocks that another offset of the file also
+  // holds stay in (it may cache them) and the result is true: re-resolve the file once settled.
+  bool unindex(slot& s, std::uint64_t first, std::uint64_t n);
   void unindex_all(slot& s);
   void sync_file_entry(slot& s);
   // Keeps the page charges (scan_options::attribute) with an applied insertion or removal.
@@ -189,6 +205,7 @@ class controller {
   // CLOCK_MONOTONIC ns when the last seed's scan ended: a page-cache record that began before
   // it may or may not be in the scan (see apply()).
   std::uint64_t seeded_ns_ = 0;
+  std::uint64_t seed_started_ns_ = 0;
   live_counters counters_;
 };
 

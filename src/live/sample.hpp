@@ -25,6 +25,10 @@ struct sample {
   double evict_bps = 0;
   std::uint64_t lost_events = 0;  // since start
   std::uint64_t events = 0;       // since start
+  // Every page-cache change made before this CLOCK_MONOTONIC time (ns) is in the numbers
+  // (controller::applied_before_ns; the scan's start in rescan mode); 0 while lost records
+  // wait for their repair.
+  std::uint64_t applied_before_ns = 0;
   bool live = false;
   std::string mode;  // "live (tp_btf)" or "rescan (no BPF: reason)"
   // With --content: how the content figures in model.content stand (their age, or why none).

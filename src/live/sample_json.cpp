@@ -16,6 +16,7 @@ nlohmann::ordered_json sample_json(const sample& s, std::size_t max_rows) {
                 {"evict_bytes_per_s", s.evict_bps}};
   j["events"] = s.events;
   j["lost_events"] = s.lost_events;
+  j["applied_before_ns"] = s.applied_before_ns;
   if (!s.content_status.empty()) j["content_status"] = s.content_status;  // top --content
   return j;
 }
@@ -29,6 +30,7 @@ sample sample_from_json(const nlohmann::json& j) {
   s.evict_bps = j["rates"].value("evict_bytes_per_s", 0.0);
   s.events = j.value("events", std::uint64_t{0});
   s.lost_events = j.value("lost_events", std::uint64_t{0});
+  s.applied_before_ns = j.value("applied_before_ns", std::uint64_t{0});
   s.mode = j.value("mode", std::string("?"));
   return s;
 }

@@ -135,6 +135,7 @@ result<sample> sampler::next() {
   }
   last_counters_ = c;
   s.lost_events = c.lost_events;
+  s.applied_before_ns = feed_ ? controller_->applied_before_ns() : controller_->seed_started_ns();
   s.events = c.events;
   s.live = feed_ != nullptr;
   s.mode = mode_;

@@ -12,7 +12,7 @@
 
 namespace dupcache::trace::abi {
 
-static_assert(DUPCACHE_BPF_ABI_VERSION == 3, "update the offsets below together with the ABI");
+static_assert(DUPCACHE_BPF_ABI_VERSION == 4, "update the offsets below together with the ABI");
 
 static_assert(sizeof(dupcache_event) == 128);
 static_assert(alignof(dupcache_event) == 8);

@@ -31,6 +31,7 @@ std::string_view to_string(event_kind kind) {
     case event_kind::share_copy_range: return "copy_file_range";
     case event_kind::share_fiemap: return "fiemap";
     case event_kind::share_truncate: return "truncate";
+    case event_kind::share_fallocate: return "fallocate";
   }
   return "unknown";
 }

@@ -25,6 +25,7 @@ enum class event_kind : std::uint8_t {
   share_copy_range = 7,
   share_fiemap = 8,
   share_truncate = 9,
+  share_fallocate = 10,
 };
 
 std::string_view to_string(event_kind kind);

@@ -88,8 +88,9 @@ kernel_features probe_kernel() {
     f.tracing_progs = f.raw_tp_progs = f.tracepoint_progs = -1;
   }
   for (const char* event : {"sys_enter_ioctl", "sys_enter_copy_file_range", "sys_enter_ftruncate",
-                            "sys_enter_truncate", "sys_exit_ioctl", "sys_exit_copy_file_range",
-                            "sys_exit_ftruncate", "sys_exit_truncate"}) {
+                            "sys_enter_truncate", "sys_enter_fallocate", "sys_exit_ioctl",
+                            "sys_exit_copy_file_range", "sys_exit_ftruncate", "sys_exit_truncate",
+                            "sys_exit_fallocate"}) {
     if (!tracefs_event(std::string("syscalls/") + event)) {
       f.syscall_event_missing = event;
       break;

@@ -53,9 +53,10 @@ bpf_program* dirty_program(dupcache_bpf* s, dirty_variant v) {
 }
 
 std::vector<bpf_program*> sharing_programs(dupcache_bpf* s) {
-  return {s->progs.dc_sys_ioctl,      s->progs.dc_sys_copy_file_range,      s->progs.dc_sys_ftruncate,
-          s->progs.dc_sys_truncate,   s->progs.dc_sys_exit_ioctl,           s->progs.dc_sys_exit_copy_file_range,
-          s->progs.dc_sys_exit_ftruncate, s->progs.dc_sys_exit_truncate};
+  return {s->progs.dc_sys_ioctl,          s->progs.dc_sys_copy_file_range,      s->progs.dc_sys_ftruncate,
+          s->progs.dc_sys_truncate,       s->progs.dc_sys_fallocate,            s->progs.dc_sys_exit_ioctl,
+          s->progs.dc_sys_exit_copy_file_range, s->progs.dc_sys_exit_ftruncate, s->progs.dc_sys_exit_truncate,
+          s->progs.dc_sys_exit_fallocate};
 }
 
 std::vector<bpf_program*> all_programs(dupcache_bpf* s) {

@@ -495,11 +495,16 @@ TEST_F(bpf_btrfs, sharing_syscalls_produce_events) {
   ASSERT_EQ(::ftruncate(dst.get(), 3 * page), 0);
   ASSERT_EQ(::truncate(dst_path.c_str(), 2 * page), 0);
   ASSERT_EQ(::ftruncate(outside.get(), page), 0);
+  ASSERT_EQ(::fallocate(dst.get(), 0, 0, static_cast<off_t>(4 * page)), 0);  // plain allocation: not reported
+  ASSERT_EQ(::fallocate(dst.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(page),
+                        static_cast<off_t>(page)),
+            0)
+      << std::strerror(errno);
 
   std::vector<decoded_event> mine;
   for (const auto& e : drain(*t))
     if (e.is_sharing() && e.pid == static_cast<std::uint32_t>(::getpid())) mine.push_back(e);
-  ASSERT_EQ(mine.size(), 8u);
+  ASSERT_EQ(mine.size(), 9u);
 
   auto expect_identity = [&](const decoded_event& e, const struct stat& st) {
     EXPECT_TRUE(e.has_identity) << trace::to_string(e.kind);
@@ -556,6 +561,13 @@ TEST_F(bpf_btrfs, sharing_syscalls_produce_events) {
   EXPECT_FALSE(mine[7].has_identity) << "truncate(path) is not resolved at syscall entry";
   EXPECT_EQ(mine[7].fd, -1);
   EXPECT_EQ(mine[7].off, 2 * page);
+
+  EXPECT_EQ(mine[8].kind, event_kind::share_fallocate);
+  expect_identity(mine[8], s_dst);
+  EXPECT_EQ(mine[8].fd, dst.get());
+  EXPECT_EQ(mine[8].off, page);
+  EXPECT_EQ(mine[8].len, page);
+  EXPECT_EQ(mine[8].aux, static_cast<std::uint32_t>(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE));
 
   auto c = t->counters();
   ASSERT_TRUE(c.ok());

@@ -5,11 +5,14 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <condition_variable>
+#include <filesystem>
+#include <fstream>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -52,6 +55,7 @@ view view_of(const nlohmann::json& j) {
   v.iteration = u64(j, "iteration");
   v.events = u64(j, "events");
   v.lost_events = u64(j, "lost_events");
+  v.applied_before_ns = u64(j, "applied_before_ns");
   return v;
 }
 
@@ -59,6 +63,41 @@ bool same_state(const view& a, const view& b) {
   return a.error.empty() && b.error.empty() && a.cached == b.cached && a.wasted == b.wasted &&
          a.files_cached == b.files_cached && a.files == b.files;
 }
+
+namespace {
+
+// For a file the live model has and the tree does not: which processes still hold it (open or
+// mapped, so its pages can stay cached), as "pid (comm)" or "no process".
+std::string holders_of(const std::string& path) {
+  const std::string deleted = path + " (deleted)";
+  std::string out;
+  std::error_code ec;
+  for (const auto& pd : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string pid = pd.path().filename().string();
+    if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    bool held = false;
+    std::error_code ec2;
+    for (const auto& fd : std::filesystem::directory_iterator(pd.path() / "fd", ec2)) {
+      std::error_code ec3;
+      const auto target = std::filesystem::read_symlink(fd.path(), ec3);
+      if (!ec3 && (target == deleted || target == path)) held = true;
+    }
+    std::ifstream maps(pd.path() / "maps");
+    for (std::string line; !held && std::getline(maps, line);) held = line.find(deleted) != std::string::npos;
+    if (!held) continue;
+    std::ifstream comm(pd.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    out += (out.empty() ? "" : ", ") + pid + " (" + name + ")";
+  }
+  struct stat st {};
+  const std::string where = ::lstat(path.c_str(), &st) != 0 ? "the path is gone"
+                                                              : "the path is inode " + std::to_string(st.st_ino) +
+                                                                    " with " + std::to_string(st.st_nlink) + " link(s)";
+  return (out.empty() ? "no process" : out) + "; " + where;
+}
+
+}  // namespace
 
 drift compare(const view& live, const view& fresh) {
   drift d;
@@ -92,7 +131,7 @@ drift compare(const view& live, const view& fresh) {
     note(path + " (" + k + "): live cached/shared/wasted/dirty " + std::to_string(l.cached) + "/" +
          std::to_string(l.shared) + "/" + std::to_string(l.wasted) + "/" + std::to_string(l.dirty) + ", fresh scan " +
          std::to_string(f.cached) + "/" + std::to_string(f.shared) + "/" + std::to_string(f.wasted) + "/" +
-         std::to_string(f.dirty));
+         std::to_string(f.dirty) + (p.first && !p.second ? "; not in the scan, held by " + holders_of(l.path) : ""));
   }
   return d;
 }

@@ -30,6 +30,8 @@ struct view {
   std::uint64_t cached = 0, wasted = 0, files_cached = 0;
   std::map<std::string, file_row> files;  // "fs/subvol/ino" -> numbers
   std::uint64_t iteration = 0, events = 0, lost_events = 0;
+  // Every change made before this CLOCK_MONOTONIC time is in the numbers (live samples).
+  std::uint64_t applied_before_ns = 0;
   std::string error;  // set when the document could not be read
 };
 

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "process.hpp"
+#include "util/clock.hpp"
 #include "soak/churn.hpp"
 #include "soak/live_views.hpp"
 
@@ -252,19 +253,24 @@ soak::view fresh_scan(const options& o, bool all_extents = true) {
   return v;
 }
 
-// Samples of both live models whose state is later than now: the first sample to arrive after
-// this point may have been taken before it; the second was taken after the first was written.
-bool later_samples(const soak::top_reader& top, const std::string& sock, soak::view* t, soak::view* d) {
-  const auto n = top.count();
-  const auto it0 = soak::ask_daemon(sock).iteration;
-  if (!top.wait_count(n + 2, 30)) return false;
-  *t = top.latest();
-  for (int i = 0; i < 300; ++i) {
+// Samples of both live models that are current to since_ns (CLOCK_MONOTONIC): every change
+// made before it is in their numbers (the samples' applied_before_ns: records applied, the
+// files they left in doubt read again, lost records repaired). False if none is within 30 s.
+bool later_samples(const soak::top_reader& top, const std::string& sock, std::uint64_t since_ns, soak::view* t,
+                   soak::view* d) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  for (;;) {
+    *t = top.latest();
+    if (t->error.empty() && t->applied_before_ns >= since_ns) break;
+    if (std::chrono::steady_clock::now() > end) return false;
+    top.wait_count(top.count() + 1, 1);
+  }
+  for (;;) {
     *d = soak::ask_daemon(sock);
-    if (d->error.empty() && d->iteration >= it0 + 2) return true;
+    if (d->error.empty() && d->applied_before_ns >= since_ns) return true;
+    if (std::chrono::steady_clock::now() > end) return false;
     ::usleep(50000);
   }
-  return false;
 }
 
 // The drift check at a quiescent point. Nothing of the churn runs (the generator is paused, the
@@ -283,13 +289,15 @@ bool later_samples(const soak::top_reader& top, const std::string& sock, soak::v
 // equalled the --all-extents scan exactly). The plain scan's difference is printed beside the
 // drift, not counted as drift.
 void compare_live(const options& o, const soak::top_reader& top, const std::string& sock, check_result& c) {
+  std::uint64_t a_ns = dupcache::monotonic_ns();
   soak::view a = fresh_scan(o);
   for (c.attempts = 1; c.attempts <= 30; ++c.attempts) {
     soak::view t, d;
-    if (!later_samples(top, sock, &t, &d)) {
-      c.content_errors.push_back("no live samples within 30 s");
+    if (!later_samples(top, sock, a_ns, &t, &d)) {
+      c.content_errors.push_back("no live samples current to the scan within 30 s");
       return;
     }
+    const std::uint64_t b_ns = dupcache::monotonic_ns();
     soak::view b = fresh_scan(o);
     if (!a.error.empty() || !b.error.empty()) {
       c.content_errors.push_back("fresh scan failed: " + a.error + b.error);
@@ -297,6 +305,7 @@ void compare_live(const options& o, const soak::top_reader& top, const std::stri
     }
     if (!soak::same_state(a, b)) {
       a = std::move(b);
+      a_ns = b_ns;
       continue;
     }
     c.stable = true;
@@ -318,8 +327,9 @@ void compare_live(const options& o, const soak::top_reader& top, const std::stri
     // Is it a delay (gone a round later) or a state the model keeps?
     ::sleep(2);
     soak::view t2, d2;
+    const std::uint64_t a2_ns = dupcache::monotonic_ns();
     soak::view a2 = fresh_scan(o);
-    if (later_samples(top, sock, &t2, &d2)) {
+    if (later_samples(top, sock, a2_ns, &t2, &d2)) {
       soak::view b2 = fresh_scan(o);
       if (soak::same_state(a2, b2)) {
         c.top_persists = soak::compare(t2, a2).bytes > 0;

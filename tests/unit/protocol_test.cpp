@@ -108,6 +108,7 @@ live::sample a_sample() {
   s.evict_bps = 2.5;
   s.events = 9;
   s.lost_events = 1;
+  s.applied_before_ns = 123456789012;
   s.live = true;
   s.mode = "live (tp_btf)";
   return s;
@@ -129,6 +130,7 @@ TEST(protocol, sample_reply_round_trip) {
   EXPECT_EQ(back->evict_bps, 2.5);
   EXPECT_EQ(back->events, 9u);
   EXPECT_EQ(back->lost_events, 1u);
+  EXPECT_EQ(back->applied_before_ns, 123456789012u);
   EXPECT_EQ(back->model.wasted_bytes, 4096u);
   EXPECT_EQ(back->model.cached_bytes, 8192u);
 

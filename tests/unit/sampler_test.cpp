@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "live/sampler.hpp"
+#include "util/clock.hpp"
 #include "util/fd.hpp"
 
 namespace dupcache::live {
@@ -32,6 +33,17 @@ struct quiet_feed final : trace::feed {
   int epoll_fd() const override { return never_readable.get(); }
   result<std::uint64_t> total_drops() const override { return std::uint64_t{0}; }
   std::uint64_t flushed_before_ns() const override { return 0; }
+  std::string_view hook_name() const override { return "test_hook"; }
+};
+
+// A feed whose horizon the test moves.
+struct horizon_feed final : trace::feed {
+  unique_fd never_readable{eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
+  const std::uint64_t* horizon = nullptr;
+  result<int> poll(int, const event_fn&) override { return 0; }
+  int epoll_fd() const override { return never_readable.get(); }
+  result<std::uint64_t> total_drops() const override { return std::uint64_t{0}; }
+  std::uint64_t flushed_before_ns() const override { return *horizon; }
   std::string_view hook_name() const override { return "test_hook"; }
 };
 
@@ -159,6 +171,41 @@ TEST(sampler, content_passes_run_beside_the_samples) {
   ASSERT_TRUE(again);
   ASSERT_TRUE(again->model.content) << "the latest figures stay on every sample";
   EXPECT_EQ(again->model.content->wasted_bytes, bytes);
+}
+
+// With nothing in doubt, a live sample is current to the feed's horizon: every record made
+// before it has been applied.
+TEST(sampler, a_live_sample_is_current_to_the_feeds_horizon) {
+  scratch s;
+  auto o = options(s);
+  std::uint64_t horizon = 5000;
+  o.open_feed = [&](const trace::feed_options&) -> result<std::unique_ptr<trace::feed>> {
+    auto f = std::make_unique<horizon_feed>();
+    f->horizon = &horizon;
+    return std::unique_ptr<trace::feed>(std::move(f));
+  };
+  sampler smp(o);
+  ASSERT_TRUE(smp.start());
+  auto x = smp.next();
+  ASSERT_TRUE(x) << x.err().message();
+  EXPECT_EQ(x->applied_before_ns, 5000u);
+  horizon = 9000;
+  x = smp.next();
+  ASSERT_TRUE(x) << x.err().message();
+  EXPECT_EQ(x->applied_before_ns, 9000u);
+}
+
+// In rescan mode each sample is a scan: current to when that scan began.
+TEST(sampler, a_rescan_sample_is_current_to_its_scan) {
+  scratch s;
+  sampler smp(options(s));
+  ASSERT_TRUE(smp.start());
+  const std::uint64_t before = monotonic_ns();
+  auto x = smp.next();
+  const std::uint64_t after = monotonic_ns();
+  ASSERT_TRUE(x) << x.err().message();
+  EXPECT_GE(x->applied_before_ns, before);
+  EXPECT_LE(x->applied_before_ns, after);
 }
 
 }  // namespace
