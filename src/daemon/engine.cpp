@@ -312,7 +312,18 @@ class engine::loop {
   void check_refaults(const scan_result& st) {
     const auto now = std::chrono::steady_clock::now();
     const std::uint64_t ps = st.index.page_size();
-    for (auto& [key, fs] : files_) {
+    for (auto next = files_.begin(); next != files_.end();) {
+      const auto cur = next++;
+      const copy_key& key = cur->first;
+      file_state& fs = cur->second;
+      // Past its cooldown and never read back: nothing to remember. One read back (its backoff
+      // grew): remembered for one more backoff of quiet. So the map holds the files acted on
+      // lately, not every file ever acted on (files come and go on a busy host).
+      const auto memory = fs.backoff > cfg_.cooldown ? fs.backoff : std::chrono::milliseconds{0};
+      if (!fs.watching && now > fs.not_before + memory) {
+        files_.erase(cur);
+        continue;
+      }
       if (!fs.watching) continue;
       if (now - fs.evicted_at > cfg_.refault_window) {
         fs.watching = false;

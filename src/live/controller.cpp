@@ -120,6 +120,7 @@ result<void> controller::seed() {
   }
   state_->inodes.clear();
   state_->inodes.shrink_to_fit();
+  next_compaction_check_ = state_->files.size() + opts_.compact_min_gone;
   ++counters_.rescans;
   return {};
 }
@@ -182,10 +183,9 @@ std::uint64_t controller::applied_before_ns() const {
   for (const auto& id : pending_) {
     auto it = slots_.find(id);
     if (it == slots_.end() || !it->second.pending) continue;
-    const slot& s = it->second;
-    // Only waiting for writeback (see tick()): current as it is.
-    if (s.dirty && s.extents_gen == extents_gen_ && !s.take_count) continue;
-    t = std::min(t, s.pending_since_ns);
+    // Files waiting for writeback too: their dirty pages are out of the index, and pages
+    // written back are not in it until the file is read again (writeback sends no event).
+    t = std::min(t, it->second.pending_since_ns);
   }
   return t;
 }
@@ -574,6 +574,16 @@ result<void> controller::tick() {
     rescan_needed_ = false;
     return seed();
   }
+  if (state_->files.size() >= next_compaction_check_) {
+    std::size_t known = 0;
+    for (const auto& [_, s] : slots_) known += s.has_copy;
+    const std::size_t gone = state_->files.size() - std::min(known, state_->files.size());
+    if (gone > std::max(known, opts_.compact_min_gone)) {
+      ++counters_.compactions;
+      return seed();
+    }
+    next_compaction_check_ = state_->files.size() + std::max<std::size_t>(opts_.compact_min_gone / 4, 1);
+  }
   const auto now = std::chrono::steady_clock::now();
   // mark_pending() appends to pending_: work on a copy so the loop's iterators stay valid.
   std::vector<ident> work;
@@ -595,6 +605,7 @@ result<void> controller::tick() {
       if (fd) {
         auto c = reader_->totals(fd.get(), 0);
         if (c && c->dirty + c->writeback > 0) {
+          s.pending_since_ns = window_.horizon_ns;  // still dirty now: as current as the rest
           keep.push_back(id);
           continue;
         }

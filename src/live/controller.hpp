@@ -51,7 +51,8 @@ struct live_counters {
   std::uint64_t unresolved_events = 0;  // inode could not be opened (gone, or not under watch)
   std::uint64_t lost_events = 0;        // ring buffer drops, as the feed reported them
   std::uint64_t reconciles = 0;         // single inodes re-resolved
-  std::uint64_t rescans = 0;            // full rescans (seed and repairs)
+  std::uint64_t rescans = 0;            // full rescans (seed, repairs and compactions)
+  std::uint64_t compactions = 0;        // rescans made to drop the copies of files gone
   std::uint64_t reordered = 0;          // records that may have been overtaken: inode re-resolved
 };
 
@@ -63,6 +64,11 @@ struct controller_options {
   // How late after the kernel acted an event's timestamp may be taken (the program runs first).
   // Two records of different CPUs whose times differ by less are treated as unordered.
   std::uint64_t timestamp_slack_ns = 100'000;
+  // Copy ids are not reused: every file first seen since the seed adds one, and a file gone
+  // leaves its (empty) entry until the next seed. When the entries of files gone outnumber both
+  // the files known and this, tick() seeds again (a compaction), so that memory follows what is
+  // known, not every file ever seen. The soak creates and deletes about 4000 files a minute.
+  std::size_t compact_min_gone = 16384;
 };
 
 // Callers name it live::superblock_devs (the BPF filter's keys); it lives with the mounts.
@@ -91,9 +97,9 @@ class controller {
   // flushed_before_ns() once its ring buffer was drained): older removals can be forgotten.
   void set_horizon(std::uint64_t ns) { window_.horizon_ns = std::max(window_.horizon_ns, ns); }
   // Every page-cache change made before this CLOCK_MONOTONIC time is in the model: its records
-  // are applied (the horizon) and the inodes they left in doubt are re-read. Files waiting for
-  // writeback do not hold it back (their dirty pages are out of the index, as in a scan). 0
-  // while lost records wait for their repair. For a consumer that must know the model has
+  // are applied (the horizon) and the inodes they left in doubt are re-read. A file with dirty
+  // pages holds it back from when tick() last found it still dirty (writeback sends no event:
+  // once written back it is current when read again). 0 while lost records wait for repair. For a consumer that must know the model has
   // caught up with a point in time (the soak's quiescent checks).
   std::uint64_t applied_before_ns() const;
   // When the last seed's scan began (CLOCK_MONOTONIC): without a feed, what a rescan-mode
@@ -206,6 +212,7 @@ class controller {
   // it may or may not be in the scan (see apply()).
   std::uint64_t seeded_ns_ = 0;
   std::uint64_t seed_started_ns_ = 0;
+  std::size_t next_compaction_check_ = 0;  // copy count at which tick() counts the gone ones
   live_counters counters_;
 };
 

@@ -60,9 +60,11 @@ totals fresh_scan(const std::string& dir) {
 class live_harness {
  public:
   explicit live_harness(const std::string& dir, std::uint64_t ring_bytes = 16 * MiB, bool coalesce = true,
-                        residency_mode residency = residency_mode::automatic, bool sharing = true) {
+                        residency_mode residency = residency_mode::automatic, bool sharing = true,
+                        std::size_t compact_min_gone = 16384) {
     live::controller_options co;
     co.scan.paths = {dir};
+    co.compact_min_gone = compact_min_gone;
     co.scan.residency = residency;
     co.settle = 50ms;
     ctl_ = std::make_unique<live::controller>(co);
@@ -131,6 +133,7 @@ class live_harness {
   }
   const live::live_counters& counters() const { return ctl_->counters(); }
   std::uint64_t applied_before() const { return ctl_->applied_before_ns(); }
+  const scan_result& state() const { return ctl_->state(); }
 
  private:
   std::unique_ptr<live::controller> ctl_;
@@ -834,6 +837,33 @@ TEST(Live, PunchedHolesAreNotPlacedAtTheirOldBlocks) {
     EXPECT_EQ(truth.cached, 32 * p) << truth;
     EXPECT_EQ(live.now(), truth);
   }
+}
+
+// Every file created adds a copy id, and a deleted file's entry stays until the next seed. On a
+// host where files come and go, the controller seeds again once the entries of files gone
+// outnumber the files known (and a floor, 8 here): memory follows what is known.
+TEST(Live, EntriesOfFilesGoneAreCompactedAway) {
+  DUPCACHE_REQUIRE_ROOT("mkfs.btrfs");
+  const std::uint64_t p = page_size();
+  scratch_fs fs("btrfs");
+  write_file(fs.path("a"), 16 * p, 95);
+  reflink(fs.path("a"), fs.path("b"));
+  live_harness live(fs.dir(), 16 * MiB, true, residency_mode::automatic, true, 8);
+  read_all(fs.path("a"));
+  read_all(fs.path("b"));
+  live.settle();
+  for (int i = 0; i < 24; ++i) {
+    const std::string t = fs.path("t" + std::to_string(i));
+    write_file(t, 4 * p, 96);
+    live.pump();
+    ASSERT_EQ(unlink(t.c_str()), 0);
+    live.settle();
+    EXPECT_LE(live.state().files.size(), 2u + 2 * 8 + 2) << "after file " << i;
+  }
+  EXPECT_GE(live.counters().compactions, 2u);
+  const totals truth = fresh_scan(fs.dir());
+  EXPECT_EQ(truth.wasted, 16 * p) << truth;
+  EXPECT_EQ(live.now(), truth);
 }
 
 TEST(Live, XfsNewFilesResolvedByHandle) {

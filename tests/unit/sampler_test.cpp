@@ -53,6 +53,12 @@ struct scratch {
     char tmpl[] = "/tmp/dupcache-sampler-test-XXXXXX";
     dir = mkdtemp(tmpl);
     std::ofstream(dir / "a") << "some bytes";
+    // Clean: a file waiting for writeback holds a live sample's applied_before_ns back.
+    const int fd = ::open((dir / "a").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      ::fsync(fd);
+      ::close(fd);
+    }
   }
   ~scratch() { std::filesystem::remove_all(dir); }
 };
