@@ -15,7 +15,7 @@
 namespace dupcache {
 namespace {
 
-nlohmann::ordered_json& path_json(nlohmann::ordered_json& obj, const char* key, const std::string& path) {
+nlohmann::ordered_json& path_json(nlohmann::ordered_json& obj, const char* key, std::string_view path) {
   return put_path(obj, key, path);
 }
 
@@ -542,7 +542,7 @@ void write_report_text(std::ostream& out, const report_model& m, const report_op
       for (std::size_t i = 0; i < n; ++i) {
         const auto& g = m.groups[i];
         for (std::size_t k = 0; k < g.copies.size(); ++k) {
-          const std::string& path = m.path_of(g.copies[k]);
+          const auto& path = m.path_of(g.copies[k]);
           if (k == 0) {
             out << fmt::format("{:>6} {:>{}} {:>{}}  {}\n", g.copies.size(), size(g.bytes_per_copy), w,
                                size(g.wasted_bytes), w, terminal_safe(path));

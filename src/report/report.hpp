@@ -28,7 +28,7 @@ struct report_model {
   // A cached file as the views read it: its place in the report joined with what the scan
   // said of it. It refers into the model (valid while the model lives and is not changed).
   struct file_row {
-    const std::string& path;
+    const packed_string& path;
     const interned& fs;
     std::uint64_t subvol = 0;
     std::uint64_t ino = 0;
@@ -108,7 +108,7 @@ struct report_model {
   std::uint64_t files_cached = 0;
   file_list files;                // largest waste first
   // The path of a file row's or group's copy.
-  const std::string& path_of(copy_id copy) const { return files.by_copy[copy].path; }
+  const packed_string& path_of(copy_id copy) const { return files.by_copy[copy].path; }
   std::vector<group_row> groups;  // largest waste first
   std::vector<fs_row> filesystems;
   std::vector<scan_error> errors;
