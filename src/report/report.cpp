@@ -51,43 +51,44 @@ report_model make_model(std::conditional_t<Take, scan_result&, const scan_result
   m.dirty_known = scan.dirty_known;
 
   std::map<std::string, std::uint64_t> wasted_by_fs;
-  for (auto& g : index.groups()) {
-    report_model::group_row row;
-    row.bytes_per_copy = g.bytes;
-    row.wasted_bytes = g.wasted_bytes();  // of g.copies: read before they move
-    row.copies = std::move(g.copies);
-    wasted_by_fs[index.key_of(row.copies.front()).fs] += row.wasted_bytes;
-    m.groups.push_back(std::move(row));
+  {
+    auto groups = index.groups();
+    m.groups.reserve(groups.size());
+    for (auto& g : groups) {
+      report_model::group_row row;
+      row.bytes_per_copy = g.bytes;
+      row.wasted_bytes = g.wasted_bytes();  // of g.copies: read before they move
+      row.copies = std::move(g.copies);
+      wasted_by_fs[index.key_of(row.copies.front()).fs] += row.wasted_bytes;
+      m.groups.push_back(std::move(row));
+    }
   }
 
-  // Per shared copy, in id order: held as a vector, not split_waste()'s hash map, while the
-  // file records are read.
-  std::vector<std::pair<copy_id, copy_share>> shares;
+  // Per shared copy, in id order: a vector (ranks point into it), not split_waste()'s map.
+  auto& list = m.files;
   {
     const auto by_id = index.split_waste();
-    shares.assign(by_id.begin(), by_id.end());
+    list.shares.assign(by_id.begin(), by_id.end());
   }
-  std::sort(shares.begin(), shares.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::sort(list.shares.begin(), list.shares.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
 
   // A file is ranked when it has a path and cached pages (live: every page evicted since).
   auto ranked = [](const file_entry& f) { return !f.path.empty() && f.cached_bytes > 0; };
-  auto& list = m.files;
   const std::size_t ncopies = scan.files.size();
-  list.keys.resize(ncopies);
-  for (copy_id id = 0; id < ncopies; ++id) {
-    if (!ranked(scan.files[id])) continue;
-    const auto& k = index.key_of(id);
-    list.keys[id] = {k.subvol, k.ino};
-  }
   if constexpr (Take) {
+    // The index is done with once its keys are out: released before the ranks exist.
+    list.keys = std::move(scan.index).take_keys();
     list.by_copy = std::move(scan.files);
     scan.files.clear();
-    scan.index = block_index(m.page_size);  // its keys are read: released before the ranks exist
   } else {
-    // Copied: the ranked records, and the groups' (whose paths the groups show).
-    list.by_copy.resize(ncopies);
+    // Copied: the ranked records and keys, and the groups' paths. (Sized by copying one
+    // default record: a default-made one interns its empty strings, under a lock, each.)
+    list.keys.resize(ncopies, copy_key{});
+    list.by_copy.resize(ncopies, file_entry{});
     for (copy_id id = 0; id < ncopies; ++id) {
-      if (ranked(scan.files[id])) list.by_copy[id] = scan.files[id];
+      if (!ranked(scan.files[id])) continue;
+      list.by_copy[id] = scan.files[id];
+      list.keys[id] = index.key_of(id);
     }
     for (const auto& g : m.groups) {
       for (copy_id id : g.copies) list.by_copy[id].path = scan.files[id].path;
@@ -96,25 +97,23 @@ report_model make_model(std::conditional_t<Take, scan_result&, const scan_result
   const auto& files = list.by_copy;
   // Sized once: a vector grown by doubling would hold up to twice the ranks at its peak.
   list.order.reserve(static_cast<std::size_t>(std::count_if(files.begin(), files.end(), ranked)));
-  auto share = shares.begin();
+  std::size_t share = 0;
   for (copy_id id = 0; id < files.size(); ++id) {
     const auto& f = files[id];
     if (!ranked(f)) continue;
     report_model::file_list::rank r;
     r.copy = id;
-    while (share != shares.end() && share->first < id) ++share;
-    if (share != shares.end() && share->first == id) {
-      r.shared_cached_bytes = share->second.shared_bytes;
-      r.wasted_bytes = share->second.wasted_bytes;
-    }
+    while (share < list.shares.size() && list.shares[share].first < id) ++share;
+    if (share < list.shares.size() && list.shares[share].first == id) r.share = static_cast<std::uint32_t>(share);
     m.cached_bytes += f.cached_bytes;
     list.order.push_back(r);
   }
-  shares = {};
   m.files_cached = list.order.size();
   std::sort(list.order.begin(), list.order.end(), [&](const auto& a, const auto& b) {
-    if (auto c = b.wasted_bytes <=> a.wasted_bytes; c != 0) return c < 0;
-    if (auto c = b.shared_cached_bytes <=> a.shared_cached_bytes; c != 0) return c < 0;
+    const copy_share sa = list.share_of(a);
+    const copy_share sb = list.share_of(b);
+    if (auto c = sb.wasted_bytes <=> sa.wasted_bytes; c != 0) return c < 0;
+    if (auto c = sb.shared_bytes <=> sa.shared_bytes; c != 0) return c < 0;
     if (auto c = files[b.copy].cached_bytes <=> files[a.copy].cached_bytes; c != 0) return c < 0;
     return files[a.copy].path < files[b.copy].path;
   });
@@ -430,7 +429,7 @@ report_model report_from_json(const nlohmann::json& j) {
   m.files_cached = u64(t.at("files_cached"));
   // Every path the document names gets a copy id of its own (file rows, then the groups' and
   // the containers' files): by_copy, keys and copy_paths are all by that id.
-  auto add_copy = [&](file_entry e, report_model::file_list::ids k) {
+  auto add_copy = [&](file_entry e, copy_key k) {
     const auto id = static_cast<copy_id>(m.copy_paths.size());
     m.copy_paths.push_back(e.path);
     m.files.by_copy.push_back(std::move(e));
@@ -443,10 +442,11 @@ report_model report_from_json(const nlohmann::json& j) {
     e.fs_id = f.value("fs", "");
     e.cached_bytes = u64(f.at("cached_bytes"));
     e.dirty_bytes = u64_or(f, "dirty_bytes");
+    const copy_key key{e.fs_id, u64_or(f, "subvol"), u64_or(f, "ino")};
     report_model::file_list::rank r;
-    r.shared_cached_bytes = u64(f.at("shared_cached_bytes"));
-    r.wasted_bytes = u64_or(f, "wasted_bytes");
-    r.copy = add_copy(std::move(e), {u64_or(f, "subvol"), u64_or(f, "ino")});
+    r.copy = add_copy(std::move(e), key);
+    r.share = static_cast<std::uint32_t>(m.files.shares.size());
+    m.files.shares.push_back({r.copy, {u64(f.at("shared_cached_bytes")), u64_or(f, "wasted_bytes")}});
     m.files.order.push_back(r);
   }
   for (const auto& g : j.at("groups")) {

@@ -39,19 +39,15 @@ struct report_model {
     copy_id copy = 0;
   };
   // The cached files, in report order. What a file is (path, filesystem, cached and dirty
-  // bytes) stays in the scan's own per-file records, kept by copy_id: a model built from a scan
-  // that is done with takes them over instead of copying them, so a cached file costs its
-  // record, 16 B of ids and a 24 B rank (issue 17: the report's peak memory).
+  // bytes, key) stays in the scan's own per-file records and index keys, kept by copy_id: a
+  // model built from a scan that is done with takes them over instead of copying them, so a
+  // cached file costs its record, its key and an 8 B rank (issue 17: the report's peak memory).
   class file_list {
    public:
+    static constexpr std::uint32_t no_share = ~std::uint32_t{0};
     struct rank {
-      std::uint64_t shared_cached_bytes = 0;
-      std::uint64_t wasted_bytes = 0;
       copy_id copy = 0;
-    };
-    struct ids {
-      std::uint64_t subvol = 0;
-      std::uint64_t ino = 0;
+      std::uint32_t share = no_share;  // its entry in shares; no_share: it shares nothing
     };
     class iterator {
      public:
@@ -74,15 +70,18 @@ struct report_model {
     file_row row(const rank& r) const {
       const auto& e = by_copy[r.copy];
       const auto& k = keys[r.copy];
-      return {e.path, e.fs_id, k.subvol, k.ino, e.cached_bytes, r.shared_cached_bytes, r.wasted_bytes,
-              e.dirty_bytes, r.copy};
+      const copy_share sh = share_of(r);
+      return {e.path, e.fs_id, k.subvol, k.ino, e.cached_bytes, sh.shared_bytes, sh.wasted_bytes, e.dirty_bytes,
+              r.copy};
     }
+    copy_share share_of(const rank& r) const { return r.share == no_share ? copy_share{} : shares[r.share].second; }
     iterator begin() const { return {this, 0}; }
     iterator end() const { return {this, order.size()}; }
 
     std::vector<rank> order;          // largest waste first
+    std::vector<std::pair<copy_id, copy_share>> shares;  // the copies sharing pages, by id
     std::vector<file_entry> by_copy;  // by copy_id (only the ranked ones and the groups' are read)
-    std::vector<ids> keys;            // by copy_id
+    std::vector<copy_key> keys;       // by copy_id (only the ranked ones are read)
   };
   // A group's files are its copies, in copy_key order; their paths are path_of(copy) (held
   // once, by the file records, not copied into every group).
