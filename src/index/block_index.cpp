@@ -33,6 +33,12 @@ std::optional<copy_id> block_index::find_copy(const copy_key& key) const {
   return id;
 }
 
+std::vector<copy_key> block_index::take_keys() && {
+  std::vector<copy_key> keys = std::move(copies_);
+  *this = block_index(page_size_);
+  return keys;
+}
+
 copy_id block_index::intern_copy(const copy_key& key) {
   if (2 * (copies_.size() + 1) > copy_slots_.size()) {
     // Grown (or made) at half full: every id placed again in a table twice the size.

@@ -58,6 +58,9 @@ class block_index {
   copy_id intern_copy(const copy_key& key);
   const copy_key& key_of(copy_id id) const { return copies_[id]; }
   std::size_t copy_count() const { return copies_.size(); }
+  // Every copy's key, by id, taken from an index that is done with (the report's model keeps
+  // them without a copy); the index is left empty.
+  std::vector<copy_key> take_keys() &&;
   std::optional<copy_id> find_copy(const copy_key& key) const;
 
   // A physical namespace in which equal addresses mean the same bytes on disk: a filesystem's

@@ -317,7 +317,7 @@ void controller::sync_file_entry(slot& s) {
   if (!s.has_copy && s.cached_pages == 0) return;
   ensure_copy(s);
   auto& f = state_->files[s.copy];
-  f.path = s.path;
+  if (f.path != s.path) f.path = s.path;  // a packed path is a new block each time it is set
   f.fs_id = s.key.fs;
   f.cached_bytes = s.cached_pages * ps_;
 }

@@ -158,9 +158,9 @@ std::string content_text(const report_model& m, const report_options& opts) {
   out += fmt::format("what if: a page cache shared by content (KSM for file pages, EROFS-style sharing) would save {} "
                      "of the scanned files' cache now ({} content + {} shared extents)\n",
                      size(c.shareable_bytes), size(c.wasted_bytes), size(m.wasted_bytes));
-  std::vector<const report_model::file_row*> rows;
-  for (const auto& f : m.files) {
-    if (at(c.copy_duplicate_bytes, f.copy) > 0) rows.push_back(&f);
+  std::vector<const report_model::file_list::rank*> rows;
+  for (const auto& r : m.files.order) {
+    if (at(c.copy_duplicate_bytes, r.copy) > 0) rows.push_back(&r);
   }
   std::stable_sort(rows.begin(), rows.end(), [&](const auto* a, const auto* b) {
     return at(c.copy_wasted_bytes, a->copy) > at(c.copy_wasted_bytes, b->copy);
@@ -171,7 +171,8 @@ std::string content_text(const report_model& m, const report_options& opts) {
     out += fmt::format("{:>{}} {:>{}}  {}\n", "WASTED", w, "EQUAL", w, "PATH");
     for (std::size_t i = 0; i < n; ++i) {
       out += fmt::format("{:>{}} {:>{}}  {}\n", size(at(c.copy_wasted_bytes, rows[i]->copy)), w,
-                         size(at(c.copy_duplicate_bytes, rows[i]->copy)), w, terminal_safe(rows[i]->path));
+                         size(at(c.copy_duplicate_bytes, rows[i]->copy)), w,
+                         terminal_safe(m.files.row(*rows[i]).path));
     }
   }
   const std::size_t ng = std::min(opts.top.value_or(20), c.groups.size());

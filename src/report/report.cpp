@@ -15,7 +15,7 @@
 namespace dupcache {
 namespace {
 
-nlohmann::ordered_json& path_json(nlohmann::ordered_json& obj, const char* key, const std::string& path) {
+nlohmann::ordered_json& path_json(nlohmann::ordered_json& obj, const char* key, std::string_view path) {
   return put_path(obj, key, path);
 }
 
@@ -25,9 +25,9 @@ std::size_t rows_for(const report_options& o, std::size_t fallback) { return o.t
 
 namespace {
 
-// The model from a scan; path_of(id) hands over a cached file's path, copied from a scan still
-// in use or moved out of one that is done with (the one-shot report: a path is then held once,
-// not once by the scan and once by the model).
+// The model from a scan. A scan that is done with (Take) hands over its per-file records and
+// has its index released before the ranks are allocated: the report's peak memory is the scan
+// plus 16 B per cached file, not the scan plus a copy of every row (issue 17).
 //
 // Ordering rules (the JSON and text list rows in this order; report_stream_test checks them):
 //   files:       wasted bytes, then shared cached bytes, then cached bytes, all descending;
@@ -36,8 +36,8 @@ namespace {
 //                a group's paths follow its copies, in copy_key order;
 //   filesystems: wasted, then cached bytes descending, ties by id;
 //   containers:  as cgroup::account() ranks them; errors and skipped mounts by path (scanner).
-template <typename PathOf>
-report_model make_model(const scan_result& scan, PathOf&& path_of) {
+template <bool Take>
+report_model make_model(std::conditional_t<Take, scan_result&, const scan_result&> scan) {
   report_model m;
   const auto& index = scan.index;
   m.page_size = index.page_size();
@@ -50,54 +50,80 @@ report_model make_model(const scan_result& scan, PathOf&& path_of) {
   m.residency_method = scan.residency_method;
   m.dirty_known = scan.dirty_known;
 
-  // Groups first: their paths are copies, taken before path_of may move the files' paths.
   std::map<std::string, std::uint64_t> wasted_by_fs;
-  for (const auto& g : index.groups()) {
-    report_model::group_row row;
-    for (copy_id id : g.copies) row.paths.push_back(scan.files[id].path);
-    row.copies = g.copies;
-    row.bytes_per_copy = g.bytes;
-    row.wasted_bytes = g.wasted_bytes();
-    wasted_by_fs[index.key_of(g.copies.front()).fs] += row.wasted_bytes;
-    m.groups.push_back(std::move(row));
+  {
+    auto groups = index.groups();
+    m.groups.reserve(groups.size());
+    for (auto& g : groups) {
+      report_model::group_row row;
+      row.bytes_per_copy = g.bytes;
+      row.wasted_bytes = g.wasted_bytes();  // of g.copies: read before they move
+      row.copies = std::move(g.copies);
+      wasted_by_fs[index.key_of(row.copies.front()).fs] += row.wasted_bytes;
+      m.groups.push_back(std::move(row));
+    }
   }
 
-  const auto shares = index.split_waste();
-  // Sized once: a vector grown by doubling would hold up to twice the rows at its peak.
-  m.files.reserve(static_cast<std::size_t>(std::count_if(scan.files.begin(), scan.files.end(), [](const auto& f) {
-    return !f.path.empty() && f.cached_bytes > 0;
-  })));
-  for (copy_id id = 0; id < scan.files.size(); ++id) {
-    const auto& f = scan.files[id];
-    if (f.path.empty() || f.cached_bytes == 0) continue;  // live: every page evicted since
-    report_model::file_row row;
-    row.fs = f.fs_id;
-    row.subvol = index.key_of(id).subvol;
-    row.ino = index.key_of(id).ino;
-    row.cached_bytes = f.cached_bytes;
-    row.dirty_bytes = f.dirty_bytes;
-    row.copy = id;
-    if (auto it = shares.find(id); it != shares.end()) {
-      row.shared_cached_bytes = it->second.shared_bytes;
-      row.wasted_bytes = it->second.wasted_bytes;
-    }
-    m.cached_bytes += f.cached_bytes;
-    row.path = path_of(id);
-    m.files.push_back(std::move(row));
+  // Per shared copy, in id order: a vector (ranks point into it), not split_waste()'s map.
+  auto& list = m.files;
+  {
+    const auto by_id = index.split_waste();
+    list.shares.assign(by_id.begin(), by_id.end());
   }
-  m.files_cached = m.files.size();
-  std::sort(m.files.begin(), m.files.end(), [](const auto& a, const auto& b) {
-    if (auto c = b.wasted_bytes <=> a.wasted_bytes; c != 0) return c < 0;
-    if (auto c = b.shared_cached_bytes <=> a.shared_cached_bytes; c != 0) return c < 0;
-    if (auto c = b.cached_bytes <=> a.cached_bytes; c != 0) return c < 0;
-    return a.path < b.path;
+  std::sort(list.shares.begin(), list.shares.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+
+  // A file is ranked when it has a path and cached pages (live: every page evicted since).
+  auto ranked = [](const file_entry& f) { return !f.path.empty() && f.cached_bytes > 0; };
+  const std::size_t ncopies = scan.files.size();
+  if constexpr (Take) {
+    // The index is done with once its keys are out: released before the ranks exist.
+    list.keys = std::move(scan.index).take_keys();
+    list.by_copy = std::move(scan.files);
+    scan.files.clear();
+  } else {
+    // Copied: the ranked records and keys, and the groups' paths. (Sized by copying one
+    // default record: a default-made one interns its empty strings, under a lock, each.)
+    list.keys.resize(ncopies, copy_key{});
+    list.by_copy.resize(ncopies, file_entry{});
+    for (copy_id id = 0; id < ncopies; ++id) {
+      if (!ranked(scan.files[id])) continue;
+      list.by_copy[id] = scan.files[id];
+      list.keys[id] = index.key_of(id);
+    }
+    for (const auto& g : m.groups) {
+      for (copy_id id : g.copies) list.by_copy[id].path = scan.files[id].path;
+    }
+  }
+  const auto& files = list.by_copy;
+  // Sized once: a vector grown by doubling would hold up to twice the ranks at its peak.
+  list.order.reserve(static_cast<std::size_t>(std::count_if(files.begin(), files.end(), ranked)));
+  std::size_t share = 0;
+  for (copy_id id = 0; id < files.size(); ++id) {
+    const auto& f = files[id];
+    if (!ranked(f)) continue;
+    report_model::file_list::rank r;
+    r.copy = id;
+    while (share < list.shares.size() && list.shares[share].first < id) ++share;
+    if (share < list.shares.size() && list.shares[share].first == id) r.share = static_cast<std::uint32_t>(share);
+    m.cached_bytes += f.cached_bytes;
+    list.order.push_back(r);
+  }
+  m.files_cached = list.order.size();
+  std::sort(list.order.begin(), list.order.end(), [&](const auto& a, const auto& b) {
+    const copy_share sa = list.share_of(a);
+    const copy_share sb = list.share_of(b);
+    if (auto c = sb.wasted_bytes <=> sa.wasted_bytes; c != 0) return c < 0;
+    if (auto c = sb.shared_bytes <=> sa.shared_bytes; c != 0) return c < 0;
+    if (auto c = files[b.copy].cached_bytes <=> files[a.copy].cached_bytes; c != 0) return c < 0;
+    return files[a.copy].path < files[b.copy].path;
   });
 
   // Cached bytes per filesystem from the files themselves, so a live state (whose filesystem
   // entries are from the seed) is current too.
   std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> cached_by_fs;  // files, bytes
-  for (const auto& f : m.files) {
-    auto& c = cached_by_fs[f.fs];
+  for (const auto& r : list.order) {
+    const auto& f = files[r.copy];
+    auto& c = cached_by_fs[f.fs_id];
     ++c.first;
     c.second += f.cached_bytes;
   }
@@ -115,13 +141,9 @@ report_model make_model(const scan_result& scan, PathOf&& path_of) {
 
 }  // namespace
 
-report_model build_report(const scan_result& scan) {
-  return make_model(scan, [&](copy_id id) { return scan.files[id].path; });
-}
+report_model build_report(const scan_result& scan) { return make_model<false>(scan); }
 
-report_model build_report(scan_result&& scan) {
-  return make_model(scan, [&](copy_id id) { return std::move(scan.files[id].path); });
-}
+report_model build_report(scan_result&& scan) { return make_model<true>(scan); }
 
 void attach_containers(report_model& m, const scan_result& scan, std::vector<cgroup::container_row> rows,
                        std::string error) {
@@ -161,7 +183,7 @@ std::size_t filter_containers(report_model& m, const container_filter& f) {
     }
   }
   auto held = [&](copy_id c) { return c < copies.size() && copies[c]; };
-  std::erase_if(m.files, [&](const auto& row) { return !held(row.copy); });
+  std::erase_if(m.files.order, [&](const auto& r) { return !held(r.copy); });
   std::erase_if(m.groups, [&](const auto& g) { return std::none_of(g.copies.begin(), g.copies.end(), held); });
   return m.containers.size();
 }
@@ -183,12 +205,12 @@ ojson file_json(const report_model::file_row& f) {
   return row;
 }
 
-ojson group_json(const report_model::group_row& g) {
-  ojson row = {{"copies", g.paths.size()}, {"bytes_per_copy", g.bytes_per_copy}, {"wasted_bytes", g.wasted_bytes}};
+ojson group_json(const report_model& m, const report_model::group_row& g) {
+  ojson row = {{"copies", g.copies.size()}, {"bytes_per_copy", g.bytes_per_copy}, {"wasted_bytes", g.wasted_bytes}};
   row["files"] = ojson::array();
-  for (const auto& p : g.paths) {
+  for (copy_id c : g.copies) {
     ojson f = ojson::object();
-    path_json(f, "path", p);
+    path_json(f, "path", m.path_of(c));
     row["files"].push_back(std::move(f));
   }
   return row;
@@ -270,7 +292,7 @@ void report_sections(Sink& out, const report_model& m, const report_options& opt
     return row;
   });
   out.array("groups", std::min(rows_for(opts, m.groups.size()), m.groups.size()),
-            [&](std::size_t i) { return group_json(m.groups[i]); });
+            [&](std::size_t i) { return group_json(m, m.groups[i]); });
   out.array("filesystems", m.filesystems.size(), [&](std::size_t i) {
     ojson row = fs_json(m.filesystems[i]);
     content_fs_json(row, m, m.filesystems[i].id);
@@ -405,23 +427,35 @@ report_model report_from_json(const nlohmann::json& j) {
   m.wasted_bytes = u64(t.at("wasted_bytes"));
   m.files_scanned = u64(t.at("files_scanned"));
   m.files_cached = u64(t.at("files_cached"));
+  // Every path the document names gets a copy id of its own (file rows, then the groups' and
+  // the containers' files): by_copy, keys and copy_paths are all by that id.
+  auto add_copy = [&](file_entry e, copy_key k) {
+    const auto id = static_cast<copy_id>(m.copy_paths.size());
+    m.copy_paths.push_back(e.path);
+    m.files.by_copy.push_back(std::move(e));
+    m.files.keys.push_back(k);
+    return id;
+  };
   for (const auto& f : j.at("files")) {
-    report_model::file_row r;
-    r.path = path_from_json(f, "path");
-    r.fs = f.value("fs", "");
-    r.subvol = u64_or(f, "subvol");
-    r.ino = u64_or(f, "ino");
-    r.cached_bytes = u64(f.at("cached_bytes"));
-    r.shared_cached_bytes = u64(f.at("shared_cached_bytes"));
-    r.wasted_bytes = u64_or(f, "wasted_bytes");
-    r.dirty_bytes = u64_or(f, "dirty_bytes");
-    r.copy = static_cast<copy_id>(m.copy_paths.size());
-    m.copy_paths.push_back(r.path);
-    m.files.push_back(std::move(r));
+    file_entry e;
+    e.path = path_from_json(f, "path");
+    e.fs_id = f.value("fs", "");
+    e.cached_bytes = u64(f.at("cached_bytes"));
+    e.dirty_bytes = u64_or(f, "dirty_bytes");
+    const copy_key key{e.fs_id, u64_or(f, "subvol"), u64_or(f, "ino")};
+    report_model::file_list::rank r;
+    r.copy = add_copy(std::move(e), key);
+    r.share = static_cast<std::uint32_t>(m.files.shares.size());
+    m.files.shares.push_back({r.copy, {u64(f.at("shared_cached_bytes")), u64_or(f, "wasted_bytes")}});
+    m.files.order.push_back(r);
   }
   for (const auto& g : j.at("groups")) {
     report_model::group_row r;
-    for (const auto& f : g.at("files")) r.paths.push_back(path_from_json(f, "path"));
+    for (const auto& f : g.at("files")) {
+      file_entry e;
+      e.path = path_from_json(f, "path");
+      r.copies.push_back(add_copy(std::move(e), {}));
+    }
     r.bytes_per_copy = u64(g.at("bytes_per_copy"));
     r.wasted_bytes = u64(g.at("wasted_bytes"));
     m.groups.push_back(std::move(r));
@@ -448,8 +482,9 @@ report_model report_from_json(const nlohmann::json& j) {
     r.wasted_bytes = u64(c.at("wasted_bytes"));
     r.shared_cached_bytes = u64_or(c, "shared_cached_bytes");
     for (const auto& f : c.value("files", nlohmann::json::array())) {
-      const auto id = static_cast<copy_id>(m.copy_paths.size());
-      m.copy_paths.push_back(path_from_json(f, "path"));
+      file_entry e;
+      e.path = path_from_json(f, "path");
+      const auto id = add_copy(std::move(e), {});
       r.files.push_back({id, u64_or(f, "shared_cached_bytes"), u64_or(f, "wasted_bytes")});
     }
     for (const auto& p : c.value("shared_with", nlohmann::json::array())) {
@@ -506,12 +541,13 @@ void write_report_text(std::ostream& out, const report_model& m, const report_op
       out << fmt::format("{:>6} {:>{}} {:>{}}  {}\n", "COPIES", "PER COPY", w, "WASTED", w, "FILES");
       for (std::size_t i = 0; i < n; ++i) {
         const auto& g = m.groups[i];
-        for (std::size_t k = 0; k < g.paths.size(); ++k) {
+        for (std::size_t k = 0; k < g.copies.size(); ++k) {
+          const auto& path = m.path_of(g.copies[k]);
           if (k == 0) {
-            out << fmt::format("{:>6} {:>{}} {:>{}}  {}\n", g.paths.size(), size(g.bytes_per_copy), w,
-                               size(g.wasted_bytes), w, terminal_safe(g.paths[k]));
+            out << fmt::format("{:>6} {:>{}} {:>{}}  {}\n", g.copies.size(), size(g.bytes_per_copy), w,
+                               size(g.wasted_bytes), w, terminal_safe(path));
           } else {
-            out << fmt::format("{:>6} {:>{}} {:>{}}  {}\n", "", "", w, "", w, terminal_safe(g.paths[k]));
+            out << fmt::format("{:>6} {:>{}} {:>{}}  {}\n", "", "", w, "", w, terminal_safe(path));
           }
         }
       }

@@ -25,9 +25,11 @@ struct report_options {
 
 // What a report says, computed once from a scan; the text and JSON forms only format it.
 struct report_model {
+  // A cached file as the views read it: its place in the report joined with what the scan
+  // said of it. It refers into the model (valid while the model lives and is not changed).
   struct file_row {
-    std::string path;
-    interned fs;
+    const packed_string& path;
+    const interned& fs;
     std::uint64_t subvol = 0;
     std::uint64_t ino = 0;
     std::uint64_t cached_bytes = 0;
@@ -36,8 +38,54 @@ struct report_model {
     std::uint64_t dirty_bytes = 0;
     copy_id copy = 0;
   };
+  // The cached files, in report order. What a file is (path, filesystem, cached and dirty
+  // bytes, key) stays in the scan's own per-file records and index keys, kept by copy_id: a
+  // model built from a scan that is done with takes them over instead of copying them, so a
+  // cached file costs its record, its key and an 8 B rank (issue 17: the report's peak memory).
+  class file_list {
+   public:
+    static constexpr std::uint32_t no_share = ~std::uint32_t{0};
+    struct rank {
+      copy_id copy = 0;
+      std::uint32_t share = no_share;  // its entry in shares; no_share: it shares nothing
+    };
+    class iterator {
+     public:
+      iterator(const file_list* l, std::size_t i) : l_(l), i_(i) {}
+      file_row operator*() const { return (*l_)[i_]; }
+      iterator& operator++() {
+        ++i_;
+        return *this;
+      }
+      bool operator==(const iterator& o) const { return i_ == o.i_; }
+
+     private:
+      const file_list* l_;
+      std::size_t i_;
+    };
+
+    std::size_t size() const { return order.size(); }
+    bool empty() const { return order.empty(); }
+    file_row operator[](std::size_t i) const { return row(order[i]); }
+    file_row row(const rank& r) const {
+      const auto& e = by_copy[r.copy];
+      const auto& k = keys[r.copy];
+      const copy_share sh = share_of(r);
+      return {e.path, e.fs_id, k.subvol, k.ino, e.cached_bytes, sh.shared_bytes, sh.wasted_bytes, e.dirty_bytes,
+              r.copy};
+    }
+    copy_share share_of(const rank& r) const { return r.share == no_share ? copy_share{} : shares[r.share].second; }
+    iterator begin() const { return {this, 0}; }
+    iterator end() const { return {this, order.size()}; }
+
+    std::vector<rank> order;          // largest waste first
+    std::vector<std::pair<copy_id, copy_share>> shares;  // the copies sharing pages, by id
+    std::vector<file_entry> by_copy;  // by copy_id (only the ranked ones and the groups' are read)
+    std::vector<copy_key> keys;       // by copy_id (only the ranked ones are read)
+  };
+  // A group's files are its copies, in copy_key order; their paths are path_of(copy) (held
+  // once, by the file records, not copied into every group).
   struct group_row {
-    std::vector<std::string> paths;
     std::vector<copy_id> copies;
     std::uint64_t bytes_per_copy = 0;
     std::uint64_t wasted_bytes = 0;
@@ -57,7 +105,9 @@ struct report_model {
   std::uint64_t wasted_bytes = 0;
   std::uint64_t files_scanned = 0;
   std::uint64_t files_cached = 0;
-  std::vector<file_row> files;    // largest waste first
+  file_list files;                // largest waste first
+  // The path of a file row's or group's copy.
+  const packed_string& path_of(copy_id copy) const { return files.by_copy[copy].path; }
   std::vector<group_row> groups;  // largest waste first
   std::vector<fs_row> filesystems;
   std::vector<scan_error> errors;
@@ -74,13 +124,15 @@ struct report_model {
 };
 
 report_model build_report(const scan_result& scan);
-// The same from a scan that is done with: its paths move into the model.
+// The same from a scan that is done with: its per-file records (paths and all) move into the
+// model, and its index is released as soon as the model has read it. The scan's files and
+// index are left empty.
 report_model build_report(scan_result&& scan);
 // Adds the per-container rows (cgroup::account()) to a model built from the same scan.
 // error: why every page is unattributed, if that is so.
 void attach_containers(report_model& m, const scan_result& scan, std::vector<cgroup::container_row> rows,
                        std::string error);
-// The same when the scan's paths were moved into the model (build_report(scan_result&&)):
+// The same when the scan's records were moved into the model (build_report(scan_result&&)):
 // the containers' file lists take their paths from the file rows.
 void attach_containers(report_model& m, std::vector<cgroup::container_row> rows, std::string error);
 

@@ -15,6 +15,7 @@
 #include "scan/content.hpp"
 #include "scan/placement.hpp"
 #include "scan/residency.hpp"
+#include "util/packed_string.hpp"
 #include "util/result.hpp"
 
 namespace dupcache {
@@ -48,7 +49,7 @@ struct scan_options {
 };
 
 struct file_entry {
-  std::string path;  // the first path the walk reached the inode by
+  packed_string path;  // the first path the walk reached the inode by (8 bytes: issue 17)
   interned fs_id;
   std::uint64_t size = 0;
   std::uint64_t cached_bytes = 0;

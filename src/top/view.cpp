@@ -59,12 +59,12 @@ table make_table(const sample& s, view_kind v, bool exact) {
     t.columns = {{"COPIES", 6, true}, {"PER COPY", w, true}, {"WASTED", w, true}, {"FILES", 0, false, true}};
     for (const auto& g : m.groups) {
       std::string all;
-      for (const auto& p : g.paths) all += terminal_safe(p) + "\n";
-      std::string first = terminal_safe(g.paths.front());
-      if (g.paths.size() > 1) first += fmt::format(" (+{})", g.paths.size() - 1);
-      t.rows.push_back({{fmt::format("{}", g.paths.size()), size_cell(g.bytes_per_copy, exact),
+      for (copy_id c : g.copies) all += terminal_safe(m.path_of(c)) + "\n";
+      std::string first = terminal_safe(m.path_of(g.copies.front()));
+      if (g.copies.size() > 1) first += fmt::format(" (+{})", g.copies.size() - 1);
+      t.rows.push_back({{fmt::format("{}", g.copies.size()), size_cell(g.bytes_per_copy, exact),
                          size_cell(g.wasted_bytes, exact), first},
-                        {g.paths.size(), g.bytes_per_copy, g.wasted_bytes, 0},
+                        {g.copies.size(), g.bytes_per_copy, g.wasted_bytes, 0},
                         all});
     }
     t.default_sort = 2;

@@ -171,7 +171,7 @@ TEST(sampler, content_passes_run_beside_the_samples) {
   const auto& c = *with->model.content;
   for (const auto& f : with->model.files) {
     const std::uint64_t mine = f.copy < c.copy_wasted_bytes.size() ? c.copy_wasted_bytes[f.copy] : 0;
-    EXPECT_EQ(mine, f.path == (s.dir / "y").string() ? bytes : 0u) << f.path;
+    EXPECT_EQ(mine, f.path == (s.dir / "y").string() ? bytes : 0u) << f.path.str();
   }
   auto again = smp.next();
   ASSERT_TRUE(again);

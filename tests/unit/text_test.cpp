@@ -6,6 +6,7 @@
 #include <limits>
 #include <string>
 
+#include "util/packed_string.hpp"
 #include "util/text.hpp"
 
 namespace dupcache {
@@ -285,6 +286,49 @@ TEST(OpenBeneath, RefusesSymlinksAnywhereOnThePath) {
   }
   detail::openat2_unavailable = false;
   std::filesystem::remove_all(root);
+}
+
+// The 8-byte string of a scanned file's path: the same text back (NUL bytes and invalid UTF-8
+// included), empty holds nothing, copies are deep, moves leave the source empty, it orders as
+// its bytes do, and setting it from its own text keeps the text.
+TEST(PackedString, HoldsItsTextInEightBytes) {
+  static_assert(sizeof(packed_string) == 8);
+  const std::string raw = "/data/bad\xff\0name"s;
+  packed_string p = raw;
+  EXPECT_EQ(p.size(), raw.size());
+  EXPECT_EQ(p.str(), raw);
+  EXPECT_EQ(p.str(), raw);
+  EXPECT_TRUE(p == raw);
+  EXPECT_EQ(std::string_view(p), std::string_view(raw));
+  EXPECT_EQ(p.c_str()[raw.size()], '\0');
+  EXPECT_STREQ(packed_string("/a/b").c_str(), "/a/b");
+  packed_string e;
+  EXPECT_TRUE(e.empty());
+  EXPECT_EQ(e.size(), 0u);
+  EXPECT_STREQ(e.c_str(), "");
+  e = std::string();
+  EXPECT_TRUE(e.empty());
+
+  packed_string copy = p;
+  EXPECT_TRUE(copy == p);
+  copy = "/other";
+  EXPECT_EQ(p.str(), raw) << "a copy is deep";
+  packed_string moved = std::move(copy);
+  EXPECT_EQ(moved.str(), "/other");
+  EXPECT_TRUE(copy.empty());  // NOLINT(bugprone-use-after-move): what a move leaves
+  const packed_string& same = moved;
+  moved = same;  // self-assignment keeps the text
+  EXPECT_EQ(moved.str(), "/other");
+  moved = moved.view().substr(1);  // set from a view of its own block
+  EXPECT_EQ(moved.str(), "other");
+
+  // Ordered bytewise, as std::string is ("\xff" after ASCII, a prefix first).
+  EXPECT_TRUE(packed_string("/a") < packed_string("/a/b"));
+  EXPECT_TRUE(packed_string("/a/z") < packed_string("/a/\xff"));
+  EXPECT_TRUE(packed_string("/b") > std::string("/a/zzz"));
+  EXPECT_EQ("x" + packed_string("/y") + "z", "x/yz");
+  EXPECT_EQ(fmt::format("[{}]", packed_string("/p q")), "[/p q]");
+  EXPECT_EQ(std::hash<packed_string>{}(packed_string("/h")), std::hash<std::string_view>{}("/h"));
 }
 
 }  // namespace
