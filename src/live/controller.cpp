@@ -2,6 +2,7 @@
 #include "live/controller.hpp"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -122,6 +123,11 @@ result<void> controller::seed() {
   state_->inodes.shrink_to_fit();
   next_compaction_check_ = state_->files.size() + opts_.compact_min_gone;
   ++counters_.rescans;
+#ifdef __GLIBC__
+  // The old state was freed as a whole, in small blocks among live ones: give the free pages
+  // back, or a long-running consumer's RSS ratchets up with every rescan.
+  malloc_trim(0);
+#endif
   return {};
 }
 
@@ -378,12 +384,16 @@ result<void> controller::reconcile(const ident& id, slot& s, std::uint64_t dup_f
     sync_file_entry(s);
     return {};
   }
-  const std::uint64_t counted_at = monotonic_ns();
   struct stat st {};
   fstat(fd.get(), &st);
   refresh_path(s, fd.get());
+  // The count's window is taken around the call alone: a record begun inside it may or may not
+  // be counted (admit() doubts it), and a reader preempted here must not widen what is applied
+  // on top of the count.
+  const std::uint64_t counted_at = monotonic_ns();
   // The size bounds the mincore fallback's walk (cachestat ignores it).
   auto counts = reader_->totals(fd.get(), static_cast<std::uint64_t>(st.st_size));
+  const std::uint64_t counted_until = monotonic_ns();
   if (!counts) return counts.err();
   auto extents = read_extent_map(fd.get());
   if (extents) {
@@ -409,6 +419,7 @@ result<void> controller::reconcile(const ident& id, slot& s, std::uint64_t dup_f
     recount = std::string_view(reader_->name()) == "mincore" && (!was_recount || counts->cached != s.cached_pages);
     s.cached_pages = counts->cached;
     s.order.counted_ns = counted_at;
+    s.order.counted_until_ns = counted_until;
   }
   s.take_count = false;
   s.dirty = counts->dirty + counts->writeback > 0;
@@ -575,10 +586,14 @@ result<void> controller::tick() {
     return seed();
   }
   if (state_->files.size() >= next_compaction_check_) {
-    std::size_t known = 0;
-    for (const auto& [_, s] : slots_) known += s.has_copy;
-    const std::size_t gone = state_->files.size() - std::min(known, state_->files.size());
-    if (gone > std::max(known, opts_.compact_min_gone)) {
+    // Entries with nothing cached: files gone, and files evicted since. A file deleted while
+    // nothing of it was cached sends no event, so its slot and entry are known only to be
+    // idle; a rescan keeps what the walk still finds. It costs a walk of the tree, so it waits
+    // for idle entries to outnumber a part of the files known too.
+    std::size_t cached = 0;
+    for (const auto& [_, s] : slots_) cached += s.has_copy && s.cached_pages > 0;
+    const std::size_t idle = state_->files.size() - std::min(cached, state_->files.size());
+    if (idle > std::max({cached, opts_.compact_min_gone, slots_.size() / 8})) {
       ++counters_.compactions;
       return seed();
     }

@@ -65,9 +65,11 @@ struct controller_options {
   // Two records of different CPUs whose times differ by less are treated as unordered.
   std::uint64_t timestamp_slack_ns = 100'000;
   // Copy ids are not reused: every file first seen since the seed adds one, and a file gone
-  // leaves its (empty) entry until the next seed. When the entries of files gone outnumber both
-  // the files known and this, tick() seeds again (a compaction), so that memory follows what is
-  // known, not every file ever seen. The soak creates and deletes about 4000 files a minute.
+  // leaves its (empty) entry until the next seed; a file deleted while nothing of it is cached
+  // sends no event at all. When the entries with nothing cached outnumber the cached files, an
+  // eighth of the files known and this, tick() seeds again (a compaction), so that memory
+  // follows what is cached, not every file ever seen. The soak creates and deletes about 4000
+  // files a minute.
   std::size_t compact_min_gone = 16384;
 };
 

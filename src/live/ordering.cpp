@@ -37,7 +37,7 @@ admission admit(inode_order& order, const trace::decoded_event& ev, const order_
   if (order.counted_ns != 0) {
     // Made wholly before the count was taken: already in it (and in the index rebuilt with it).
     if (ev.end_timestamp_ns < order.counted_ns) return admission::counted;
-    doubt = ev.timestamp_ns <= order.counted_ns + window.slack_ns;
+    doubt = ev.timestamp_ns <= std::max(order.counted_ns, order.counted_until_ns) + window.slack_ns;
   }
   if (!doubt) {
     // An insertion overtaken by the removal (or dirtying) of a page it inserted; a removal

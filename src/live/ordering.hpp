@@ -38,6 +38,9 @@ struct inode_order {
   // CLOCK_MONOTONIC ns just before the last re-resolution that took the cached count from
   // cachestat: records made before it are already in that count. 0 = none.
   std::uint64_t counted_ns = 0;
+  // Just after that count returned (0: taken as counted_ns). A record begun between the two
+  // may or may not be in the count, however long the call took (a preempted reader).
+  std::uint64_t counted_until_ns = 0;
   recent_range removed;  // removals and dirtying
   recent_range added;    // insertions
 };

@@ -112,6 +112,19 @@ TEST(Ordering, RecordsAlreadyCountedByACachestatReconcile) {
   EXPECT_EQ(o.added.ns, 5'000'001 + slack);
 }
 
+TEST(Ordering, RecordsBegunWhileTheCountWasTakenAreInDoubt) {
+  // The count call ran from 5 ms to 7 ms (a reader preempted inside it). A record begun at 6 ms
+  // may or may not be in the count, although it began well past counted_ns + slack; one begun
+  // past 7 ms + slack is not in it.
+  inode_order o;
+  o.counted_ns = 5'000'000;
+  o.counted_until_ns = 7'000'000;
+  EXPECT_EQ(feed(o, {rec(add, 0, 4'000'000, 4'999'999, 0, 1), rec(add, 0, 6'000'000, 6'000'000, 1, 1),
+                     rec(del, 0, 7'000'000 + slack, 7'000'000 + slack, 2, 1),
+                     rec(add, 0, 7'000'001 + slack, 7'000'001 + slack, 3, 1)}),
+            (verdicts{counted, doubt, doubt, apply}));
+}
+
 TEST(Ordering, HorizonForgetsOldRecords) {
   const auto inserted = rec(add, 1, 900'000, 1'000'000, 0, 4);
   const auto removed = rec(del, 0, 950'000, 950'000, 2, 1);
