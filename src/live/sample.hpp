@@ -29,6 +29,11 @@ struct sample {
   // (controller::applied_before_ns; the scan's start in rescan mode); 0 while lost records
   // wait for their repair.
   std::uint64_t applied_before_ns = 0;
+  // The live index's own size and upkeep: entries held (one per file seen since the last
+  // rescan, gone or not), rescans (seed, repairs, compactions) and compactions since start.
+  std::uint64_t index_entries = 0;
+  std::uint64_t rescans = 0;
+  std::uint64_t compactions = 0;
   bool live = false;
   std::string mode;  // "live (tp_btf)" or "rescan (no BPF: reason)"
   // With --content: how the content figures in model.content stand (their age, or why none).

@@ -17,6 +17,7 @@ nlohmann::ordered_json sample_json(const sample& s, std::size_t max_rows) {
   j["events"] = s.events;
   j["lost_events"] = s.lost_events;
   j["applied_before_ns"] = s.applied_before_ns;
+  j["index"] = {{"entries", s.index_entries}, {"rescans", s.rescans}, {"compactions", s.compactions}};
   if (!s.content_status.empty()) j["content_status"] = s.content_status;  // top --content
   return j;
 }
@@ -31,6 +32,11 @@ sample sample_from_json(const nlohmann::json& j) {
   s.events = j.value("events", std::uint64_t{0});
   s.lost_events = j.value("lost_events", std::uint64_t{0});
   s.applied_before_ns = j.value("applied_before_ns", std::uint64_t{0});
+  if (auto it = j.find("index"); it != j.end() && it->is_object()) {
+    s.index_entries = it->value("entries", std::uint64_t{0});
+    s.rescans = it->value("rescans", std::uint64_t{0});
+    s.compactions = it->value("compactions", std::uint64_t{0});
+  }
   s.mode = j.value("mode", std::string("?"));
   return s;
 }

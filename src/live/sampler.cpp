@@ -137,6 +137,9 @@ result<sample> sampler::next() {
   s.lost_events = c.lost_events;
   s.applied_before_ns = feed_ ? controller_->applied_before_ns() : controller_->seed_started_ns();
   s.events = c.events;
+  s.index_entries = controller_->state().files.size();
+  s.rescans = c.rescans;
+  s.compactions = c.compactions;
   s.live = feed_ != nullptr;
   s.mode = mode_;
   return s;

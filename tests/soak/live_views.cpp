@@ -56,6 +56,11 @@ view view_of(const nlohmann::json& j) {
   v.events = u64(j, "events");
   v.lost_events = u64(j, "lost_events");
   v.applied_before_ns = u64(j, "applied_before_ns");
+  if (auto it = j.find("index"); it != j.end() && it->is_object()) {
+    v.index_entries = u64(*it, "entries");
+    v.rescans = u64(*it, "rescans");
+    v.compactions = u64(*it, "compactions");
+  }
   return v;
 }
 

@@ -238,6 +238,7 @@ struct check_result {
   soak::drift plain_vs_all;
   std::uint64_t top_lost = 0, daemon_lost = 0;        // since start
   std::uint64_t top_events = 0, daemon_events = 0;
+  soak::view top_view, daemon_view;  // the samples compared (their index figures)
   bool burst = false;
   std::uint64_t verified_files = 0, verified_bytes = 0;
   std::vector<std::string> content_errors;
@@ -315,6 +316,9 @@ void compare_live(const options& o, const soak::top_reader& top, const std::stri
     c.daemon_lost = d.lost_events;
     c.top_events = t.events;
     c.daemon_events = d.events;
+    c.top_view.index_entries = t.index_entries, c.top_view.rescans = t.rescans, c.top_view.compactions = t.compactions;
+    c.daemon_view.index_entries = d.index_entries, c.daemon_view.rescans = d.rescans,
+    c.daemon_view.compactions = d.compactions;
     c.fresh_cached = a.cached;
     c.fresh_wasted = a.wasted;
     soak::view plain = fresh_scan(o, false);
@@ -531,6 +535,14 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(last.daemon_events - daemon_events0),
               static_cast<unsigned long long>(last.daemon_lost), top_mev > 0 ? (top_end.cpu_s - top_start.cpu_s) / top_mev : 0,
               daemon_mev > 0 ? (daemon_end.cpu_s - daemon_start.cpu_s) / daemon_mev : 0);
+  std::printf("index at the last check: top %llu entries (%llu rescans, %llu compactions), daemon %llu entries (%llu "
+              "rescans, %llu compactions)\n",
+              static_cast<unsigned long long>(last.top_view.index_entries),
+              static_cast<unsigned long long>(last.top_view.rescans),
+              static_cast<unsigned long long>(last.top_view.compactions),
+              static_cast<unsigned long long>(last.daemon_view.index_entries),
+              static_cast<unsigned long long>(last.daemon_view.rescans),
+              static_cast<unsigned long long>(last.daemon_view.compactions));
   std::printf("cgroup %s: limit hit %llu times; DAMON %s at start, %s at end\n", cg.dir.c_str(),
               static_cast<unsigned long long>(cg.limit_hits()), damon_before.c_str(), damon_state().c_str());
   std::printf("operations:");
@@ -566,14 +578,20 @@ int main(int argc, char** argv) {
                              {"daemon_lost_events", c.daemon_lost}, {"top_stale_paths", c.top.stale_paths},
                              {"daemon_stale_paths", c.daemon.stale_paths}, {"top_drift", c.top.details},
                              {"daemon_drift", c.daemon.details}, {"content_errors", c.content_errors},
+                             {"top_index_entries", c.top_view.index_entries},
+                             {"daemon_index_entries", c.daemon_view.index_entries},
                              {"plain_scan_difference_bytes", c.plain_taken ? nlohmann::ordered_json(c.plain_vs_all.bytes)
                                                                            : nlohmann::ordered_json(nullptr)}});
     j["repairs"] = {{"top", top_repairs}, {"daemon", daemon_repairs}};
     j["cgroup_limit_hits"] = cg.limit_hits();
     j["top"] = {{"start", figures_json(top_start)}, {"settled", figures_json(top_settled)}, {"end", figures_json(top_end)},
-                {"events", last.top_events - top_events0}};
+                {"events", last.top_events - top_events0},
+                {"index", {{"entries", last.top_view.index_entries}, {"rescans", last.top_view.rescans},
+                           {"compactions", last.top_view.compactions}}}};
     j["daemon"] = {{"start", figures_json(daemon_start)}, {"settled", figures_json(daemon_settled)},
-                   {"end", figures_json(daemon_end)}, {"events", last.daemon_events - daemon_events0}};
+                   {"end", figures_json(daemon_end)}, {"events", last.daemon_events - daemon_events0},
+                   {"index", {{"entries", last.daemon_view.index_entries}, {"rescans", last.daemon_view.rescans},
+                              {"compactions", last.daemon_view.compactions}}}};
     j["failures"] = failures;
     std::ofstream(o.json_out) << j.dump(2) << "\n";
   }

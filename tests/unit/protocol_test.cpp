@@ -109,6 +109,9 @@ live::sample a_sample() {
   s.events = 9;
   s.lost_events = 1;
   s.applied_before_ns = 123456789012;
+  s.index_entries = 70;
+  s.rescans = 4;
+  s.compactions = 2;
   s.live = true;
   s.mode = "live (tp_btf)";
   return s;
@@ -131,6 +134,9 @@ TEST(protocol, sample_reply_round_trip) {
   EXPECT_EQ(back->events, 9u);
   EXPECT_EQ(back->lost_events, 1u);
   EXPECT_EQ(back->applied_before_ns, 123456789012u);
+  EXPECT_EQ(back->index_entries, 70u);
+  EXPECT_EQ(back->rescans, 4u);
+  EXPECT_EQ(back->compactions, 2u);
   EXPECT_EQ(back->model.wasted_bytes, 4096u);
   EXPECT_EQ(back->model.cached_bytes, 8192u);
 

@@ -212,6 +212,15 @@ TEST(sampler, a_rescan_sample_is_current_to_its_scan) {
   ASSERT_TRUE(x) << x.err().message();
   EXPECT_GE(x->applied_before_ns, before);
   EXPECT_LE(x->applied_before_ns, after);
+  // Each sample is a rescan (the seed was the first); right after one the index holds the
+  // cached files only.
+  EXPECT_EQ(x->rescans, 2u);
+  EXPECT_EQ(x->compactions, 0u);
+  EXPECT_GT(x->model.files_cached, 0u);
+  EXPECT_EQ(x->index_entries, x->model.files_cached);
+  auto y = smp.next();
+  ASSERT_TRUE(y) << y.err().message();
+  EXPECT_EQ(y->rescans, 3u);
 }
 
 }  // namespace
