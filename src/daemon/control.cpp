@@ -64,10 +64,10 @@ result<void> control_server::start(const std::string& path) {
                        encode_error("the request is larger than " + std::to_string(control_max_request / 1024) + " KiB"));
 }
 
-void control_server::publish(const live::sample& s) {
+void control_server::publish(live::sample&& s) {
+  auto next = std::make_shared<const live::sample>(std::move(s));
   std::lock_guard lock(mu_);
-  sample_ = s;
-  have_sample_ = true;
+  sample_.swap(next);  // the old one is freed outside the lock, by `next`, unless a reader holds it
 }
 
 std::optional<std::string> control_server::answer(std::string_view received) {
@@ -76,18 +76,22 @@ std::optional<std::string> control_server::answer(std::string_view received) {
   auto req = decode_request(received.substr(0, nl));
   if (!req) return encode_error(req.err().reason());
   const container_filter& f = std::visit([](const auto& r) -> const container_filter& { return r.filter; }, *req);
-  live::sample s;
+  std::shared_ptr<const live::sample> held;
   {
     std::lock_guard lock(mu_);
-    if (!have_sample_) return encode_error("the daemon has not finished its first interval yet");
-    s = sample_;
+    held = sample_;
   }
+  if (!held) return encode_error("the daemon has not finished its first interval yet");
+  const live::sample* s = held.get();
+  live::sample filtered;  // a copy only when containers are filtered out of it
   if (!f.empty()) {
-    if (!s.model.containers_known) return encode_error("the daemon does not attribute pages to containers");
-    filter_containers(s.model, f);
+    if (!s->model.containers_known) return encode_error("the daemon does not attribute pages to containers");
+    filtered = *s;
+    filter_containers(filtered.model, f);
+    s = &filtered;
   }
-  if (const auto* sr = std::get_if<sample_request>(&*req)) return encode_sample_reply(s, sr->top);
-  return encode_report_reply(s.model, std::get<report_request>(*req));
+  if (const auto* sr = std::get_if<sample_request>(&*req)) return encode_sample_reply(*s, sr->top);
+  return encode_report_reply(s->model, std::get<report_request>(*req));
 }
 
 }  // namespace dupcache::daemon

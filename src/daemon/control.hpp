@@ -9,6 +9,7 @@
 // silent, so a client that connects and sends nothing holds up nobody.
 
 #include <cstddef>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -29,16 +30,17 @@ class control_server {
   control_server() = default;
   ~control_server();
   result<void> start(const std::string& path);
-  // The sample answers are rendered from; replaced after every interval.
-  void publish(const live::sample& s);
+  // The sample answers are rendered from; replaced after every interval. Taken, not copied:
+  // a sample holds the whole report model, and a copy per interval was the daemon's largest
+  // transient after the plans.
+  void publish(live::sample&& s);
 
  private:
   // nullopt until the request line is complete; then the answer.
   std::optional<std::string> answer(std::string_view received);
   std::string path_;
   std::mutex mu_;
-  live::sample sample_;
-  bool have_sample_ = false;
+  std::shared_ptr<const live::sample> sample_;  // null until the first interval
   bounded_server server_;  // after what answer() reads: destroyed (joined) first
 };
 

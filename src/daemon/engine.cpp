@@ -89,7 +89,7 @@ class engine::loop {
       }
       if (stop_requested()) break;
       if (reload_requested()) reload();
-      step(*s);
+      step(std::move(*s));
       dedupe_.tick(cfg_, std::chrono::steady_clock::now());
     }
     dedupe_.finish();
@@ -213,7 +213,7 @@ class engine::loop {
     return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   }
 
-  void step(const live::sample& s) {
+  void step(live::sample&& s) {
     const auto* ctl = sampler_->live_controller();
     const auto& state = ctl->state();
     check_refaults(state);
@@ -224,7 +224,6 @@ class engine::loop {
     acting_ = !why.empty();
     if (acting_) act(*ctl, s, why);
     publish(s, state, ctl);
-    if (control_) control_->publish(s);
     // Only what changed, and the watchdog only when systemd asked for it: sd_notify blocks when
     // the manager's queue is full.
     std::string status = fmt::format("STATUS=wasted {} of {} cached; freed {} in {} action(s){}",
@@ -234,6 +233,7 @@ class engine::loop {
     if (watchdog_) msg += std::string(msg.empty() ? "" : "\n") + "WATCHDOG=1";
     if (!msg.empty()) sd_notify(0, msg.c_str());
     last_status_ = std::move(status);
+    if (control_) control_->publish(std::move(s));  // last: the sample is handed over
   }
 
   void act(const live::controller& ctl, const live::sample& s, const std::string& why) {

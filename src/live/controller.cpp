@@ -112,7 +112,8 @@ result<void> controller::seed() {
       s.aliased = any_block_placed_twice(s.placement, ps_);
       // Dirty or under writeback at the scan: those pages are not indexed (their blocks may
       // move at writeback), and writeback sends no event. Re-resolved once clean (tick()).
-      s.dirty = state_->files[s.copy].dirty_bytes > 0;
+      s.dirty_pages = state_->files[s.copy].dirty_bytes / ps_;
+      s.dirty = s.dirty_pages > 0;
     }
     const ident id{dev, rec.key.subvol, rec.key.ino};
     const bool dirty = s.dirty;
@@ -326,6 +327,7 @@ void controller::sync_file_entry(slot& s) {
   if (f.path != s.path) f.path = s.path;  // a packed path is a new block each time it is set
   f.fs_id = s.key.fs;
   f.cached_bytes = s.cached_pages * ps_;
+  f.dirty_bytes = std::min(s.dirty_pages, s.cached_pages) * ps_;
 }
 
 template <typename Fn>
@@ -379,6 +381,7 @@ result<void> controller::reconcile(const ident& id, slot& s, std::uint64_t dup_f
   if (!fd) {
     // Gone: nothing of it can be cached any more.
     s.cached_pages = 0;
+    s.dirty_pages = 0;
     s.dirty = false;
     if (state_->attributed && s.has_copy) state_->charges[s.copy].clear();
     sync_file_entry(s);
@@ -422,7 +425,8 @@ result<void> controller::reconcile(const ident& id, slot& s, std::uint64_t dup_f
     s.order.counted_until_ns = counted_until;
   }
   s.take_count = false;
-  s.dirty = counts->dirty + counts->writeback > 0;
+  s.dirty_pages = counts->dirty + counts->writeback;
+  s.dirty = s.dirty_pages > 0;
   ensure_copy(s);
   if (dup_n > 0) {
     for_placed(s, dup_first, dup_n, [&](domain_id d, std::uint64_t phys, std::uint64_t len) {
@@ -541,6 +545,8 @@ void controller::apply(const trace::decoded_event& ev) {
       // the file is clean again and re-resolved.
       unindex(*s, ev.index, ev.nr_pages);
       s->dirty = true;
+      s->dirty_pages += ev.nr_pages;  // the record is made only when a folio goes from clean to dirty
+      sync_file_entry(*s);
       mark_pending(ident{ev.dev, ev.subvol_id, ev.ino}, *s);
       return;
     }
@@ -621,6 +627,8 @@ result<void> controller::tick() {
         auto c = reader_->totals(fd.get(), 0);
         if (c && c->dirty + c->writeback > 0) {
           s.pending_since_ns = window_.horizon_ns;  // still dirty now: as current as the rest
+          s.dirty_pages = c->dirty + c->writeback;
+          sync_file_entry(s);
           keep.push_back(id);
           continue;
         }

@@ -149,6 +149,10 @@ class controller {
     std::vector<placed> placement;
     std::uint64_t extents_gen = 0;  // extent generation the placement was read at; 0 = never
     std::uint64_t cached_pages = 0;
+    // Dirty or under writeback, as last counted: +n per dirtying record, and read again from
+    // cachestat by each reconcile and each tick that finds the file still dirty (writeback sends
+    // no event). A report row's dirty_bytes.
+    std::uint64_t dirty_pages = 0;
     bool ignored = false;  // on a watched filesystem but outside the watched paths
     bool pending = false;  // re-resolve at the next tick once settled
     bool dirty = false;    // re-resolve once written back
