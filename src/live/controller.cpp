@@ -155,7 +155,7 @@ void controller::touch(const trace::decoded_event& ev) {
   if (ev.is_sharing() && ev.kind != trace::event_kind::share_fiemap) return apply(ev);
   slot* s = find(ev, ev.kind == trace::event_kind::cache_add);
   if (!s) return;
-  mark_pending(ident{ev.dev, ev.subvol_id, ev.ino}, *s);
+  mark_pending(ident{ev.dev, ev.subvol_id, ev.ino}, *s, made_before(ev));
   s->changed = {};  // settled already
   s->extents_gen = 0;
   s->take_count = true;
@@ -175,13 +175,20 @@ void controller::recheck(const std::vector<copy_id>& copies) {
   }
 }
 
-void controller::mark_pending(const ident& id, slot& s) {
+void controller::mark_pending(const ident& id, slot& s, std::uint64_t since_ns) {
   s.changed = std::chrono::steady_clock::now();
+  const std::uint64_t since = std::min(window_.horizon_ns, since_ns);
   if (!s.pending) {
     s.pending = true;
-    s.pending_since_ns = window_.horizon_ns;
+    s.pending_since_ns = since;
     pending_.push_back(id);
+  } else {
+    s.pending_since_ns = std::min(s.pending_since_ns, since);
   }
+}
+
+std::uint64_t controller::made_before(const trace::decoded_event& ev) const {
+  return ev.timestamp_ns > window_.slack_ns ? ev.timestamp_ns - window_.slack_ns : 0;
 }
 
 std::uint64_t controller::applied_before_ns() const {
@@ -475,7 +482,7 @@ bool controller::in_order(const ident& id, slot& s, const trace::decoded_event& 
     case admission::doubt: break;
   }
   ++counters_.reordered;
-  mark_pending(id, s);
+  mark_pending(id, s, made_before(ev));
   s.changed = {};  // nothing to wait for: the count is what is in doubt
   s.take_count = true;
   return false;
@@ -489,6 +496,7 @@ void controller::apply(const trace::decoded_event& ev) {
   // for those drained after the first seed: re-resolve the inode instead.
   if (!ev.is_sharing() && ev.timestamp_ns <= seeded_ns_ + window_.slack_ns) return touch(ev);
   ++counters_.events;
+  if (ev.end_timestamp_ns + window_.slack_ns < window_.horizon_ns) ++counters_.late_records;
   switch (ev.kind) {
     case event_kind::cache_add: {
       counters_.inserted_pages += ev.nr_pages;
@@ -534,7 +542,7 @@ void controller::apply(const trace::decoded_event& ev) {
       // removed), whose inode would otherwise stay counted until the next rescan. A settle
       // later the reconcile tells, and the tick forgets it if it is gone. Blocks kept because
       // another offset holds them: the reconcile reads which are still cached.
-      if (kept || s->cached_pages == 0) mark_pending(ident{ev.dev, ev.subvol_id, ev.ino}, *s);
+      if (kept || s->cached_pages == 0) mark_pending(ident{ev.dev, ev.subvol_id, ev.ino}, *s, made_before(ev));
       return;
     }
     case event_kind::folio_dirty: {
@@ -547,7 +555,7 @@ void controller::apply(const trace::decoded_event& ev) {
       s->dirty = true;
       s->dirty_pages += ev.nr_pages;  // the record is made only when a folio goes from clean to dirty
       sync_file_entry(*s);
-      mark_pending(ident{ev.dev, ev.subvol_id, ev.ino}, *s);
+      mark_pending(ident{ev.dev, ev.subvol_id, ev.ino}, *s, made_before(ev));
       return;
     }
     case event_kind::share_fiemap:
@@ -560,7 +568,7 @@ void controller::apply(const trace::decoded_event& ev) {
       if (ev.has_identity) {
         if (slot* s = find(ev, false)) {
           s->extents_gen = 0;
-          mark_pending(ident{ev.dev, ev.subvol_id, ev.ino}, *s);
+          mark_pending(ident{ev.dev, ev.subvol_id, ev.ino}, *s, made_before(ev));
         }
       }
       ++counters_.sharing_changes;
@@ -578,7 +586,7 @@ void controller::apply(const trace::decoded_event& ev) {
       if (ev.has_identity) {
         if (slot* s = find(ev, false)) {
           s->extents_gen = 0;
-          mark_pending(ident{ev.dev, ev.subvol_id, ev.ino}, *s);
+          mark_pending(ident{ev.dev, ev.subvol_id, ev.ino}, *s, made_before(ev));
         }
       }
       return;

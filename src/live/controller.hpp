@@ -54,6 +54,9 @@ struct live_counters {
   std::uint64_t rescans = 0;            // full rescans (seed, repairs and compactions)
   std::uint64_t compactions = 0;        // rescans made to drop the copies of files gone
   std::uint64_t reordered = 0;          // records that may have been overtaken: inode re-resolved
+  // Records that arrived after the horizon had passed their end (plus the slack): every record
+  // made before the horizon should have been applied by then. A diagnostic: should stay 0.
+  std::uint64_t late_records = 0;
 };
 
 struct controller_options {
@@ -177,7 +180,11 @@ class controller {
   result<void> reconcile(const ident& id, slot& s, std::uint64_t dup_first, std::uint64_t dup_n,
                          bool take_count = false);
   unique_fd open_slot(const slot& s, const ident& id) const;
-  void mark_pending(const ident& id, slot& s);
+  // Queues the slot for a re-read at the next tick (once settled). since_ns: the change that
+  // calls for it was made no earlier (a record's time), so applied_before_ns() stays before it
+  // even when the record arrives after the horizon has passed it.
+  void mark_pending(const ident& id, slot& s, std::uint64_t since_ns = UINT64_MAX);
+  std::uint64_t made_before(const trace::decoded_event& ev) const;
   // A rename sends no event: a file found under another name than s.path (fd open on it) takes
   // the name the kernel gives its open file, when that name leads to it. True when it changed.
   bool refresh_path(slot& s, int fd);

@@ -17,7 +17,10 @@ nlohmann::ordered_json sample_json(const sample& s, std::size_t max_rows) {
   j["events"] = s.events;
   j["lost_events"] = s.lost_events;
   j["applied_before_ns"] = s.applied_before_ns;
-  j["index"] = {{"entries", s.index_entries}, {"rescans", s.rescans}, {"compactions", s.compactions}};
+  j["index"] = {{"entries", s.index_entries},
+                {"rescans", s.rescans},
+                {"compactions", s.compactions},
+                {"late_records", s.late_records}};
   if (!s.content_status.empty()) j["content_status"] = s.content_status;  // top --content
   return j;
 }
@@ -36,6 +39,7 @@ sample sample_from_json(const nlohmann::json& j) {
     s.index_entries = it->value("entries", std::uint64_t{0});
     s.rescans = it->value("rescans", std::uint64_t{0});
     s.compactions = it->value("compactions", std::uint64_t{0});
+    s.late_records = it->value("late_records", std::uint64_t{0});
   }
   s.mode = j.value("mode", std::string("?"));
   return s;

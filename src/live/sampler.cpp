@@ -140,6 +140,7 @@ result<sample> sampler::next() {
   s.index_entries = controller_->state().files.size();
   s.rescans = c.rescans;
   s.compactions = c.compactions;
+  s.late_records = c.late_records;
   s.live = feed_ != nullptr;
   s.mode = mode_;
   return s;

@@ -60,6 +60,7 @@ view view_of(const nlohmann::json& j) {
     v.index_entries = u64(*it, "entries");
     v.rescans = u64(*it, "rescans");
     v.compactions = u64(*it, "compactions");
+    v.late_records = u64(*it, "late_records");
   }
   return v;
 }

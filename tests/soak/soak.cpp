@@ -316,9 +316,8 @@ void compare_live(const options& o, const soak::top_reader& top, const std::stri
     c.daemon_lost = d.lost_events;
     c.top_events = t.events;
     c.daemon_events = d.events;
-    c.top_view.index_entries = t.index_entries, c.top_view.rescans = t.rescans, c.top_view.compactions = t.compactions;
-    c.daemon_view.index_entries = d.index_entries, c.daemon_view.rescans = d.rescans,
-    c.daemon_view.compactions = d.compactions;
+    c.top_view = t;
+    c.daemon_view = d;
     c.fresh_cached = a.cached;
     c.fresh_wasted = a.wasted;
     soak::view plain = fresh_scan(o, false);
@@ -535,14 +534,12 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(last.daemon_events - daemon_events0),
               static_cast<unsigned long long>(last.daemon_lost), top_mev > 0 ? (top_end.cpu_s - top_start.cpu_s) / top_mev : 0,
               daemon_mev > 0 ? (daemon_end.cpu_s - daemon_start.cpu_s) / daemon_mev : 0);
-  std::printf("index at the last check: top %llu entries (%llu rescans, %llu compactions), daemon %llu entries (%llu "
-              "rescans, %llu compactions)\n",
-              static_cast<unsigned long long>(last.top_view.index_entries),
-              static_cast<unsigned long long>(last.top_view.rescans),
-              static_cast<unsigned long long>(last.top_view.compactions),
-              static_cast<unsigned long long>(last.daemon_view.index_entries),
-              static_cast<unsigned long long>(last.daemon_view.rescans),
-              static_cast<unsigned long long>(last.daemon_view.compactions));
+  auto index_line = [](const soak::view& v) {
+    return std::to_string(v.index_entries) + " entries (" + std::to_string(v.rescans) + " rescans, " +
+           std::to_string(v.compactions) + " compactions, " + std::to_string(v.late_records) + " late records)";
+  };
+  std::printf("index at the last check: top %s, daemon %s\n", index_line(last.top_view).c_str(),
+              index_line(last.daemon_view).c_str());
   std::printf("cgroup %s: limit hit %llu times; DAMON %s at start, %s at end\n", cg.dir.c_str(),
               static_cast<unsigned long long>(cg.limit_hits()), damon_before.c_str(), damon_state().c_str());
   std::printf("operations:");
@@ -587,11 +584,12 @@ int main(int argc, char** argv) {
     j["top"] = {{"start", figures_json(top_start)}, {"settled", figures_json(top_settled)}, {"end", figures_json(top_end)},
                 {"events", last.top_events - top_events0},
                 {"index", {{"entries", last.top_view.index_entries}, {"rescans", last.top_view.rescans},
-                           {"compactions", last.top_view.compactions}}}};
+                           {"compactions", last.top_view.compactions}, {"late_records", last.top_view.late_records}}}};
     j["daemon"] = {{"start", figures_json(daemon_start)}, {"settled", figures_json(daemon_settled)},
                    {"end", figures_json(daemon_end)}, {"events", last.daemon_events - daemon_events0},
                    {"index", {{"entries", last.daemon_view.index_entries}, {"rescans", last.daemon_view.rescans},
-                              {"compactions", last.daemon_view.compactions}}}};
+                              {"compactions", last.daemon_view.compactions},
+                              {"late_records", last.daemon_view.late_records}}}};
     j["failures"] = failures;
     std::ofstream(o.json_out) << j.dump(2) << "\n";
   }

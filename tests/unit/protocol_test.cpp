@@ -112,6 +112,7 @@ live::sample a_sample() {
   s.index_entries = 70;
   s.rescans = 4;
   s.compactions = 2;
+  s.late_records = 3;
   s.live = true;
   s.mode = "live (tp_btf)";
   return s;
@@ -137,6 +138,7 @@ TEST(protocol, sample_reply_round_trip) {
   EXPECT_EQ(back->index_entries, 70u);
   EXPECT_EQ(back->rescans, 4u);
   EXPECT_EQ(back->compactions, 2u);
+  EXPECT_EQ(back->late_records, 3u);
   EXPECT_EQ(back->model.wasted_bytes, 4096u);
   EXPECT_EQ(back->model.cached_bytes, 8192u);
 

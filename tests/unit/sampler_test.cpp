@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -41,6 +42,23 @@ struct horizon_feed final : trace::feed {
   unique_fd never_readable{eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
   const std::uint64_t* horizon = nullptr;
   result<int> poll(int, const event_fn&) override { return 0; }
+  int epoll_fd() const override { return never_readable.get(); }
+  result<std::uint64_t> total_drops() const override { return std::uint64_t{0}; }
+  std::uint64_t flushed_before_ns() const override { return *horizon; }
+  std::string_view hook_name() const override { return "test_hook"; }
+};
+
+// A feed whose horizon the test moves, delivering the records the test queues at its next poll.
+struct script_feed final : trace::feed {
+  unique_fd never_readable{eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
+  const std::uint64_t* horizon = nullptr;
+  std::vector<trace::decoded_event>* queued = nullptr;
+  result<int> poll(int, const event_fn& fn) override {
+    const int n = static_cast<int>(queued->size());
+    for (const auto& ev : *queued) fn(ev);
+    queued->clear();
+    return n;
+  }
   int epoll_fd() const override { return never_readable.get(); }
   result<std::uint64_t> total_drops() const override { return std::uint64_t{0}; }
   std::uint64_t flushed_before_ns() const override { return *horizon; }
@@ -199,6 +217,44 @@ TEST(sampler, a_live_sample_is_current_to_the_feeds_horizon) {
   x = smp.next();
   ASSERT_TRUE(x) << x.err().message();
   EXPECT_EQ(x->applied_before_ns, 9000u);
+}
+
+// A record that arrives after the horizon has passed its time (a late run): the file it leaves
+// in doubt holds the sample back to before the record, not to the horizon it arrived under.
+TEST(sampler, a_late_record_holds_the_sample_back_to_its_own_time) {
+  scratch s;
+  auto o = options(s);
+  const std::uint64_t base = monotonic_ns() + 1'000'000'000;  // after the seed: applied, not touched
+  std::uint64_t horizon = base + 9'000'000;
+  std::vector<trace::decoded_event> queued;
+  o.open_feed = [&](const trace::feed_options&) -> result<std::unique_ptr<trace::feed>> {
+    auto f = std::make_unique<script_feed>();
+    f->horizon = &horizon;
+    f->queued = &queued;
+    return std::unique_ptr<trace::feed>(std::move(f));
+  };
+  sampler smp(o);
+  ASSERT_TRUE(smp.start());
+  auto x = smp.next();
+  ASSERT_TRUE(x) << x.err().message();
+  ASSERT_EQ(x->applied_before_ns, base + 9'000'000);
+  // The page of a removed, made at base + 6 ms: the file is read again once settled (100 ms).
+  struct stat st {};
+  ASSERT_EQ(::stat((s.dir / "a").c_str(), &st), 0);
+  trace::decoded_event ev;
+  ev.kind = trace::event_kind::cache_delete;
+  ev.timestamp_ns = ev.end_timestamp_ns = base + 6'000'000;
+  ev.has_identity = true;
+  ev.dev = st.st_dev;
+  ev.ino = st.st_ino;
+  ev.index = 0;
+  ev.nr_pages = 1;
+  queued.push_back(ev);
+  horizon = base + 12'000'000;
+  x = smp.next();
+  ASSERT_TRUE(x) << x.err().message();
+  EXPECT_EQ(x->applied_before_ns, base + 6'000'000 - 100'000) << "the record's time, less the slack";
+  EXPECT_EQ(x->late_records, 1u) << "made 3 ms before the horizon it arrived under";
 }
 
 // In rescan mode each sample is a scan: current to when that scan began.
