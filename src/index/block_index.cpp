@@ -33,8 +33,8 @@ std::optional<copy_id> block_index::find_copy(const copy_key& key) const {
   return id;
 }
 
-std::vector<copy_key> block_index::take_keys() && {
-  std::vector<copy_key> keys = std::move(copies_);
+chunked_vector<copy_key> block_index::take_keys() && {
+  chunked_vector<copy_key> keys = std::move(copies_);
   *this = block_index(page_size_);
   return keys;
 }

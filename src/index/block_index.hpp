@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "util/chunked_vector.hpp"
 #include "util/interned.hpp"
 
 namespace dupcache {
@@ -60,7 +61,7 @@ class block_index {
   std::size_t copy_count() const { return copies_.size(); }
   // Every copy's key, by id, taken from an index that is done with (the report's model keeps
   // them without a copy); the index is left empty.
-  std::vector<copy_key> take_keys() &&;
+  chunked_vector<copy_key> take_keys() &&;
   std::optional<copy_id> find_copy(const copy_key& key) const;
 
   // A physical namespace in which equal addresses mean the same bytes on disk: a filesystem's
@@ -129,7 +130,7 @@ class block_index {
   std::size_t copy_slot(const copy_key& key) const;
 
   std::uint64_t page_size_;
-  std::vector<copy_key> copies_;
+  chunked_vector<copy_key> copies_;  // fixed blocks: no doubling slack, no copy to grow
   // copy_key -> copy_id: an open-addressed table of ids into copies_ (linear probing, a power
   // of two in size, at most half full). A node-based map cost about 64 bytes per copy, as much
   // as the rest of a scanned file's record; this costs 8 to 16 (issue 17: a million cached

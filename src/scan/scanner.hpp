@@ -15,6 +15,7 @@
 #include "scan/content.hpp"
 #include "scan/placement.hpp"
 #include "scan/residency.hpp"
+#include "util/chunked_vector.hpp"
 #include "util/packed_string.hpp"
 #include "util/result.hpp"
 
@@ -106,7 +107,9 @@ struct inode_record {
 struct scan_result {
   explicit scan_result(std::uint64_t page_size) : index(page_size) {}
   block_index index;
-  std::vector<file_entry> files;  // indexed by copy_id: every file with cached pages
+  // Indexed by copy_id: every file with cached pages. Fixed blocks (util/chunked_vector.hpp):
+  // growing never copies the records nor leaves half of them unused.
+  chunked_vector<file_entry> files;
   std::map<std::string, fs_entry> filesystems;
   std::vector<scan_error> errors;  // sorted by path
   std::vector<skipped_mount> skipped_mounts;  // sorted by path
