@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "util/chunked_vector.hpp"
@@ -110,6 +111,11 @@ class block_index {
   // remaining pages go one each to the first copies in copy_key order, so the parts add up to
   // the total exactly and do not depend on scan order.
   std::unordered_map<copy_id, copy_share> split_waste() const;
+  // The same split of `groups` (what groups() returned), as a vector sorted by copy id with
+  // each copy once: what the report's model keeps (issue 17). Sized exactly, with no hash map
+  // and no second groups() alive beside the caller's.
+  static std::vector<std::pair<copy_id, copy_share>> split_waste_by_id(const std::vector<copy_group>& groups,
+                                                                       std::uint64_t page_size);
 
  private:
   struct segment {
