@@ -73,6 +73,7 @@ report_model make_model(std::conditional_t<Take, scan_result&, const scan_result
   if constexpr (Take) {
     // The index is done with once its keys are out: released before the ranks exist.
     list.keys = std::move(scan.index).take_keys();
+    list.paths = std::move(scan.paths);
     list.by_copy = std::move(scan.files);
     scan.files.clear();
   } else {

@@ -80,7 +80,9 @@ struct report_model {
 
     std::vector<rank> order;          // largest waste first
     std::vector<std::pair<copy_id, copy_share>> shares;  // the copies sharing pages, by id
-    // The scan's own containers, moved in (build_report(scan_result&&)).
+    // The scan's own containers, moved in (build_report(scan_result&&)); paths before by_copy,
+    // whose records' paths may be in it.
+    string_pool paths;
     chunked_vector<file_entry> by_copy;  // by copy_id (only the ranked ones and the groups' are read)
     chunked_vector<copy_key> keys;       // by copy_id (only the ranked ones are read)
   };

@@ -336,6 +336,76 @@ TEST(PackedString, HoldsItsTextInEightBytes) {
   EXPECT_EQ(std::hash<packed_string>{}(packed_string("/h")), std::hash<std::string_view>{}("/h"));
 }
 
+// Issue 17: the scan's paths packed end to end in a pool, 4 + length + 1 bytes each rounded up
+// to even, with no block of their own; copies are heap strings; a pooled string frees nothing.
+TEST(PackedString, PooledStringsShareLargeBlocks) {
+  static_assert(sizeof(packed_string) == 8);
+  string_pool pool;
+  EXPECT_EQ(pool.blocks(), 0u);
+  auto a = packed_string::pooled("/t/d1/f1", pool);  // 4 + 8 + 1 = 13 -> 14
+  auto b = packed_string::pooled("/t/d1/f22", pool);  // 4 + 9 + 1 = 14
+  const auto e = packed_string::pooled("", pool);     // nothing
+  EXPECT_EQ(pool.blocks(), 1u);
+  EXPECT_EQ(pool.bytes_used(), 28u);
+  EXPECT_TRUE(a.is_pooled());
+  EXPECT_FALSE(e.is_pooled());
+  EXPECT_TRUE(e.empty());
+  EXPECT_EQ(a, "/t/d1/f1");
+  EXPECT_EQ(b.view(), "/t/d1/f22");
+  EXPECT_STREQ(b.c_str(), "/t/d1/f22");
+  EXPECT_EQ(b.size(), 9u);
+  EXPECT_EQ(b.c_str(), a.c_str() + 14);  // end to end
+  EXPECT_LT(a, b);
+  EXPECT_EQ(fmt::format("{}", a), "/t/d1/f1");
+  EXPECT_EQ(std::hash<packed_string>{}(a), std::hash<std::string_view>{}("/t/d1/f1"));
+
+  packed_string copy = a;  // a heap copy
+  EXPECT_FALSE(copy.is_pooled());
+  EXPECT_EQ(copy, a);
+  EXPECT_NE(copy.c_str(), a.c_str());
+  const char* at = a.c_str();
+  packed_string moved = std::move(a);  // keeps its place in the pool
+  EXPECT_TRUE(moved.is_pooled());
+  EXPECT_EQ(moved.c_str(), at);
+  EXPECT_TRUE(a.empty());  // NOLINT(bugprone-use-after-move): what the move leaves
+  moved = "/heap";  // the pooled place is left, not freed
+  EXPECT_FALSE(moved.is_pooled());
+  EXPECT_EQ(moved, "/heap");
+  EXPECT_STREQ(at, "/t/d1/f1");
+  b = std::move(copy);
+  EXPECT_FALSE(b.is_pooled());
+  EXPECT_EQ(b, "/t/d1/f1");
+  packed_string c = packed_string::pooled("/x", pool);  // 4 + 2 + 1 = 7 -> 8
+  c = c.view();  // assigned from its own pooled text: now a heap copy
+  EXPECT_FALSE(c.is_pooled());
+  EXPECT_EQ(c, "/x");
+  EXPECT_EQ(pool.bytes_used(), 36u);
+
+  // A long string gets a block of its own; the current block goes on filling.
+  const std::string longer(string_pool::block_bytes / 4 + 1, 'x');
+  const auto l = packed_string::pooled(longer, pool);
+  EXPECT_EQ(pool.blocks(), 2u);
+  EXPECT_EQ(pool.bytes_used(), 36u + 4 + longer.size() + 1);  // 16,390: even already
+  EXPECT_EQ(pool.bytes_used(), 16426u);
+  const auto d = packed_string::pooled("/y", pool);
+  EXPECT_EQ(d.c_str(), at + 36);  // after "/x" in the first block
+  EXPECT_EQ(l.view(), longer);
+  // Filling a block: a new one.
+  std::vector<packed_string> many;
+  const std::string name(99, 'n');  // 4 + 99 + 1 = 104 bytes each
+  for (int i = 0; i < 631; ++i) many.push_back(packed_string::pooled(name, pool));  // 44 + 631 * 104 = 65,668
+  EXPECT_EQ(pool.blocks(), 3u);
+  EXPECT_EQ(many.back(), name);
+  string_pool other(pool);  // a copy is empty
+  EXPECT_EQ(other.blocks(), 0u);
+  string_pool taken(std::move(pool));  // blocks move, strings stay put
+  EXPECT_EQ(taken.blocks(), 3u);
+  EXPECT_EQ(pool.blocks(), 0u);  // NOLINT(bugprone-use-after-move): what the move leaves
+  EXPECT_EQ(pool.bytes_used(), 0u);  // NOLINT(bugprone-use-after-move)
+  EXPECT_EQ(d, "/y");
+  EXPECT_EQ(many.front(), name);
+}
+
 // Issue 17: the scan's records in fixed blocks. Growing allocates one block at a time, never
 // moves a record, and constructs only the records below size().
 struct counted {
