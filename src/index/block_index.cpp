@@ -33,8 +33,8 @@ std::optional<copy_id> block_index::find_copy(const copy_key& key) const {
   return id;
 }
 
-std::vector<copy_key> block_index::take_keys() && {
-  std::vector<copy_key> keys = std::move(copies_);
+chunked_vector<copy_key> block_index::take_keys() && {
+  chunked_vector<copy_key> keys = std::move(copies_);
   *this = block_index(page_size_);
   return keys;
 }
@@ -199,8 +199,11 @@ std::vector<copy_group> block_index::groups() const {
   }
   std::vector<copy_group> out;
   out.reserve(by_set.size());
-  for (auto& [set, bytes] : by_set) {
-    copy_group g{set, bytes};
+  // Each set moves out of its node, and the node is freed: the map and the groups are not
+  // both whole at once.
+  while (!by_set.empty()) {
+    auto node = by_set.extract(by_set.begin());
+    copy_group g{std::move(node.key()), node.mapped()};
     std::sort(g.copies.begin(), g.copies.end(),
               [this](copy_id a, copy_id b) { return copies_[a] < copies_[b]; });
     out.push_back(std::move(g));
@@ -213,19 +216,53 @@ std::vector<copy_group> block_index::groups() const {
   return out;
 }
 
-std::unordered_map<copy_id, copy_share> block_index::split_waste() const {
-  std::unordered_map<copy_id, copy_share> out;
-  for (const auto& g : groups()) {
+namespace {
+
+// fn(copy, shared bytes, wasted bytes) for every copy of every group (see split_waste()).
+template <typename Fn>
+void for_each_waste_part(const std::vector<copy_group>& groups, std::uint64_t page_size, Fn&& fn) {
+  for (const auto& g : groups) {
     const std::uint64_t k = g.copies.size();
-    const std::uint64_t wasted_pages = (k - 1) * (g.bytes / page_size_);
+    const std::uint64_t wasted_pages = (k - 1) * (g.bytes / page_size);
     const std::uint64_t base = wasted_pages / k;
     const std::uint64_t extra = wasted_pages % k;
-    for (std::uint64_t i = 0; i < k; ++i) {
-      auto& s = out[g.copies[i]];
-      s.shared_bytes += g.bytes;
-      s.wasted_bytes += (base + (i < extra ? 1 : 0)) * page_size_;
-    }
+    for (std::uint64_t i = 0; i < k; ++i) fn(g.copies[i], g.bytes, (base + (i < extra ? 1 : 0)) * page_size);
   }
+}
+
+}  // namespace
+
+std::unordered_map<copy_id, copy_share> block_index::split_waste() const {
+  std::unordered_map<copy_id, copy_share> out;
+  for_each_waste_part(groups(), page_size_, [&](copy_id c, std::uint64_t shared, std::uint64_t wasted) {
+    auto& s = out[c];
+    s.shared_bytes += shared;
+    s.wasted_bytes += wasted;
+  });
+  return out;
+}
+
+std::vector<std::pair<copy_id, copy_share>> block_index::split_waste_by_id(const std::vector<copy_group>& groups,
+                                                                          std::uint64_t page_size) {
+  // The distinct copies first (4 bytes per membership, freed before the parts are added), so
+  // the result is allocated once at its exact size.
+  std::vector<std::pair<copy_id, copy_share>> out;
+  {
+    std::size_t memberships = 0;
+    for (const auto& g : groups) memberships += g.copies.size();
+    std::vector<copy_id> ids;
+    ids.reserve(memberships);
+    for (const auto& g : groups) ids.insert(ids.end(), g.copies.begin(), g.copies.end());
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    out.reserve(ids.size());
+    for (copy_id c : ids) out.emplace_back(c, copy_share{});
+  }
+  for_each_waste_part(groups, page_size, [&](copy_id c, std::uint64_t shared, std::uint64_t wasted) {
+    auto it = std::lower_bound(out.begin(), out.end(), c, [](const auto& e, copy_id id) { return e.first < id; });
+    it->second.shared_bytes += shared;
+    it->second.wasted_bytes += wasted;
+  });
   return out;
 }
 

@@ -14,8 +14,10 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
+#include "util/chunked_vector.hpp"
 #include "util/interned.hpp"
 
 namespace dupcache {
@@ -60,7 +62,7 @@ class block_index {
   std::size_t copy_count() const { return copies_.size(); }
   // Every copy's key, by id, taken from an index that is done with (the report's model keeps
   // them without a copy); the index is left empty.
-  std::vector<copy_key> take_keys() &&;
+  chunked_vector<copy_key> take_keys() &&;
   std::optional<copy_id> find_copy(const copy_key& key) const;
 
   // A physical namespace in which equal addresses mean the same bytes on disk: a filesystem's
@@ -109,6 +111,11 @@ class block_index {
   // remaining pages go one each to the first copies in copy_key order, so the parts add up to
   // the total exactly and do not depend on scan order.
   std::unordered_map<copy_id, copy_share> split_waste() const;
+  // The same split of `groups` (what groups() returned), as a vector sorted by copy id with
+  // each copy once: what the report's model keeps (issue 17). Sized exactly, with no hash map
+  // and no second groups() alive beside the caller's.
+  static std::vector<std::pair<copy_id, copy_share>> split_waste_by_id(const std::vector<copy_group>& groups,
+                                                                       std::uint64_t page_size);
 
  private:
   struct segment {
@@ -129,7 +136,7 @@ class block_index {
   std::size_t copy_slot(const copy_key& key) const;
 
   std::uint64_t page_size_;
-  std::vector<copy_key> copies_;
+  chunked_vector<copy_key> copies_;  // fixed blocks: no doubling slack, no copy to grow
   // copy_key -> copy_id: an open-addressed table of ids into copies_ (linear probing, a power
   // of two in size, at most half full). A node-based map cost about 64 bytes per copy, as much
   // as the rest of a scanned file's record; this costs 8 to 16 (issue 17: a million cached

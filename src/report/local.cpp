@@ -17,6 +17,8 @@ result<local_report> make_local_report(const local_report_request& req) {
   so.attribute = !req.filter.empty() ||
                  std::find(req.views.begin(), req.views.end(), report_view::container) != req.views.end();
   so.content = req.content;
+  // Without --content the records move into the model with their pool (below).
+  so.pool_paths = !req.content;
   auto scanned = scan(so);
   if (!scanned) return scanned.err();
   local_report out;

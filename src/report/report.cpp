@@ -51,8 +51,11 @@ report_model make_model(std::conditional_t<Take, scan_result&, const scan_result
   m.dirty_known = scan.dirty_known;
 
   std::map<std::string, std::uint64_t> wasted_by_fs;
+  auto& list = m.files;
   {
     auto groups = index.groups();
+    // Per shared copy, in id order: a vector (ranks point into it), from these groups.
+    list.shares = block_index::split_waste_by_id(groups, index.page_size());
     m.groups.reserve(groups.size());
     for (auto& g : groups) {
       report_model::group_row row;
@@ -64,20 +67,13 @@ report_model make_model(std::conditional_t<Take, scan_result&, const scan_result
     }
   }
 
-  // Per shared copy, in id order: a vector (ranks point into it), not split_waste()'s map.
-  auto& list = m.files;
-  {
-    const auto by_id = index.split_waste();
-    list.shares.assign(by_id.begin(), by_id.end());
-  }
-  std::sort(list.shares.begin(), list.shares.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-
   // A file is ranked when it has a path and cached pages (live: every page evicted since).
   auto ranked = [](const file_entry& f) { return !f.path.empty() && f.cached_bytes > 0; };
   const std::size_t ncopies = scan.files.size();
   if constexpr (Take) {
     // The index is done with once its keys are out: released before the ranks exist.
     list.keys = std::move(scan.index).take_keys();
+    list.paths = std::move(scan.paths);
     list.by_copy = std::move(scan.files);
     scan.files.clear();
   } else {

@@ -80,8 +80,11 @@ struct report_model {
 
     std::vector<rank> order;          // largest waste first
     std::vector<std::pair<copy_id, copy_share>> shares;  // the copies sharing pages, by id
-    std::vector<file_entry> by_copy;  // by copy_id (only the ranked ones and the groups' are read)
-    std::vector<copy_key> keys;       // by copy_id (only the ranked ones are read)
+    // The scan's own containers, moved in (build_report(scan_result&&)); paths before by_copy,
+    // whose records' paths may be in it.
+    string_pool paths;
+    chunked_vector<file_entry> by_copy;  // by copy_id (only the ranked ones and the groups' are read)
+    chunked_vector<copy_key> keys;       // by copy_id (only the ranked ones are read)
   };
   // A group's files are its copies, in copy_key order; their paths are path_of(copy) (held
   // once, by the file records, not copied into every group).

@@ -15,6 +15,7 @@
 #include "scan/content.hpp"
 #include "scan/placement.hpp"
 #include "scan/residency.hpp"
+#include "util/chunked_vector.hpp"
 #include "util/packed_string.hpp"
 #include "util/result.hpp"
 
@@ -46,6 +47,10 @@ struct scan_options {
   // layers; with no PATH, every local block filesystem). hasher: null for XXH3.
   bool content = false;
   const page_hasher* hasher = nullptr;
+  // The records' paths in scan_result::paths (packed_string::pooled()): for a result whose
+  // records stay with that pool (build_report(scan_result&&) moves both), never for one whose
+  // records are moved elsewhere alone.
+  bool pool_paths = false;
 };
 
 struct file_entry {
@@ -106,7 +111,10 @@ struct inode_record {
 struct scan_result {
   explicit scan_result(std::uint64_t page_size) : index(page_size) {}
   block_index index;
-  std::vector<file_entry> files;  // indexed by copy_id: every file with cached pages
+  string_pool paths;  // with scan_options::pool_paths: the records' paths (before files: outlives them)
+  // Indexed by copy_id: every file with cached pages. Fixed blocks (util/chunked_vector.hpp):
+  // growing never copies the records nor leaves half of them unused.
+  chunked_vector<file_entry> files;
   std::map<std::string, fs_entry> filesystems;
   std::vector<scan_error> errors;  // sorted by path
   std::vector<skipped_mount> skipped_mounts;  // sorted by path

@@ -90,7 +90,7 @@ TEST(BlockIndex, TakeKeysHandsOverEveryKeyByIdAndEmptiesTheIndex) {
   idx.add(2, d, P, 2 * P);
   ASSERT_EQ(idx.wasted_bytes(), P);
   const auto keys = std::move(idx).take_keys();
-  EXPECT_EQ(keys, (std::vector<copy_key>{a, b, c}));
+  EXPECT_EQ(std::vector<copy_key>(keys.begin(), keys.end()), (std::vector<copy_key>{a, b, c}));
   EXPECT_EQ(idx.copy_count(), 0u);  // NOLINT(bugprone-use-after-move): what the move leaves
   EXPECT_EQ(idx.wasted_bytes(), 0u);
   EXPECT_EQ(idx.segment_count(), 0u);
@@ -409,6 +409,47 @@ TEST(BlockIndex, SplitWasteFourCopiesAndTwoCopies) {
   EXPECT_EQ(share_of(s, y).shared_bytes, P);
   EXPECT_EQ(i.wasted_bytes(), 6 * P);
   EXPECT_EQ(sum_wasted(s), 6 * P);
+}
+
+// split_waste_by_id(): the same parts from the groups the caller already has, as a vector
+// sorted by id with each copy once (the report's model keeps it: issue 17). The case of
+// SplitWasteFourCopiesAndTwoCopies plus a lone copy and a third group {v, y}.
+TEST(BlockIndex, SplitWasteByIdIsSortedAndExact) {
+  block_index i(P);
+  const copy_id w = i.intern_copy({"fs", 1, 4});   // 0
+  const copy_id x = i.intern_copy({"fs", 1, 3});   // 1
+  const copy_id lone = i.intern_copy({"fs", 0, 5});  // 2
+  const copy_id y = i.intern_copy({"fs", 0, 9});   // 3
+  const copy_id z = i.intern_copy({"fs", 1, 1});   // 4
+  const copy_id v = i.intern_copy({"fs", 0, 2});   // 5
+  const domain_id d = i.intern_domain("fs");
+  for (copy_id c : {w, x, y, z}) i.add(c, d, 0, P);       // waste 3 pages: y, z, x one each
+  for (copy_id c : {w, x}) i.add(c, d, 10 * P, 3 * P);    // waste 3 pages: x 2, w 1
+  i.add(lone, d, 100 * P, 8 * P);
+  for (copy_id c : {y, v}) i.add(c, d, 50 * P, 5 * P);    // waste 5 pages: v (ino 2) 3, y 2
+  const auto groups = i.groups();
+  ASSERT_EQ(groups.size(), 3u);
+  const auto s = block_index::split_waste_by_id(groups, P);
+  ASSERT_EQ(s.size(), 5u);
+  EXPECT_EQ(s.capacity(), 5u);  // allocated once, at its size
+  const std::vector<copy_id> ids = {s[0].first, s[1].first, s[2].first, s[3].first, s[4].first};
+  EXPECT_EQ(ids, (std::vector<copy_id>{0, 1, 3, 4, 5}));
+  // {id, shared, wasted}, in pages.
+  const std::uint64_t want[5][3] = {{0, 4, 1}, {1, 4, 3}, {3, 6, 3}, {4, 1, 1}, {5, 5, 3}};
+  for (std::size_t k = 0; k < 5; ++k) {
+    EXPECT_EQ(s[k].first, want[k][0]) << k;
+    EXPECT_EQ(s[k].second.shared_bytes, want[k][1] * P) << k;
+    EXPECT_EQ(s[k].second.wasted_bytes, want[k][2] * P) << k;
+  }
+  EXPECT_EQ(i.wasted_bytes(), 11 * P);
+  // The map gives the same parts.
+  const auto m = i.split_waste();
+  ASSERT_EQ(m.size(), 5u);
+  for (const auto& [c, sh] : s) {
+    EXPECT_EQ(share_of(m, c).shared_bytes, sh.shared_bytes) << c;
+    EXPECT_EQ(share_of(m, c).wasted_bytes, sh.wasted_bytes) << c;
+  }
+  EXPECT_TRUE(block_index::split_waste_by_id({}, P).empty());
 }
 
 TEST(BlockIndex, SplitWasteIgnoresUnsharedCopies) {

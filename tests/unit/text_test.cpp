@@ -2,10 +2,15 @@
 // UTF-8 validation, terminal-safe names, JSON paths, base64 and human-readable numbers.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <iterator>
+#include <utility>
+#include <vector>
 #include <limits>
 #include <string>
 
+#include "util/chunked_vector.hpp"
 #include "util/packed_string.hpp"
 #include "util/text.hpp"
 
@@ -329,6 +334,185 @@ TEST(PackedString, HoldsItsTextInEightBytes) {
   EXPECT_EQ("x" + packed_string("/y") + "z", "x/yz");
   EXPECT_EQ(fmt::format("[{}]", packed_string("/p q")), "[/p q]");
   EXPECT_EQ(std::hash<packed_string>{}(packed_string("/h")), std::hash<std::string_view>{}("/h"));
+}
+
+// Issue 17: the scan's paths packed end to end in a pool, 4 + length + 1 bytes each rounded up
+// to even, with no block of their own; copies are heap strings; a pooled string frees nothing.
+TEST(PackedString, PooledStringsShareLargeBlocks) {
+  static_assert(sizeof(packed_string) == 8);
+  string_pool pool;
+  EXPECT_EQ(pool.blocks(), 0u);
+  auto a = packed_string::pooled("/t/d1/f1", pool);  // 4 + 8 + 1 = 13 -> 14
+  auto b = packed_string::pooled("/t/d1/f22", pool);  // 4 + 9 + 1 = 14
+  const auto e = packed_string::pooled("", pool);     // nothing
+  EXPECT_EQ(pool.blocks(), 1u);
+  EXPECT_EQ(pool.bytes_used(), 28u);
+  EXPECT_TRUE(a.is_pooled());
+  EXPECT_FALSE(e.is_pooled());
+  EXPECT_TRUE(e.empty());
+  EXPECT_EQ(a, "/t/d1/f1");
+  EXPECT_EQ(b.view(), "/t/d1/f22");
+  EXPECT_STREQ(b.c_str(), "/t/d1/f22");
+  EXPECT_EQ(b.size(), 9u);
+  EXPECT_EQ(b.c_str(), a.c_str() + 14);  // end to end
+  EXPECT_LT(a, b);
+  EXPECT_EQ(fmt::format("{}", a), "/t/d1/f1");
+  EXPECT_EQ(std::hash<packed_string>{}(a), std::hash<std::string_view>{}("/t/d1/f1"));
+
+  packed_string copy = a;  // a heap copy
+  EXPECT_FALSE(copy.is_pooled());
+  EXPECT_EQ(copy, a);
+  EXPECT_NE(copy.c_str(), a.c_str());
+  const char* at = a.c_str();
+  packed_string moved = std::move(a);  // keeps its place in the pool
+  EXPECT_TRUE(moved.is_pooled());
+  EXPECT_EQ(moved.c_str(), at);
+  EXPECT_TRUE(a.empty());  // NOLINT(bugprone-use-after-move): what the move leaves
+  moved = "/heap";  // the pooled place is left, not freed
+  EXPECT_FALSE(moved.is_pooled());
+  EXPECT_EQ(moved, "/heap");
+  EXPECT_STREQ(at, "/t/d1/f1");
+  b = std::move(copy);
+  EXPECT_FALSE(b.is_pooled());
+  EXPECT_EQ(b, "/t/d1/f1");
+  packed_string c = packed_string::pooled("/x", pool);  // 4 + 2 + 1 = 7 -> 8
+  c = c.view();  // assigned from its own pooled text: now a heap copy
+  EXPECT_FALSE(c.is_pooled());
+  EXPECT_EQ(c, "/x");
+  EXPECT_EQ(pool.bytes_used(), 36u);
+
+  // A long string gets a block of its own; the current block goes on filling.
+  const std::string longer(string_pool::block_bytes / 4 + 1, 'x');
+  const auto l = packed_string::pooled(longer, pool);
+  EXPECT_EQ(pool.blocks(), 2u);
+  EXPECT_EQ(pool.bytes_used(), 36u + 4 + longer.size() + 1);  // 16,390: even already
+  EXPECT_EQ(pool.bytes_used(), 16426u);
+  const auto d = packed_string::pooled("/y", pool);
+  EXPECT_EQ(d.c_str(), at + 36);  // after "/x" in the first block
+  EXPECT_EQ(l.view(), longer);
+  // Filling a block: a new one.
+  std::vector<packed_string> many;
+  const std::string name(99, 'n');  // 4 + 99 + 1 = 104 bytes each
+  for (int i = 0; i < 631; ++i) many.push_back(packed_string::pooled(name, pool));  // 44 + 631 * 104 = 65,668
+  EXPECT_EQ(pool.blocks(), 3u);
+  EXPECT_EQ(many.back(), name);
+  string_pool other(pool);  // a copy is empty
+  EXPECT_EQ(other.blocks(), 0u);
+  string_pool taken(std::move(pool));  // blocks move, strings stay put
+  EXPECT_EQ(taken.blocks(), 3u);
+  EXPECT_EQ(pool.blocks(), 0u);  // NOLINT(bugprone-use-after-move): what the move leaves
+  EXPECT_EQ(pool.bytes_used(), 0u);  // NOLINT(bugprone-use-after-move)
+  EXPECT_EQ(d, "/y");
+  EXPECT_EQ(many.front(), name);
+}
+
+// Issue 17: the scan's records in fixed blocks. Growing allocates one block at a time, never
+// moves a record, and constructs only the records below size().
+struct counted {
+  static inline int live = 0;
+  static inline int made = 0;
+  int v = -1;
+  counted() : v(-1) { ++live, ++made; }
+  explicit counted(int x) : v(x) { ++live, ++made; }
+  counted(const counted& o) : v(o.v) { ++live, ++made; }
+  counted& operator=(const counted&) = default;
+  ~counted() { --live; }
+  bool operator==(const counted& o) const { return v == o.v; }
+};
+
+TEST(ChunkedVector, GrowsByFixedBlocksThatNeverMove) {
+  static_assert(std::random_access_iterator<chunked_vector<int, 4>::iterator>);
+  static_assert(std::random_access_iterator<chunked_vector<int, 4>::const_iterator>);
+  counted::live = counted::made = 0;
+  {
+    chunked_vector<counted, 4> v;
+    EXPECT_TRUE(v.empty());
+    EXPECT_EQ(v.capacity(), 0u);
+    v.resize(5);  // two blocks; only the 5 records are made
+    EXPECT_EQ(v.size(), 5u);
+    EXPECT_EQ(v.capacity(), 8u);
+    EXPECT_EQ(counted::live, 5);
+    EXPECT_EQ(counted::made, 5);
+    for (int i = 0; i < 5; ++i) v[i].v = i;
+    const counted* first = &v[0];
+    const counted* fifth = &v[4];
+    for (int i = 5; i < 10; ++i) v.push_back(counted(i));  // each push: one temporary, one copy
+    EXPECT_EQ(v.size(), 10u);
+    EXPECT_EQ(v.capacity(), 12u);  // 3 blocks of 4, not a doubled 16
+    EXPECT_EQ(counted::live, 10);
+    EXPECT_EQ(counted::made, 15);
+    EXPECT_EQ(&v[0], first);  // nothing moved
+    EXPECT_EQ(&v[4], fifth);
+    EXPECT_EQ(v.front().v, 0);
+    EXPECT_EQ(v.back().v, 9);
+    int sum = 0;
+    for (const auto& c : v) sum += c.v;
+    EXPECT_EQ(sum, 45);
+    EXPECT_EQ(std::count_if(v.begin(), v.end(), [](const counted& c) { return c.v % 3 == 0; }), 4);  // 0 3 6 9
+    EXPECT_EQ(v.end() - v.begin(), 10);
+    EXPECT_EQ((v.begin() + 7)->v, 7);
+    EXPECT_EQ(v.begin()[6].v, 6);
+    std::sort(v.begin(), v.end(), [](const counted& a, const counted& b) { return a.v > b.v; });
+    std::vector<int> sorted;
+    for (const auto& c : v) sorted.push_back(c.v);
+    EXPECT_EQ(sorted, (std::vector<int>{9, 8, 7, 6, 5, 4, 3, 2, 1, 0}));
+
+    v.resize(3);  // shrinking destroys the records past 3 and keeps the blocks
+    EXPECT_EQ(v.size(), 3u);
+    EXPECT_EQ(v.capacity(), 12u);
+    EXPECT_EQ(counted::live, 3);
+    v.resize(6, counted(42));
+    EXPECT_EQ(v[2].v, 7);
+    EXPECT_EQ(v[3].v, 42);
+    EXPECT_EQ(v[5].v, 42);
+    EXPECT_EQ(counted::live, 6);
+
+    chunked_vector<counted, 4> copy(v);  // a deep copy
+    EXPECT_EQ(copy, v);
+    EXPECT_EQ(counted::live, 12);
+    copy[0].v = 100;
+    EXPECT_EQ(v[0].v, 9);
+    EXPECT_FALSE(copy == v);
+
+    chunked_vector<counted, 4> moved(std::move(copy));  // takes the blocks: no record made
+    EXPECT_EQ(counted::live, 12);
+    EXPECT_EQ(moved.size(), 6u);
+    EXPECT_EQ(moved[0].v, 100);
+    EXPECT_EQ(copy.size(), 0u);      // NOLINT(bugprone-use-after-move): what the move leaves
+    EXPECT_EQ(copy.capacity(), 0u);  // NOLINT(bugprone-use-after-move)
+    const counted* kept = &moved[1];
+    v = std::move(moved);  // v's own 6 records are destroyed
+    EXPECT_EQ(counted::live, 6);
+    EXPECT_EQ(&v[1], kept);
+    EXPECT_EQ(v[0].v, 100);
+
+    v.clear();  // frees every block
+    EXPECT_EQ(counted::live, 0);
+    EXPECT_EQ(v.capacity(), 0u);
+    v.reserve(9);  // blocks only
+    EXPECT_EQ(v.capacity(), 12u);
+    EXPECT_EQ(counted::live, 0);
+    v.emplace_back(7);
+    v.assign(2, counted(1));
+    EXPECT_EQ(v.size(), 2u);
+    EXPECT_EQ(v.capacity(), 4u);
+    EXPECT_EQ(counted::live, 2);
+  }
+  EXPECT_EQ(counted::live, 0);  // the destructor destroyed every record
+}
+
+// The default block: 4096 records, so 1,000,000 records take 245 blocks (1,003,520 places),
+// where a vector grown by doubling takes 1,048,576.
+TEST(ChunkedVector, AMillionRecordsFitIn245Blocks) {
+  chunked_vector<std::uint32_t> v;
+  for (std::uint32_t i = 0; i < 1000000; ++i) v.push_back(i);
+  EXPECT_EQ(v.capacity(), 245u * 4096u);
+  EXPECT_EQ(v.capacity(), 1003520u);
+  EXPECT_EQ(v[999999], 999999u);
+  EXPECT_EQ(v[4096], 4096u);
+  chunked_vector<std::uint32_t> w(3, 5u);
+  EXPECT_EQ(w.capacity(), 4096u);
+  EXPECT_EQ(w[2], 5u);
 }
 
 }  // namespace
