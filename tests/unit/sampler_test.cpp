@@ -37,23 +37,14 @@ struct quiet_feed final : trace::feed {
   std::string_view hook_name() const override { return "test_hook"; }
 };
 
-// A feed whose horizon the test moves.
-struct horizon_feed final : trace::feed {
-  unique_fd never_readable{eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
-  const std::uint64_t* horizon = nullptr;
-  result<int> poll(int, const event_fn&) override { return 0; }
-  int epoll_fd() const override { return never_readable.get(); }
-  result<std::uint64_t> total_drops() const override { return std::uint64_t{0}; }
-  std::uint64_t flushed_before_ns() const override { return *horizon; }
-  std::string_view hook_name() const override { return "test_hook"; }
-};
-
-// A feed whose horizon the test moves, delivering the records the test queues at its next poll.
+// A feed whose horizon the test moves, delivering the records the test queues (if it gives a
+// queue) at its next poll.
 struct script_feed final : trace::feed {
   unique_fd never_readable{eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
   const std::uint64_t* horizon = nullptr;
   std::vector<trace::decoded_event>* queued = nullptr;
   result<int> poll(int, const event_fn& fn) override {
+    if (!queued) return 0;
     const int n = static_cast<int>(queued->size());
     for (const auto& ev : *queued) fn(ev);
     queued->clear();
@@ -64,6 +55,16 @@ struct script_feed final : trace::feed {
   std::uint64_t flushed_before_ns() const override { return *horizon; }
   std::string_view hook_name() const override { return "test_hook"; }
 };
+
+// An opener that hands the sampler a script_feed reading these (the test's own variables).
+auto script_opener(const std::uint64_t& horizon, std::vector<trace::decoded_event>* queued = nullptr) {
+  return [&horizon, queued](const trace::feed_options&) -> result<std::unique_ptr<trace::feed>> {
+    auto f = std::make_unique<script_feed>();
+    f->horizon = &horizon;
+    f->queued = queued;
+    return std::unique_ptr<trace::feed>(std::move(f));
+  };
+}
 
 struct scratch {
   std::filesystem::path dir;
@@ -203,11 +204,7 @@ TEST(sampler, a_live_sample_is_current_to_the_feeds_horizon) {
   scratch s;
   auto o = options(s);
   std::uint64_t horizon = 5000;
-  o.open_feed = [&](const trace::feed_options&) -> result<std::unique_ptr<trace::feed>> {
-    auto f = std::make_unique<horizon_feed>();
-    f->horizon = &horizon;
-    return std::unique_ptr<trace::feed>(std::move(f));
-  };
+  o.open_feed = script_opener(horizon);
   sampler smp(o);
   ASSERT_TRUE(smp.start());
   auto x = smp.next();
@@ -227,12 +224,7 @@ TEST(sampler, a_late_record_holds_the_sample_back_to_its_own_time) {
   const std::uint64_t base = monotonic_ns() + 1'000'000'000;  // after the seed: applied, not touched
   std::uint64_t horizon = base + 9'000'000;
   std::vector<trace::decoded_event> queued;
-  o.open_feed = [&](const trace::feed_options&) -> result<std::unique_ptr<trace::feed>> {
-    auto f = std::make_unique<script_feed>();
-    f->horizon = &horizon;
-    f->queued = &queued;
-    return std::unique_ptr<trace::feed>(std::move(f));
-  };
+  o.open_feed = script_opener(horizon, &queued);
   sampler smp(o);
   ASSERT_TRUE(smp.start());
   auto x = smp.next();
