@@ -611,7 +611,10 @@ result<void> controller::tick() {
       ++counters_.compactions;
       return seed();
     }
-    next_compaction_check_ = state_->files.size() + std::max<std::size_t>(opts_.compact_min_gone / 4, 1);
+    // Counting walks every slot: look again after a quarter of the smallest threshold, so the
+    // walk costs a bounded number of slot visits per new entry however many files are known.
+    next_compaction_check_ =
+        state_->files.size() + std::max<std::size_t>({opts_.compact_min_gone / 4, slots_.size() / 32, 1});
   }
   const auto now = std::chrono::steady_clock::now();
   // mark_pending() appends to pending_: work on a copy so the loop's iterators stay valid.
