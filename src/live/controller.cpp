@@ -471,6 +471,11 @@ result<void> controller::reconcile(const ident& id, slot& s, std::uint64_t dup_f
     mark_pending(id, s);  // after the settle: by then the reads in flight have completed
     s.take_count = true;
     s.recount = true;
+  } else if (s.dirty) {
+    // Still dirty: looked at again until written back (writeback sends no event), whoever
+    // called. A reconcile made while applying records (an insertion after the extents changed)
+    // leaves the file out of the queue otherwise, its dirty count and index part stale for good.
+    mark_pending(id, s);
   }
   return {};
 }
@@ -653,12 +658,7 @@ result<void> controller::tick() {
       slots_.erase(it);
       continue;
     }
-    // Still dirty (not written back yet): look again at the next tick.
-    if (s.dirty && !s.pending) {  // (pending already: a recount is queued)
-      s.pending = true;
-      s.pending_since_ns = window_.horizon_ns;
-      keep.push_back(id);
-    }
+    // Still dirty (not written back yet): the reconcile queued it again.
   }
   // Inodes marked while this loop ran (pending_) stay queued too.
   keep.insert(keep.end(), pending_.begin(), pending_.end());
