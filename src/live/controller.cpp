@@ -90,6 +90,7 @@ result<void> controller::seed() {
   slots_.clear();
   pending_.clear();
   path_checks_.clear();
+  audits_.clear();
   last_insert_ns_.clear();  // copy ids are new
   auto& index = state_->index;
   for (auto& rec : state_->inodes) {
@@ -303,6 +304,44 @@ void controller::check_paths() {
   }
 }
 
+void controller::audit() {
+  // mincore (before Linux 6.5) walks the whole file and does not see pages still being read in
+  // (reconcile()'s recount): no audit there.
+  if (std::string_view(reader_->name()) != "cachestat") return;
+  if (audits_.empty()) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - audit_round_ < std::chrono::seconds(1)) return;
+    audit_round_ = now;
+    for (const auto& [id, s] : slots_) {
+      if (s.has_copy && !s.ignored) audits_.push_back(id);
+    }
+  }
+  // Quiet: no record applied nor count taken for a while before the horizon, so the records
+  // still to arrive for it are the few made since (a difference they explain costs one re-read).
+  constexpr std::uint64_t quiet_ns = 250'000'000;
+  // Each costs an open and a cachestat: 64 per tick (about 10 ticks a second) is well under a
+  // percent of a core, and every file of a large tree is audited every few minutes.
+  for (int n = 0; n < 64 && !audits_.empty(); ++n) {
+    const ident id = audits_.back();
+    audits_.pop_back();
+    auto it = slots_.find(id);
+    if (it == slots_.end()) continue;
+    slot& s = it->second;
+    if (s.pending || s.dirty || s.take_count || !s.has_copy) continue;  // being re-read already
+    const std::uint64_t last = std::max({s.order.added.ns, s.order.removed.ns, s.order.counted_until_ns, s.order.counted_ns});
+    if (last + quiet_ns > window_.horizon_ns) continue;
+    unique_fd fd = open_slot(s, id);
+    if (!fd) continue;  // gone: its removals or the path check tell
+    auto counts = reader_->totals(fd.get(), 0);
+    if (!counts) continue;
+    if (counts->cached == s.cached_pages && counts->dirty + counts->writeback == 0) continue;
+    mark_pending(id, s);
+    s.changed = {};  // nothing to settle
+    s.take_count = true;
+    s.audited = true;
+  }
+}
+
 void controller::ensure_copy(slot& s) {
   if (s.has_copy) return;
   s.copy = state_->index.intern_copy(s.key);
@@ -427,11 +466,13 @@ result<void> controller::reconcile(const ident& id, slot& s, std::uint64_t dup_f
     // agrees with the events applied since the one before. cachestat counts every page in
     // the cache, read or not.
     recount = std::string_view(reader_->name()) == "mincore" && (!was_recount || counts->cached != s.cached_pages);
+    if (s.audited && counts->cached != s.cached_pages) ++counters_.audit_repairs;
     s.cached_pages = counts->cached;
     s.order.counted_ns = counted_at;
     s.order.counted_until_ns = counted_until;
   }
   s.take_count = false;
+  s.audited = false;
   s.dirty_pages = counts->dirty + counts->writeback;
   s.dirty = s.dirty_pages > 0;
   ensure_copy(s);
@@ -664,6 +705,7 @@ result<void> controller::tick() {
   keep.insert(keep.end(), pending_.begin(), pending_.end());
   pending_ = std::move(keep);
   check_paths();
+  audit();
   return {};
 }
 

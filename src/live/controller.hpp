@@ -57,6 +57,10 @@ struct live_counters {
   // Records that arrived after the horizon had passed their end (plus the slack): every record
   // made before the horizon should have been applied by then. A diagnostic: should stay 0.
   std::uint64_t late_records = 0;
+  // Files the audit found holding another cached count (or dirty pages) than the model and
+  // re-read, whose re-read count confirmed the difference: records the kernel made but the
+  // model never applied. A diagnostic like late_records: should stay 0 (see audit()).
+  std::uint64_t audit_repairs = 0;
 };
 
 struct controller_options {
@@ -164,6 +168,7 @@ class controller {
     // Some blocks are placed at two offsets of the file (two clones of one range into it):
     // removing one offset's pages does not tell whether the file still caches them.
     bool aliased = false;
+    bool audited = false;  // queued by the audit: the reconcile tells whether the count differed
     // The horizon when it last became pending: every record applied since was made later.
     std::uint64_t pending_since_ns = 0;
     std::chrono::steady_clock::time_point changed{};
@@ -190,6 +195,12 @@ class controller {
   bool refresh_path(slot& s, int fd);
   // A few cached files' paths per tick, all of them about once a second.
   void check_paths();
+  // A few files' cached counts per tick against cachestat, all of them about once a second:
+  // a file quiet for a while whose count differs is re-read (take_count). The net under the
+  // rules of live/ordering.hpp for what no rule can bound: an insertion's tracepoint fires after
+  // the page is in the cache, so a task preempted between the two makes a record whose time is
+  // later than a count that already held its page.
+  void audit();
   void ensure_copy(slot& s);
   template <typename Fn>
   void for_placed(const slot& s, std::uint64_t first, std::uint64_t n, Fn&& fn) const;
@@ -217,6 +228,8 @@ class controller {
   std::vector<ident> pending_;
   std::vector<ident> path_checks_;  // still to check in this round of check_paths()
   std::chrono::steady_clock::time_point paths_round_{};
+  std::vector<ident> audits_;  // still to audit in this round
+  std::chrono::steady_clock::time_point audit_round_{};
   std::uint64_t extents_gen_ = 1;
   std::uint64_t drops_seen_ = 0;
   order_window window_;

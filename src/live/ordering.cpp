@@ -36,7 +36,10 @@ admission admit(inode_order& order, const trace::decoded_event& ev, const order_
   bool doubt = false;
   if (order.counted_ns != 0) {
     // Made wholly before the count was taken: already in it (and in the index rebuilt with it).
-    if (ev.end_timestamp_ns < order.counted_ns) return admission::counted;
+    // A removal's tracepoint fires just before the page leaves the cache (with interrupts off,
+    // so within the slack): one stamped just before the count may still be in it.
+    const std::uint64_t done = ev.end_timestamp_ns + (ev.kind == trace::event_kind::cache_add ? 0 : window.slack_ns);
+    if (done < order.counted_ns) return admission::counted;
     doubt = ev.timestamp_ns <= std::max(order.counted_ns, order.counted_until_ns) + window.slack_ns;
   }
   if (!doubt) {

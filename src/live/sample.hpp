@@ -34,7 +34,8 @@ struct sample {
   std::uint64_t index_entries = 0;
   std::uint64_t rescans = 0;
   std::uint64_t compactions = 0;
-  std::uint64_t late_records = 0;  // live_counters::late_records
+  std::uint64_t late_records = 0;   // live_counters::late_records
+  std::uint64_t audit_repairs = 0;  // live_counters::audit_repairs
   bool live = false;
   std::string mode;  // "live (tp_btf)" or "rescan (no BPF: reason)"
   // With --content: how the content figures in model.content stand (their age, or why none).

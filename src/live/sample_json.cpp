@@ -20,7 +20,8 @@ nlohmann::ordered_json sample_json(const sample& s, std::size_t max_rows) {
   j["index"] = {{"entries", s.index_entries},
                 {"rescans", s.rescans},
                 {"compactions", s.compactions},
-                {"late_records", s.late_records}};
+                {"late_records", s.late_records},
+                {"audit_repairs", s.audit_repairs}};
   if (!s.content_status.empty()) j["content_status"] = s.content_status;  // top --content
   return j;
 }
@@ -40,6 +41,7 @@ sample sample_from_json(const nlohmann::json& j) {
     s.rescans = it->value("rescans", std::uint64_t{0});
     s.compactions = it->value("compactions", std::uint64_t{0});
     s.late_records = it->value("late_records", std::uint64_t{0});
+    s.audit_repairs = it->value("audit_repairs", std::uint64_t{0});
   }
   s.mode = j.value("mode", std::string("?"));
   return s;

@@ -141,6 +141,7 @@ result<sample> sampler::next() {
   s.rescans = c.rescans;
   s.compactions = c.compactions;
   s.late_records = c.late_records;
+  s.audit_repairs = c.audit_repairs;
   s.live = feed_ != nullptr;
   s.mode = mode_;
   return s;

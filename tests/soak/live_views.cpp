@@ -61,6 +61,7 @@ view view_of(const nlohmann::json& j) {
     v.rescans = u64(*it, "rescans");
     v.compactions = u64(*it, "compactions");
     v.late_records = u64(*it, "late_records");
+    v.audit_repairs = u64(*it, "audit_repairs");
   }
   return v;
 }

@@ -33,7 +33,7 @@ struct view {
   // Every change made before this CLOCK_MONOTONIC time is in the numbers (live samples).
   std::uint64_t applied_before_ns = 0;
   // The live index's entries, rescans and compactions (the sample's "index").
-  std::uint64_t index_entries = 0, rescans = 0, compactions = 0, late_records = 0;
+  std::uint64_t index_entries = 0, rescans = 0, compactions = 0, late_records = 0, audit_repairs = 0;
   std::string error;  // set when the document could not be read
 };
 

@@ -464,14 +464,20 @@ int main(int argc, char** argv) {
     compare_live(o, top, sock, c);
     auto bad = ch.verify(&c.verified_files, &c.verified_bytes);
     c.content_errors.insert(c.content_errors.end(), bad.begin(), bad.end());
+    // An unstable check took no samples (0): no rise to show.
+    auto rise = [](std::uint64_t now, std::uint64_t before) { return now > before ? now - before : 0; };
     const std::uint64_t prev_top_lost = checks.empty() ? 0 : checks.back().top_lost;
     const std::uint64_t prev_daemon_lost = checks.empty() ? 0 : checks.back().daemon_lost;
+    const std::uint64_t prev_top_audit = checks.empty() ? 0 : checks.back().top_view.audit_repairs;
+    const std::uint64_t prev_daemon_audit = checks.empty() ? 0 : checks.back().daemon_view.audit_repairs;
     std::printf("check %d at %.0f s%s: %s in %d round(s); drift top %llu B, daemon %llu B; lost top +%llu, daemon +%llu; "
-                "fresh cached %llu KiB, wasted %llu KiB; contents %llu files %llu KiB %s\n",
+                "audit repairs top +%llu, daemon +%llu; fresh cached %llu KiB, wasted %llu KiB; contents %llu files %llu KiB %s\n",
                 index + 1, c.at_s, c.burst ? " (after a burst)" : "", c.stable ? "stable" : "NOT STABLE", c.attempts,
                 static_cast<unsigned long long>(c.top.bytes), static_cast<unsigned long long>(c.daemon.bytes),
-                static_cast<unsigned long long>(c.top_lost - prev_top_lost),
-                static_cast<unsigned long long>(c.daemon_lost - prev_daemon_lost),
+                static_cast<unsigned long long>(rise(c.top_lost, prev_top_lost)),
+                static_cast<unsigned long long>(rise(c.daemon_lost, prev_daemon_lost)),
+                static_cast<unsigned long long>(rise(c.top_view.audit_repairs, prev_top_audit)),
+                static_cast<unsigned long long>(rise(c.daemon_view.audit_repairs, prev_daemon_audit)),
                 static_cast<unsigned long long>(c.fresh_cached >> 10), static_cast<unsigned long long>(c.fresh_wasted >> 10),
                 static_cast<unsigned long long>(c.verified_files), static_cast<unsigned long long>(c.verified_bytes >> 10),
                 c.content_errors.empty() ? "ok" : "DIFFER");
@@ -536,7 +542,8 @@ int main(int argc, char** argv) {
               daemon_mev > 0 ? (daemon_end.cpu_s - daemon_start.cpu_s) / daemon_mev : 0);
   auto index_line = [](const soak::view& v) {
     return std::to_string(v.index_entries) + " entries (" + std::to_string(v.rescans) + " rescans, " +
-           std::to_string(v.compactions) + " compactions, " + std::to_string(v.late_records) + " late records)";
+           std::to_string(v.compactions) + " compactions, " + std::to_string(v.late_records) + " late records, " +
+           std::to_string(v.audit_repairs) + " audit repairs)";
   };
   std::printf("index at the last check: top %s, daemon %s\n", index_line(last.top_view).c_str(),
               index_line(last.daemon_view).c_str());
@@ -584,12 +591,14 @@ int main(int argc, char** argv) {
     j["top"] = {{"start", figures_json(top_start)}, {"settled", figures_json(top_settled)}, {"end", figures_json(top_end)},
                 {"events", last.top_events - top_events0},
                 {"index", {{"entries", last.top_view.index_entries}, {"rescans", last.top_view.rescans},
-                           {"compactions", last.top_view.compactions}, {"late_records", last.top_view.late_records}}}};
+                           {"compactions", last.top_view.compactions}, {"late_records", last.top_view.late_records},
+                           {"audit_repairs", last.top_view.audit_repairs}}}};
     j["daemon"] = {{"start", figures_json(daemon_start)}, {"settled", figures_json(daemon_settled)},
                    {"end", figures_json(daemon_end)}, {"events", last.daemon_events - daemon_events0},
                    {"index", {{"entries", last.daemon_view.index_entries}, {"rescans", last.daemon_view.rescans},
                               {"compactions", last.daemon_view.compactions},
-                              {"late_records", last.daemon_view.late_records}}}};
+                              {"late_records", last.daemon_view.late_records},
+                              {"audit_repairs", last.daemon_view.audit_repairs}}}};
     j["failures"] = failures;
     std::ofstream(o.json_out) << j.dump(2) << "\n";
   }

@@ -113,6 +113,7 @@ live::sample a_sample() {
   s.rescans = 4;
   s.compactions = 2;
   s.late_records = 3;
+  s.audit_repairs = 5;
   s.live = true;
   s.mode = "live (tp_btf)";
   return s;
@@ -139,6 +140,7 @@ TEST(protocol, sample_reply_round_trip) {
   EXPECT_EQ(back->rescans, 4u);
   EXPECT_EQ(back->compactions, 2u);
   EXPECT_EQ(back->late_records, 3u);
+  EXPECT_EQ(back->audit_repairs, 5u);
   EXPECT_EQ(back->model.wasted_bytes, 4096u);
   EXPECT_EQ(back->model.cached_bytes, 8192u);
 
