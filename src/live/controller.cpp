@@ -466,7 +466,9 @@ result<void> controller::reconcile(const ident& id, slot& s, std::uint64_t dup_f
     // agrees with the events applied since the one before. cachestat counts every page in
     // the cache, read or not.
     recount = std::string_view(reader_->name()) == "mincore" && (!was_recount || counts->cached != s.cached_pages);
-    if (s.audited && counts->cached != s.cached_pages) ++counters_.audit_repairs;
+    if (s.audited && (counts->cached != s.cached_pages || (!s.dirty && counts->dirty + counts->writeback > 0))) {
+      ++counters_.audit_repairs;
+    }
     s.cached_pages = counts->cached;
     s.order.counted_ns = counted_at;
     s.order.counted_until_ns = counted_until;

@@ -20,6 +20,9 @@
 //  - order: a record that may have been overtaken by a record of another CPU (live/ordering.hpp)
 //    is not applied: the inode is re-resolved from cachestat, and records already reflected in
 //    that count (made before it was taken) are then skipped.
+//  - audit: what no rule above can bound (a record that never arrives, nothing telling it was
+//    lost) is caught by comparing quiet files' cached counts with cachestat, 64 per tick in
+//    rounds at most a second apart, and re-reading those that differ (audit_repairs).
 
 #include <sys/types.h>
 
@@ -58,8 +61,9 @@ struct live_counters {
   // made before the horizon should have been applied by then. A diagnostic: should stay 0.
   std::uint64_t late_records = 0;
   // Files the audit found holding another cached count (or dirty pages) than the model and
-  // re-read, whose re-read count confirmed the difference: records the kernel made but the
-  // model never applied. A diagnostic like late_records: should stay 0 (see audit()).
+  // re-read, whose re-read confirmed the difference: records the kernel made but the model
+  // never applied (see audit()). A diagnostic, like late_records; the 7-minute soak's churn
+  // makes 20-30 (a few of them may be records still on their way at both looks).
   std::uint64_t audit_repairs = 0;
 };
 
@@ -195,7 +199,7 @@ class controller {
   bool refresh_path(slot& s, int fd);
   // A few cached files' paths per tick, all of them about once a second.
   void check_paths();
-  // A few files' cached counts per tick against cachestat, all of them about once a second:
+  // A few files' cached counts per tick against cachestat, in rounds at most a second apart:
   // a file quiet for a while whose count differs is re-read (take_count). The net under the
   // rules of live/ordering.hpp for what no rule can bound: an insertion's tracepoint fires after
   // the page is in the cache, so a task preempted between the two makes a record whose time is
