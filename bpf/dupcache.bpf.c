@@ -35,6 +35,9 @@ const volatile __u64 wakeup_bytes = 0;
 /* Merge consecutive insertions of one file on one CPU into one CACHE_ADD record (struct
  * dupcache_run). Off when user space cannot run dc_flush on a chosen CPU (see tracer.cpp). */
 const volatile bool coalesce = false;
+/* FS_IOC_FIEMAP records only when asked (dupcache trace): they change nothing, and a live model's
+ * own seed makes one per cached file. */
+const volatile bool fiemap_events = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -788,6 +791,8 @@ int dc_sys_ioctl(struct trace_event_raw_sys_enter *ctx)
 	case DC_FS_IOC_FIEMAP: {
 		struct dc_fiemap_head fm;
 
+		if (!fiemap_events)
+			return 0;
 		kind = DUPCACHE_EV_SHARE_FIEMAP;
 		if (bpf_probe_read_user(&fm, sizeof(fm), uarg)) {
 			a.flags |= DUPCACHE_EVF_ARGS_UNREAD;

@@ -45,7 +45,9 @@ enum dupcache_event_kind {
 	DUPCACHE_EV_SHARE_DEDUPE = 6,
 	/* copy_file_range(2): may reflink on btrfs/xfs. */
 	DUPCACHE_EV_SHARE_COPY_RANGE = 7,
-	/* ioctl(fd, FS_IOC_FIEMAP, &fiemap): someone is mapping extents (a scanner at work). */
+	/* ioctl(fd, FS_IOC_FIEMAP, &fiemap): someone is mapping extents (a scanner at work). Made
+	 * only when the loader sets the rodata fiemap_events (dupcache trace does; live consumers
+	 * do not: their own seed makes one per cached file). */
 	DUPCACHE_EV_SHARE_FIEMAP = 8,
 	/* ftruncate(2) / truncate(2): extents past the new size are released. */
 	DUPCACHE_EV_SHARE_TRUNCATE = 9,

@@ -89,8 +89,8 @@ result<void> controller::seed() {
   }
   slots_.clear();
   pending_.clear();
-  path_checks_.clear();
-  audits_.clear();
+  path_checks_.todo.clear();
+  audits_.todo.clear();
   last_insert_ns_.clear();  // copy ids are new
   auto& index = state_->index;
   for (auto& rec : state_->inodes) {
@@ -278,68 +278,63 @@ bool controller::refresh_path(slot& s, int fd) {
   return true;
 }
 
-void controller::check_paths() {
-  if (path_checks_.empty()) {
+template <typename Wanted, typename Visit>
+void controller::in_rounds(slot_round& r, int per_tick, Wanted&& wanted, Visit&& visit) {
+  if (r.todo.empty()) {
     const auto now = std::chrono::steady_clock::now();
-    if (now - paths_round_ < std::chrono::seconds(1)) return;
-    paths_round_ = now;
+    if (now - r.started < std::chrono::seconds(1)) return;
+    r.started = now;
     for (const auto& [id, s] : slots_) {
-      if (s.has_copy && s.cached_pages > 0 && !s.ignored) path_checks_.push_back(id);
+      if (wanted(s)) r.todo.push_back(id);
     }
   }
-  // A stat each, and a reopen only for a path that leads elsewhere: cheap beside the events.
-  for (int n = 0; n < 256 && !path_checks_.empty(); ++n) {
-    const ident id = path_checks_.back();
-    path_checks_.pop_back();
-    auto it = slots_.find(id);
-    if (it == slots_.end()) continue;
-    slot& s = it->second;
-    struct stat pst {};
-    if (lstat(s.path.c_str(), &pst) == 0 && pst.st_ino == s.key.ino) continue;
-    unique_fd fd = open_slot(s, id);  // by handle, the path leading elsewhere
-    if (fd && refresh_path(s, fd.get())) sync_file_entry(s);
-    // Unlinked (or gone): the reconcile finds it so and the tick forgets it. (A file seeded and
-    // never seen in an event since cannot be opened by handle: it keeps its old path.)
-    if (!fd && s.generation != 0) mark_pending(id, s);
+  for (int n = 0; n < per_tick && !r.todo.empty(); ++n) {
+    const ident id = r.todo.back();
+    r.todo.pop_back();
+    if (auto it = slots_.find(id); it != slots_.end()) visit(id, it->second);
   }
+}
+
+void controller::check_paths() {
+  // A stat each, and a reopen only for a path that leads elsewhere: cheap beside the events.
+  in_rounds(
+      path_checks_, 256, [](const slot& s) { return s.has_copy && s.cached_pages > 0 && !s.ignored; },
+      [this](const ident& id, slot& s) {
+        struct stat pst {};
+        if (lstat(s.path.c_str(), &pst) == 0 && pst.st_ino == s.key.ino) return;
+        unique_fd fd = open_slot(s, id);  // by handle, the path leading elsewhere
+        if (fd && refresh_path(s, fd.get())) sync_file_entry(s);
+        // Unlinked (or gone): the reconcile finds it so and the tick forgets it. (A file seeded
+        // and never seen in an event since cannot be opened by handle: it keeps its old path.)
+        if (!fd && s.generation != 0) mark_pending(id, s);
+      });
 }
 
 void controller::audit() {
   // mincore (before Linux 6.5) walks the whole file and does not see pages still being read in
   // (reconcile()'s recount): no audit there.
   if (std::string_view(reader_->name()) != "cachestat") return;
-  if (audits_.empty()) {
-    const auto now = std::chrono::steady_clock::now();
-    if (now - audit_round_ < std::chrono::seconds(1)) return;
-    audit_round_ = now;
-    for (const auto& [id, s] : slots_) {
-      if (s.has_copy && !s.ignored) audits_.push_back(id);
-    }
-  }
   // Quiet: no record applied nor count taken for a while before the horizon, so the records
   // still to arrive for it are the few made since (a difference they explain costs one re-read).
   constexpr std::uint64_t quiet_ns = 250'000'000;
   // Each costs an open and a cachestat: 64 per tick (about 10 ticks a second) is well under a
   // percent of a core, and every file of a large tree is audited every few minutes.
-  for (int n = 0; n < 64 && !audits_.empty(); ++n) {
-    const ident id = audits_.back();
-    audits_.pop_back();
-    auto it = slots_.find(id);
-    if (it == slots_.end()) continue;
-    slot& s = it->second;
-    if (s.pending || s.dirty || s.take_count || !s.has_copy) continue;  // being re-read already
-    const std::uint64_t last = std::max({s.order.added.ns, s.order.removed.ns, s.order.counted_until_ns, s.order.counted_ns});
-    if (last + quiet_ns > window_.horizon_ns) continue;
-    unique_fd fd = open_slot(s, id);
-    if (!fd) continue;  // gone: its removals or the path check tell
-    auto counts = reader_->totals(fd.get(), 0);
-    if (!counts) continue;
-    if (counts->cached == s.cached_pages && counts->dirty + counts->writeback == 0) continue;
-    mark_pending(id, s);
-    s.changed = {};  // nothing to settle
-    s.take_count = true;
-    s.audited = true;
-  }
+  in_rounds(
+      audits_, 64, [](const slot& s) { return s.has_copy && !s.ignored; },
+      [this](const ident& id, slot& s) {
+        if (s.pending || s.dirty || s.take_count || !s.has_copy) return;  // being re-read already
+        const std::uint64_t last =
+            std::max({s.order.added.ns, s.order.removed.ns, s.order.counted_until_ns, s.order.counted_ns});
+        if (last + quiet_ns > window_.horizon_ns) return;
+        unique_fd fd = open_slot(s, id);
+        if (!fd) return;  // gone: its removals or the path check tell
+        auto counts = reader_->totals(fd.get(), 0);
+        if (!counts || (counts->cached == s.cached_pages && counts->dirty + counts->writeback == 0)) return;
+        mark_pending(id, s);
+        s.changed = {};  // nothing to settle
+        s.take_count = true;
+        s.audited = true;
+      });
 }
 
 void controller::ensure_copy(slot& s) {

@@ -179,6 +179,15 @@ class controller {
     inode_order order;
   };
 
+  // A walk over the slots spread across ticks: the slots wanted, listed at most once a second,
+  // then per_tick of them visited at each call.
+  struct slot_round {
+    std::vector<ident> todo;  // still to visit in this round
+    std::chrono::steady_clock::time_point started{};
+  };
+  template <typename Wanted, typename Visit>
+  void in_rounds(slot_round& r, int per_tick, Wanted&& wanted, Visit&& visit);
+
   slot* find(const trace::decoded_event& ev, bool resolve);
   slot* resolve_unknown(const ident& id, const trace::decoded_event& ev);
   // Re-reads one file (residency, extents) and replaces its part of the index. Insertions in
@@ -230,10 +239,8 @@ class controller {
   inode_opener handles_;  // per watched superblock device
   std::vector<std::string> roots_abs_;  // watched PATHs, resolved; empty = whole filesystems
   std::vector<ident> pending_;
-  std::vector<ident> path_checks_;  // still to check in this round of check_paths()
-  std::chrono::steady_clock::time_point paths_round_{};
-  std::vector<ident> audits_;  // still to audit in this round
-  std::chrono::steady_clock::time_point audit_round_{};
+  slot_round path_checks_;  // check_paths()
+  slot_round audits_;       // audit()
   std::uint64_t extents_gen_ = 1;
   std::uint64_t drops_seen_ = 0;
   order_window window_;

@@ -12,6 +12,7 @@ trace_outcome run_trace(const trace_request& request, const trace_callbacks& cb)
   trace::tracer_options to;
   to.ring_buffer_bytes = request.ring_buffer_bytes;
   to.sharing_events = request.sharing_events;
+  to.fiemap_events = request.sharing_events;  // shown by `dupcache trace`
   to.wakeup_fraction = 8;  // batched wakeups; the loop polls every 100 ms
   to.coalesce = request.coalesce;
   if (!request.all) {

@@ -195,6 +195,7 @@ bool tracer::attempt::run(const tracer_options& options, std::uint64_t ring_byte
   skel->rodata->filter_devs = !options.watch_devs.empty();
   skel->rodata->wakeup_bytes = options.wakeup_fraction > 0 ? ring_bytes / options.wakeup_fraction : 0;
   skel->rodata->coalesce = coalesce;
+  skel->rodata->fiemap_events = options.fiemap_events;
   if (int err = bpf_map__set_max_entries(skel->maps.events, static_cast<std::uint32_t>(ring_bytes)))
     return fail(where + "size ring buffer", -err, &log);
 

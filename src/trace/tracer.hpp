@@ -57,7 +57,12 @@ struct tracer_options {
   // Wake the consumer when 1/wakeup_fraction of the ring buffer is filled, not per event
   // (0: per event). Consumers that batch must poll with a timeout: it bounds the latency.
   unsigned wakeup_fraction = 0;
-  bool sharing_events = true;  // clone/dedupe/copy_file_range/fiemap/truncate syscalls
+  bool sharing_events = true;  // clone/dedupe/copy_file_range/truncate/fallocate syscalls
+  // FS_IOC_FIEMAP calls too (with sharing_events). They change nothing, and a live model's own
+  // seed makes one per cached file: with hundreds of thousands of files cached, that alone
+  // overflowed the ring buffer at every seed, and the repair (a seed) overflowed it again, for
+  // good. Only `dupcache trace` asks for them.
+  bool fiemap_events = false;
   bool dirty_events = true;    // writeback_dirty_folio
   // Merge consecutive insertions of one file on one CPU into one record (see dupcache_abi.h).
   // Needs BPF_PROG_TEST_RUN on a chosen CPU (v5.10) for flush(); where that fails the tracer

@@ -445,6 +445,36 @@ TEST_F(bpf_btrfs, probe_reports_chosen_path_and_rejections) {
   EXPECT_NE(only.err().message().find("fentry"), std::string::npos) << only.err().message();
 }
 
+// FIEMAP changes nothing, and a live model's seed makes one per cached file: reported only when
+// asked (dupcache trace), while the other sharing syscalls always are.
+TEST_F(bpf_btrfs, fiemap_is_reported_only_when_asked) {
+  const std::string path = img_->path("f");
+  ASSERT_TRUE(write_file(path, 64 * KiB).ok());
+  unique_fd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+  unique_fd copy(::open(img_->path("g").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  ASSERT_TRUE(fd && copy);
+  for (bool asked : {false, true}) {
+    SCOPED_TRACE(asked ? "asked" : "default");
+    auto opts = filtered_options();
+    opts.fiemap_events = asked;
+    auto t = open_tracer(opts);
+    ASSERT_TRUE(t);
+    fiemap fm{};
+    fm.fm_length = 64 * KiB;
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(::ioctl(fd.get(), FS_IOC_FIEMAP, &fm), 0) << std::strerror(errno);
+    ASSERT_EQ(::ioctl(copy.get(), FICLONE, fd.get()), 0) << std::strerror(errno);
+    std::vector<event_kind> kinds;
+    for (const auto& e : drain(*t))
+      if (e.is_sharing() && e.pid == static_cast<std::uint32_t>(::getpid())) kinds.push_back(e.kind);
+    if (asked) {
+      EXPECT_EQ(kinds, (std::vector<event_kind>{event_kind::share_fiemap, event_kind::share_fiemap,
+                                                event_kind::share_fiemap, event_kind::share_clone}));
+    } else {
+      EXPECT_EQ(kinds, std::vector<event_kind>{event_kind::share_clone});
+    }
+  }
+}
+
 // Sharing changes: each syscall produces its event with the fd's identity and its ranges.
 TEST_F(bpf_btrfs, sharing_syscalls_produce_events) {
   const std::string src_path = img_->path("src");
@@ -463,7 +493,9 @@ TEST_F(bpf_btrfs, sharing_syscalls_produce_events) {
   ASSERT_TRUE(outside);
   ::unlink(outside_path);
 
-  auto t = open_tracer(filtered_options());
+  auto opts = filtered_options();
+  opts.fiemap_events = true;
+  auto t = open_tracer(opts);
   ASSERT_TRUE(t);
 
   ASSERT_EQ(::ioctl(dst.get(), FICLONE, src.get()), 0) << std::strerror(errno);
