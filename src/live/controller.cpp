@@ -89,8 +89,8 @@ result<void> controller::seed() {
   }
   slots_.clear();
   pending_.clear();
-  path_checks_.todo.clear();
-  audits_.todo.clear();
+  path_checks_.active = false;
+  audits_.active = false;
   last_insert_ns_.clear();  // copy ids are new
   auto& index = state_->index;
   for (auto& rec : state_->inodes) {
@@ -280,19 +280,27 @@ bool controller::refresh_path(slot& s, int fd) {
 
 template <typename Wanted, typename Visit>
 void controller::in_rounds(slot_round& r, int per_tick, Wanted&& wanted, Visit&& visit) {
-  if (r.todo.empty()) {
+  if (!r.active) {
     const auto now = std::chrono::steady_clock::now();
     if (now - r.started < std::chrono::seconds(1)) return;
     r.started = now;
-    for (const auto& [id, s] : slots_) {
-      if (wanted(s)) r.todo.push_back(id);
+    r.active = true;
+    r.next_bucket = 0;
+  }
+  // The hash map's buckets in order: no list of the slots is made (24 B a file, twice, on a
+  // large tree). A rehash meanwhile (files first seen) may skip or repeat a few in this round;
+  // the next round sees them. Visits never add nor remove slots. The buckets looked at per call
+  // are bounded too: most slots may not be wanted.
+  int visited = 0;
+  for (int b = 0; b < 16 * per_tick && visited < per_tick && r.next_bucket < slots_.bucket_count(); ++b) {
+    const std::size_t bucket = r.next_bucket++;
+    for (auto it = slots_.begin(bucket); it != slots_.end(bucket); ++it) {
+      if (!wanted(it->second)) continue;
+      visit(it->first, it->second);
+      ++visited;
     }
   }
-  for (int n = 0; n < per_tick && !r.todo.empty(); ++n) {
-    const ident id = r.todo.back();
-    r.todo.pop_back();
-    if (auto it = slots_.find(id); it != slots_.end()) visit(id, it->second);
-  }
+  if (r.next_bucket >= slots_.bucket_count()) r.active = false;
 }
 
 void controller::check_paths() {

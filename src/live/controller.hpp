@@ -179,10 +179,11 @@ class controller {
     inode_order order;
   };
 
-  // A walk over the slots spread across ticks: the slots wanted, listed at most once a second,
-  // then per_tick of them visited at each call.
+  // A walk over the slots spread across ticks, in rounds at most a second apart: about
+  // per_tick of the slots wanted are visited at each call.
   struct slot_round {
-    std::vector<ident> todo;  // still to visit in this round
+    bool active = false;
+    std::size_t next_bucket = 0;  // of slots_
     std::chrono::steady_clock::time_point started{};
   };
   template <typename Wanted, typename Visit>
