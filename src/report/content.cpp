@@ -172,7 +172,7 @@ std::string content_text(const report_model& m, const report_options& opts) {
     for (std::size_t i = 0; i < n; ++i) {
       out += fmt::format("{:>{}} {:>{}}  {}\n", size(at(c.copy_wasted_bytes, rows[i]->copy)), w,
                          size(at(c.copy_duplicate_bytes, rows[i]->copy)), w,
-                         terminal_safe(m.files.row(*rows[i]).path));
+                         terminal_safe(m.files.row(*rows[i]).path.str()));
     }
   }
   const std::size_t ng = std::min(opts.top.value_or(20), c.groups.size());

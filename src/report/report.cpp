@@ -190,7 +190,7 @@ using ojson = nlohmann::ordered_json;
 
 ojson file_json(const report_model::file_row& f) {
   ojson row = ojson::object();
-  path_json(row, "path", f.path);
+  path_json(row, "path", f.path.str());
   row["cached_bytes"] = f.cached_bytes;
   row["shared_cached_bytes"] = f.shared_cached_bytes;
   row["wasted_bytes"] = f.wasted_bytes;
@@ -206,7 +206,7 @@ ojson group_json(const report_model& m, const report_model::group_row& g) {
   row["files"] = ojson::array();
   for (copy_id c : g.copies) {
     ojson f = ojson::object();
-    path_json(f, "path", m.path_of(c));
+    path_json(f, "path", m.path_of(c).str());
     row["files"].push_back(std::move(f));
   }
   return row;
@@ -529,7 +529,7 @@ void write_report_text(std::ostream& out, const report_model& m, const report_op
       for (std::size_t i = 0; i < n; ++i) {
         const auto& f = m.files[i];
         out << fmt::format("{:>{}} {:>{}} {:>{}}  {}\n", size(f.wasted_bytes), w, size(f.shared_cached_bytes), w,
-                           size(f.cached_bytes), w, terminal_safe(f.path));
+                           size(f.cached_bytes), w, terminal_safe(f.path.str()));
       }
     } else if (view == report_view::group) {
       const std::size_t n = std::min(rows_for(opts, 20), m.groups.size());
@@ -538,7 +538,7 @@ void write_report_text(std::ostream& out, const report_model& m, const report_op
       for (std::size_t i = 0; i < n; ++i) {
         const auto& g = m.groups[i];
         for (std::size_t k = 0; k < g.copies.size(); ++k) {
-          const auto& path = m.path_of(g.copies[k]);
+          const std::string path = m.path_of(g.copies[k]);
           if (k == 0) {
             out << fmt::format("{:>6} {:>{}} {:>{}}  {}\n", g.copies.size(), size(g.bytes_per_copy), w,
                                size(g.wasted_bytes), w, terminal_safe(path));
