@@ -119,7 +119,7 @@ report_model make_model(std::conditional_t<Take, scan_result&, const scan_result
   std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> cached_by_fs;  // files, bytes
   for (const auto& r : list.order) {
     const auto& f = files[r.copy];
-    auto& c = cached_by_fs[f.fs_id];
+    auto& c = cached_by_fs[list.keys[r.copy].fs];
     ++c.first;
     c.second += f.cached_bytes;
   }
@@ -435,10 +435,9 @@ report_model report_from_json(const nlohmann::json& j) {
   for (const auto& f : j.at("files")) {
     file_entry e;
     e.path = path_from_json(f, "path");
-    e.fs_id = f.value("fs", "");
     e.cached_bytes = u64(f.at("cached_bytes"));
     e.dirty_bytes = u64_or(f, "dirty_bytes");
-    const copy_key key{e.fs_id, u64_or(f, "subvol"), u64_or(f, "ino")};
+    const copy_key key{interned(f.value("fs", "")), u64_or(f, "subvol"), u64_or(f, "ino")};
     report_model::file_list::rank r;
     r.copy = add_copy(std::move(e), key);
     r.share = static_cast<std::uint32_t>(m.files.shares.size());

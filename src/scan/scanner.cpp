@@ -475,7 +475,7 @@ class scan_job {
     std::lock_guard lock(out_mu_);
     const copy_id id = out_.index.intern_copy(key);
     if (id >= out_.files.size()) out_.files.resize(id + 1);
-    out_.files[id] = file_entry{opts_.pool_paths ? packed_string::pooled(path, out_.paths) : packed_string(path), fs->id, static_cast<std::uint64_t>(st.st_size), counts->cached * ps_,
+    out_.files[id] = file_entry{opts_.pool_paths ? packed_string::pooled(path, out_.paths) : packed_string(path), static_cast<std::uint64_t>(st.st_size), counts->cached * ps_,
                                 (counts->dirty + counts->writeback) * ps_, root};
     for (const auto& piece : pieces) {
       out_.index.add(id, out_.index.intern_domain(piece.domain), piece.physical, piece.length);
