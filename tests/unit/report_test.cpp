@@ -47,7 +47,7 @@ scan_result make_scan() {
   for (const auto& x : files) {
     id[x.ino] = s.index.intern_copy({"fsA", 0, x.ino});
     EXPECT_EQ(id[x.ino], s.files.size());
-    s.files.push_back({x.path, x.cached_pages * P, x.cached_pages * P, x.dirty});
+    s.files.push_back({x.path, x.cached_pages * P, x.dirty});
   }
   const domain_id d = s.index.intern_domain("fsA");
   s.index.add(id[10], d, 0, 6 * P);
@@ -274,7 +274,7 @@ TEST(Report, DefaultRowLimitsTwentyInTextAllInJson) {
   scan_result s(P);
   for (int i = 0; i < 25; ++i) {
     s.index.intern_copy({"fsA", 0, static_cast<std::uint64_t>(100 + i)});
-    s.files.push_back({fmt::format("/f/{:02}", 24 - i), P, P, 0});  // interned in reverse name order
+    s.files.push_back({fmt::format("/f/{:02}", 24 - i), P, 0});  // interned in reverse name order
   }
   const auto m = build_report(s);
   const auto text = report_text(m, report_options{});
@@ -341,9 +341,9 @@ TEST(Report, JsonReadsBackToTheSameReport) {
 // evicted since (cached 0) or never named (no path) is not ranked, either way.
 TEST(Report, ModelFromADoneScanIsTheSame) {
   scan_result kept = make_scan();
-  kept.files.push_back({"/data/evicted", P, 0, 0});
+  kept.files.push_back({"/data/evicted", 0, 0});
   ASSERT_EQ(kept.index.intern_copy({"fsA", 0, 16}), 6u);
-  kept.files.push_back({"", P, P, 0});
+  kept.files.push_back({"", P, 0});
   ASSERT_EQ(kept.index.intern_copy({"fsA", 0, 17}), 7u);
   scan_result done = kept;
   const auto a = build_report(kept);
