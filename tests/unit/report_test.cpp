@@ -72,6 +72,36 @@ std::vector<std::string> group_paths(const report_model& m, const report_model::
   return out;
 }
 
+// Issue 17: a cached file's record is its path (8 B), its cached and dirty bytes and its walk
+// root: 32 bytes. Its filesystem is its index key's, so a row names the key's filesystem, and
+// a scan's cached bytes per filesystem are counted by the keys; its size is kept only with
+// --content (content_pages::sizes).
+TEST(Report, AFileRecordIsItsPathBytesAndRoot) {
+  static_assert(sizeof(packed_string) == 8);
+  static_assert(sizeof(interned) == 8);
+  static_assert(sizeof(file_entry) == 32);
+  scan_result s(P);
+  ASSERT_EQ(s.index.intern_copy({"fsB", 0, 7}), 0u);
+  s.files.push_back({"/b/x", 3 * P, P, "/b"});
+  ASSERT_EQ(s.index.intern_copy({"fsC", 0, 8}), 1u);
+  s.files.push_back({"/c/y", 2 * P, 0, "/c"});
+  s.filesystems["fsB"].files_scanned = 1;
+  s.filesystems["fsC"].files_scanned = 1;
+  EXPECT_TRUE(s.content.sizes.empty());
+  const auto m = build_report(std::move(s));
+  ASSERT_EQ(m.files.size(), 2u);
+  EXPECT_EQ(m.files[0].path, "/b/x");  // more cached first (no waste)
+  EXPECT_EQ(m.files[0].fs, "fsB");
+  EXPECT_EQ(m.files[0].dirty_bytes, P);
+  EXPECT_EQ(m.files[1].fs, "fsC");
+  ASSERT_EQ(m.filesystems.size(), 2u);
+  EXPECT_EQ(m.filesystems[0].id, "fsB");
+  EXPECT_EQ(m.filesystems[0].files_cached, 1u);
+  EXPECT_EQ(m.filesystems[0].cached_bytes, 3 * P);
+  EXPECT_EQ(m.filesystems[1].id, "fsC");
+  EXPECT_EQ(m.filesystems[1].cached_bytes, 2 * P);
+}
+
 TEST(Report, ModelNumbers) {
   const auto scan = make_scan();
   ASSERT_EQ(scan.index.wasted_bytes(), 11 * P);
