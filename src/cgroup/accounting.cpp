@@ -366,7 +366,7 @@ std::vector<container_row> host_accounting::rows(const scan_result& scan) {
   }
   const location_lookup located = [&](copy_id c) -> std::optional<charge_owner> {
     if (c >= scan.files.size()) return std::nullopt;
-    const known_container* k = impl_->names.owner_of_path(scan.files[c].path);
+    const known_container* k = impl_->names.owner_of_path(scan.files[c].path.str());
     if (!k || live.count(k->id)) return std::nullopt;
     charge_owner o;
     o.ref.runtime = k->runtime;

@@ -254,7 +254,7 @@ class engine::loop {
       f.priority = sc.priority(c);
       // Canonical copies are what merged processes map: never the ones to evict, and the keepers
       // of their blocks (policy/plan.hpp).
-      f.canonical = policy::is_canonical(st.files[c].path);
+      f.canonical = policy::is_canonical(st.files[c].path.str());
       f.evictable = scope(c) && !f.canonical;
       if (f.evictable) {
         if (auto it = files_.find(st.index.key_of(c)); it != files_.end() && now < it->second.not_before) f.evictable = false;
@@ -340,7 +340,7 @@ class engine::loop {
       log::print(level::notice, "{} was read back in ({} since the eviction): backing off for {} s", st.files[*c].path,
           human_bytes(cached - fs.cached_after), fs.backoff.count() / 1000.0);
       nlohmann::ordered_json j{{"ts", now_s()}, {"event", "backoff"}};
-      put_path(j, "path", st.files[*c].path);
+      put_path(j, "path", st.files[*c].path.str());
       j["refault_bytes"] = cached - fs.cached_after;
       j["backoff_s"] = fs.backoff.count() / 1000.0;
       journal_.write(j);

@@ -374,7 +374,6 @@ void controller::sync_file_entry(slot& s) {
   ensure_copy(s);
   auto& f = state_->files[s.copy];
   if (f.path != s.path) f.path = s.path;  // a packed path is a new block each time it is set
-  f.fs_id = s.key.fs;
   f.cached_bytes = s.cached_pages * ps_;
   f.dirty_bytes = std::min(s.dirty_pages, s.cached_pages) * ps_;
 }

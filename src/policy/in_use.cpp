@@ -27,7 +27,7 @@ files_in_use files_in_use::collect() {
 bool files_in_use::holds_copy(const scan_result& scan, copy_id c) const {
   if (held_.empty() || c >= scan.files.size() || scan.files[c].path.empty()) return false;
   struct stat st {};
-  if (stat(scan.files[c].path.c_str(), &st) < 0) return false;
+  if (stat(scan.files[c].path.str().c_str(), &st) < 0) return false;
   if (static_cast<std::uint64_t>(st.st_ino) != scan.index.key_of(c).ino) return false;
   return holds(st.st_dev, st.st_ino);
 }

@@ -90,7 +90,7 @@ void merge_with_module(const scan_result& before, const merge_module& mod, const
   if (!moved.empty()) {
     auto plans = plan_evictions(*after, keep_rule::priority, [&](copy_id c) {
       copy_facts f;
-      f.priority = is_canonical(after->files[c].path) ? 2 : moved.count(c) ? 0 : 1;
+      f.priority = is_canonical(after->files[c].path.str()) ? 2 : moved.count(c) ? 0 : 1;
       f.heat = after->files[c].cached_bytes;
       f.evictable = moved.count(c) > 0;
       return f;

@@ -39,9 +39,11 @@ scope::scope(scope_rules rules, const scan_result& scan, const std::vector<cgrou
 
 bool scope::in_scope(copy_id c) const {
   const auto& f = scan_.files[c];
-  if (!path_under_any(f.path, rules_.paths, true)) return false;
-  if (path_under_any(f.path, rules_.exclude_paths, false)) return false;
-  const auto on = [&](const std::string& fs) { return f.fs_id == fs || f.fs_id.str().rfind(fs + ":", 0) == 0; };
+  const std::string path = f.path;
+  if (!path_under_any(path, rules_.paths, true)) return false;
+  if (path_under_any(path, rules_.exclude_paths, false)) return false;
+  const interned& fs_id = scan_.index.key_of(c).fs;
+  const auto on = [&](const std::string& fs) { return fs_id == fs || fs_id.str().rfind(fs + ":", 0) == 0; };
   if (!rules_.filesystems.empty() && std::none_of(rules_.filesystems.begin(), rules_.filesystems.end(), on)) return false;
   if (denied_.count(c)) return false;
   return rules_.allow.empty() || allowed_.count(c) > 0;

@@ -25,7 +25,7 @@ std::vector<content_model::group_row> identical_files(const scan_result& scan, c
   std::map<std::pair<std::uint64_t, std::vector<std::uint64_t>>, std::vector<copy_id>> by_content;
   for (copy_id c = 0; c < scan.files.size() && c < found.classes.size(); ++c) {
     const auto& pages = scan.content.by_copy[c];
-    const std::uint64_t size = scan.files[c].size;
+    const std::uint64_t size = c < scan.content.sizes.size() ? scan.content.sizes[c] : 0;
     // A copy sharing every page's place with another (a reflink) has no duplicate bytes of its
     // own but is still one of the identical files.
     if (size == 0 || pages.size() != (size + ps - 1) / ps) continue;
@@ -172,7 +172,7 @@ std::string content_text(const report_model& m, const report_options& opts) {
     for (std::size_t i = 0; i < n; ++i) {
       out += fmt::format("{:>{}} {:>{}}  {}\n", size(at(c.copy_wasted_bytes, rows[i]->copy)), w,
                          size(at(c.copy_duplicate_bytes, rows[i]->copy)), w,
-                         terminal_safe(m.files.row(*rows[i]).path));
+                         terminal_safe(m.files.row(*rows[i]).path.str()));
     }
   }
   const std::size_t ng = std::min(opts.top.value_or(20), c.groups.size());

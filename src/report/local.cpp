@@ -37,7 +37,8 @@ result<local_report> make_local_report(const local_report_request& req) {
     std::vector<reopen_target> targets;
     for (copy_id id = 0; id < scanned->files.size(); ++id) {
       const auto& f = scanned->files[id];
-      targets.push_back({f.root, f.path, scanned->index.key_of(id).ino, f.size});
+      const std::uint64_t size = id < scanned->content.sizes.size() ? scanned->content.sizes[id] : 0;
+      targets.push_back({f.root, f.path, scanned->index.key_of(id).ino, size});
     }
     auto source = make_file_page_source(std::move(targets), out.model.page_size);
     auto found = find_content_duplicates(scanned->content, *source, out.model.page_size, content_rank(*scanned));

@@ -119,7 +119,7 @@ report_model make_model(std::conditional_t<Take, scan_result&, const scan_result
   std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> cached_by_fs;  // files, bytes
   for (const auto& r : list.order) {
     const auto& f = files[r.copy];
-    auto& c = cached_by_fs[f.fs_id];
+    auto& c = cached_by_fs[list.keys[r.copy].fs];
     ++c.first;
     c.second += f.cached_bytes;
   }
@@ -190,7 +190,7 @@ using ojson = nlohmann::ordered_json;
 
 ojson file_json(const report_model::file_row& f) {
   ojson row = ojson::object();
-  path_json(row, "path", f.path);
+  path_json(row, "path", f.path.str());
   row["cached_bytes"] = f.cached_bytes;
   row["shared_cached_bytes"] = f.shared_cached_bytes;
   row["wasted_bytes"] = f.wasted_bytes;
@@ -206,7 +206,7 @@ ojson group_json(const report_model& m, const report_model::group_row& g) {
   row["files"] = ojson::array();
   for (copy_id c : g.copies) {
     ojson f = ojson::object();
-    path_json(f, "path", m.path_of(c));
+    path_json(f, "path", m.path_of(c).str());
     row["files"].push_back(std::move(f));
   }
   return row;
@@ -435,10 +435,9 @@ report_model report_from_json(const nlohmann::json& j) {
   for (const auto& f : j.at("files")) {
     file_entry e;
     e.path = path_from_json(f, "path");
-    e.fs_id = f.value("fs", "");
     e.cached_bytes = u64(f.at("cached_bytes"));
     e.dirty_bytes = u64_or(f, "dirty_bytes");
-    const copy_key key{e.fs_id, u64_or(f, "subvol"), u64_or(f, "ino")};
+    const copy_key key{interned(f.value("fs", "")), u64_or(f, "subvol"), u64_or(f, "ino")};
     report_model::file_list::rank r;
     r.copy = add_copy(std::move(e), key);
     r.share = static_cast<std::uint32_t>(m.files.shares.size());
@@ -529,7 +528,7 @@ void write_report_text(std::ostream& out, const report_model& m, const report_op
       for (std::size_t i = 0; i < n; ++i) {
         const auto& f = m.files[i];
         out << fmt::format("{:>{}} {:>{}} {:>{}}  {}\n", size(f.wasted_bytes), w, size(f.shared_cached_bytes), w,
-                           size(f.cached_bytes), w, terminal_safe(f.path));
+                           size(f.cached_bytes), w, terminal_safe(f.path.str()));
       }
     } else if (view == report_view::group) {
       const std::size_t n = std::min(rows_for(opts, 20), m.groups.size());
@@ -538,7 +537,7 @@ void write_report_text(std::ostream& out, const report_model& m, const report_op
       for (std::size_t i = 0; i < n; ++i) {
         const auto& g = m.groups[i];
         for (std::size_t k = 0; k < g.copies.size(); ++k) {
-          const auto& path = m.path_of(g.copies[k]);
+          const std::string path = m.path_of(g.copies[k]);
           if (k == 0) {
             out << fmt::format("{:>6} {:>{}} {:>{}}  {}\n", g.copies.size(), size(g.bytes_per_copy), w,
                                size(g.wasted_bytes), w, terminal_safe(path));

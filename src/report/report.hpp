@@ -71,7 +71,7 @@ struct report_model {
       const auto& e = by_copy[r.copy];
       const auto& k = keys[r.copy];
       const copy_share sh = share_of(r);
-      return {e.path, e.fs_id, k.subvol, k.ino, e.cached_bytes, sh.shared_bytes, sh.wasted_bytes, e.dirty_bytes,
+      return {e.path, k.fs, k.subvol, k.ino, e.cached_bytes, sh.shared_bytes, sh.wasted_bytes, e.dirty_bytes,
               r.copy};
     }
     copy_share share_of(const rank& r) const { return r.share == no_share ? copy_share{} : shares[r.share].second; }

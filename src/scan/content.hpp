@@ -52,6 +52,7 @@ struct page_hash {
 struct content_pages {
   std::vector<std::string> domains;
   std::vector<std::vector<page_hash>> by_copy;
+  std::vector<std::uint64_t> sizes;  // by copy_id: each file's size when it was hashed
   std::uint64_t pages_hashed = 0;
   std::uint64_t pages_gone = 0;  // evicted between the residency read and the hashing: not read
 };

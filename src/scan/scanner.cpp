@@ -475,14 +475,18 @@ class scan_job {
     std::lock_guard lock(out_mu_);
     const copy_id id = out_.index.intern_copy(key);
     if (id >= out_.files.size()) out_.files.resize(id + 1);
-    out_.files[id] = file_entry{opts_.pool_paths ? packed_string::pooled(path, out_.paths) : packed_string(path), fs->id, static_cast<std::uint64_t>(st.st_size), counts->cached * ps_,
+    out_.files[id] = file_entry{opts_.pool_paths ? packed_string::pooled(path, out_.paths) : packed_string(path), counts->cached * ps_,
                                 (counts->dirty + counts->writeback) * ps_, root};
     for (const auto& piece : pieces) {
       out_.index.add(id, out_.index.intern_domain(piece.domain), piece.physical, piece.length);
     }
     if (opts_.content) {
       auto& cp = out_.content;
-      if (id >= cp.by_copy.size()) cp.by_copy.resize(id + 1);
+      if (id >= cp.by_copy.size()) {
+        cp.by_copy.resize(id + 1);
+        cp.sizes.resize(id + 1);
+      }
+      cp.sizes[id] = static_cast<std::uint64_t>(st.st_size);
       place_pages(hashed, placement, ps_, cp);
       cp.pages_hashed += hashed.size();
       cp.pages_gone += hash_gone;
@@ -623,7 +627,10 @@ result<scan_result> scan(const scan_options& options_in) {
   out.named_path_failed = out.named_path_failed || named_failed;
   out.content_notes = std::move(content_notes);
   // Only when content was asked for: 24 bytes per cached file otherwise held for nothing.
-  if (options.content && out.content.by_copy.size() < out.files.size()) out.content.by_copy.resize(out.files.size());
+  if (options.content && out.content.by_copy.size() < out.files.size()) {
+    out.content.by_copy.resize(out.files.size());
+    out.content.sizes.resize(out.files.size());
+  }
   return out;
 }
 

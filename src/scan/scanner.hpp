@@ -53,10 +53,11 @@ struct scan_options {
   bool pool_paths = false;
 };
 
+// A cached file, by copy_id. Its filesystem is its index key's (scan_result::index.key_of(id).fs)
+// and its size, which only --content reads, is in scan_result::content.sizes: neither is
+// repeated here (issue 17: 32 bytes a record).
 struct file_entry {
   packed_string path;  // the first path the walk reached the inode by (8 bytes: issue 17)
-  interned fs_id;
-  std::uint64_t size = 0;
   std::uint64_t cached_bytes = 0;
   std::uint64_t dirty_bytes = 0;  // dirty or under writeback: never counted as shared
   // The PATH or mount point the walk reached it from ("" when not known: then "/"). Whoever

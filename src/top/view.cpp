@@ -48,7 +48,7 @@ table make_table(const sample& s, view_kind v, bool exact) {
     t.columns = {{"WASTED", w, true}, {"SHARED", w, true}, {"CACHED", w, true}, {"PATH", 0, false, true}};
     for (const auto& f : m.files) {
       if (f.cached_bytes == 0) continue;
-      const std::string path = terminal_safe(f.path);
+      const std::string path = terminal_safe(f.path.str());
       t.rows.push_back({{size_cell(f.wasted_bytes, exact), size_cell(f.shared_cached_bytes, exact),
                          size_cell(f.cached_bytes, exact), path},
                         {f.wasted_bytes, f.shared_cached_bytes, f.cached_bytes, 0},
@@ -59,8 +59,8 @@ table make_table(const sample& s, view_kind v, bool exact) {
     t.columns = {{"COPIES", 6, true}, {"PER COPY", w, true}, {"WASTED", w, true}, {"FILES", 0, false, true}};
     for (const auto& g : m.groups) {
       std::string all;
-      for (copy_id c : g.copies) all += terminal_safe(m.path_of(c)) + "\n";
-      std::string first = terminal_safe(m.path_of(g.copies.front()));
+      for (copy_id c : g.copies) all += terminal_safe(m.path_of(c).str()) + "\n";
+      std::string first = terminal_safe(m.path_of(g.copies.front()).str());
       if (g.copies.size() > 1) first += fmt::format(" (+{})", g.copies.size() - 1);
       t.rows.push_back({{fmt::format("{}", g.copies.size()), size_cell(g.bytes_per_copy, exact),
                          size_cell(g.wasted_bytes, exact), first},

@@ -28,7 +28,7 @@ struct scene {
     scan.files.resize(id + 1);
     scan.charges.resize(id + 1);
     scan.placements.resize(id + 1);
-    scan.files[id] = {"/c" + std::to_string(id), "fs", pages * ps, pages * ps, 0};
+    scan.files[id] = {"/c" + std::to_string(id), pages * ps, 0};
     scan.index.add(id, scan.index.intern_domain("fs"), 0, pages * ps);
     scan.charges[id] = std::move(charges);
     scan.placements[id] = {{"fs", 0, file_pages ? file_pages : pages, 0, true}};

@@ -122,7 +122,7 @@ scan_result copies(std::size_t n, std::uint64_t pages = 8) {
     const copy_id c = s.index.intern_copy({"fs", 0, i + 100});
     s.files.resize(c + 1);
     s.placements.resize(c + 1);
-    s.files[c] = {"/f" + std::to_string(i), "fs", pages * ps, pages * ps, 0};
+    s.files[c] = {"/f" + std::to_string(i), pages * ps, 0};
     s.index.add(c, s.index.intern_domain("fs"), 1 << 20, pages * ps);
     s.placements[c] = {{"fs", 0, pages, 1 << 20, true}};
   }
@@ -169,7 +169,7 @@ TEST(plan, out_of_scope_copies_are_kept_and_unshared_pages_never_planned) {
   const copy_id c = s.index.intern_copy({"fs", 0, 7});
   s.files.resize(c + 1);
   s.placements.resize(c + 1);
-  s.files[c] = {"/g", "fs", 16 * ps, 3 * ps, 0};
+  s.files[c] = {"/g", 3 * ps, 0};
   s.index.add(c, s.index.intern_domain("fs"), (1 << 20) + 2 * ps, 3 * ps);
   s.placements[c] = {{"fs", 8, 8, 1 << 20, true}};
   auto plans = plan_evictions(s, keep_rule::hottest, [&](copy_id x) {

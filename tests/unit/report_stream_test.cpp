@@ -70,7 +70,7 @@ mixed make_mixed() {
   for (const auto& e : files) {
     const copy_id id = s.index.intern_copy({e.fs, e.subvol, e.ino});
     EXPECT_EQ(id, s.files.size());
-    s.files.push_back({e.path, e.fs, e.pages * P, e.pages * P, e.dirty, "/"});
+    s.files.push_back({e.path, e.pages * P, e.dirty, "/"});
   }
   const domain_id b = s.index.intern_domain(kBtrfs);
   const domain_id xf = s.index.intern_domain(kXfs);

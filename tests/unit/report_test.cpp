@@ -47,7 +47,7 @@ scan_result make_scan() {
   for (const auto& x : files) {
     id[x.ino] = s.index.intern_copy({"fsA", 0, x.ino});
     EXPECT_EQ(id[x.ino], s.files.size());
-    s.files.push_back({x.path, "fsA", x.cached_pages * P, x.cached_pages * P, x.dirty});
+    s.files.push_back({x.path, x.cached_pages * P, x.dirty});
   }
   const domain_id d = s.index.intern_domain("fsA");
   s.index.add(id[10], d, 0, 6 * P);
@@ -70,6 +70,36 @@ std::vector<std::string> group_paths(const report_model& m, const report_model::
   std::vector<std::string> out;
   for (copy_id c : g.copies) out.push_back(m.path_of(c));
   return out;
+}
+
+// Issue 17: a cached file's record is its path (8 B), its cached and dirty bytes and its walk
+// root: 32 bytes. Its filesystem is its index key's, so a row names the key's filesystem, and
+// a scan's cached bytes per filesystem are counted by the keys; its size is kept only with
+// --content (content_pages::sizes).
+TEST(Report, AFileRecordIsItsPathBytesAndRoot) {
+  static_assert(sizeof(packed_string) == 8);
+  static_assert(sizeof(interned) == 8);
+  static_assert(sizeof(file_entry) == 32);
+  scan_result s(P);
+  ASSERT_EQ(s.index.intern_copy({"fsB", 0, 7}), 0u);
+  s.files.push_back({"/b/x", 3 * P, P, "/b"});
+  ASSERT_EQ(s.index.intern_copy({"fsC", 0, 8}), 1u);
+  s.files.push_back({"/c/y", 2 * P, 0, "/c"});
+  s.filesystems["fsB"].files_scanned = 1;
+  s.filesystems["fsC"].files_scanned = 1;
+  EXPECT_TRUE(s.content.sizes.empty());
+  const auto m = build_report(std::move(s));
+  ASSERT_EQ(m.files.size(), 2u);
+  EXPECT_EQ(m.files[0].path, "/b/x");  // more cached first (no waste)
+  EXPECT_EQ(m.files[0].fs, "fsB");
+  EXPECT_EQ(m.files[0].dirty_bytes, P);
+  EXPECT_EQ(m.files[1].fs, "fsC");
+  ASSERT_EQ(m.filesystems.size(), 2u);
+  EXPECT_EQ(m.filesystems[0].id, "fsB");
+  EXPECT_EQ(m.filesystems[0].files_cached, 1u);
+  EXPECT_EQ(m.filesystems[0].cached_bytes, 3 * P);
+  EXPECT_EQ(m.filesystems[1].id, "fsC");
+  EXPECT_EQ(m.filesystems[1].cached_bytes, 2 * P);
 }
 
 TEST(Report, ModelNumbers) {
@@ -274,7 +304,7 @@ TEST(Report, DefaultRowLimitsTwentyInTextAllInJson) {
   scan_result s(P);
   for (int i = 0; i < 25; ++i) {
     s.index.intern_copy({"fsA", 0, static_cast<std::uint64_t>(100 + i)});
-    s.files.push_back({fmt::format("/f/{:02}", 24 - i), "fsA", P, P, 0});  // interned in reverse name order
+    s.files.push_back({fmt::format("/f/{:02}", 24 - i), P, 0});  // interned in reverse name order
   }
   const auto m = build_report(s);
   const auto text = report_text(m, report_options{});
@@ -341,9 +371,9 @@ TEST(Report, JsonReadsBackToTheSameReport) {
 // evicted since (cached 0) or never named (no path) is not ranked, either way.
 TEST(Report, ModelFromADoneScanIsTheSame) {
   scan_result kept = make_scan();
-  kept.files.push_back({"/data/evicted", "fsA", P, 0, 0});
+  kept.files.push_back({"/data/evicted", 0, 0});
   ASSERT_EQ(kept.index.intern_copy({"fsA", 0, 16}), 6u);
-  kept.files.push_back({"", "fsA", P, P, 0});
+  kept.files.push_back({"", P, 0});
   ASSERT_EQ(kept.index.intern_copy({"fsA", 0, 17}), 7u);
   scan_result done = kept;
   const auto a = build_report(kept);

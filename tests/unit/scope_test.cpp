@@ -11,14 +11,15 @@ namespace {
 
 using cgroup::container_row;
 
-// Copies 0..n-1 with the given paths and filesystems; which containers they are charged to is
-// said by the rows each test passes.
+// Copies 0..n-1 with the given paths and filesystems (the filesystem is the copy's key's);
+// which containers they are charged to is said by the rows each test passes.
 scan_result files(const std::vector<std::pair<std::string, std::string>>& path_fs) {
   scan_result s{4096};
   for (const auto& [path, fs] : path_fs) {
+    const copy_id id = s.index.intern_copy({fs, 0, s.files.size() + 1});
+    EXPECT_EQ(id, s.files.size());
     file_entry f;
     f.path = path;
-    f.fs_id = fs;
     s.files.push_back(f);
   }
   return s;

@@ -304,13 +304,14 @@ TEST(PackedString, HoldsItsTextInEightBytes) {
   EXPECT_EQ(p.str(), raw);
   EXPECT_EQ(p.str(), raw);
   EXPECT_TRUE(p == raw);
-  EXPECT_EQ(std::string_view(p), std::string_view(raw));
-  EXPECT_EQ(p.c_str()[raw.size()], '\0');
-  EXPECT_STREQ(packed_string("/a/b").c_str(), "/a/b");
+  EXPECT_EQ(p.pieces().first, "");  // a heap string is one piece
+  EXPECT_EQ(p.pieces().second, std::string_view(raw));
+  EXPECT_EQ(packed_string("/a/b").str(), "/a/b");
   packed_string e;
   EXPECT_TRUE(e.empty());
   EXPECT_EQ(e.size(), 0u);
-  EXPECT_STREQ(e.c_str(), "");
+  EXPECT_EQ(e.str(), "");
+  EXPECT_EQ(e.pieces().second.size(), 0u);
   e = std::string();
   EXPECT_TRUE(e.empty());
 
@@ -324,7 +325,7 @@ TEST(PackedString, HoldsItsTextInEightBytes) {
   const packed_string& same = moved;
   moved = same;  // self-assignment keeps the text
   EXPECT_EQ(moved.str(), "/other");
-  moved = moved.view().substr(1);  // set from a view of its own block
+  moved = moved.pieces().second.substr(1);  // set from a view of its own block
   EXPECT_EQ(moved.str(), "other");
 
   // Ordered bytewise, as std::string is ("\xff" after ASCII, a prefix first).
@@ -336,73 +337,141 @@ TEST(PackedString, HoldsItsTextInEightBytes) {
   EXPECT_EQ(std::hash<packed_string>{}(packed_string("/h")), std::hash<std::string_view>{}("/h"));
 }
 
-// Issue 17: the scan's paths packed end to end in a pool, 4 + length + 1 bytes each rounded up
-// to even, with no block of their own; copies are heap strings; a pooled string frees nothing.
-TEST(PackedString, PooledStringsShareLargeBlocks) {
+// Issue 17: the scan's paths in a pool, each directory once. A pooled path is its directory's
+// block (4 + length bytes, rounded up to even), shared by the directory's files, and a leaf block
+// of 8 + 1 + leaf bytes, rounded up to even; copies are heap strings; it compares, hashes and
+// formats as its whole text; a pooled string frees nothing.
+TEST(PackedString, PooledPathsKeepEachDirectoryOnce) {
   static_assert(sizeof(packed_string) == 8);
   string_pool pool;
   EXPECT_EQ(pool.blocks(), 0u);
-  auto a = packed_string::pooled("/t/d1/f1", pool);  // 4 + 8 + 1 = 13 -> 14
-  auto b = packed_string::pooled("/t/d1/f22", pool);  // 4 + 9 + 1 = 14
-  const auto e = packed_string::pooled("", pool);     // nothing
+  auto a = packed_string::pooled("/t/d1/f1", pool);   // dir 4 + 6 = 10, leaf 8 + 1 + 2 = 11 -> 12
+  auto b = packed_string::pooled("/t/d1/f22", pool);  // the same dir; leaf 8 + 1 + 3 = 12
+  const auto e = packed_string::pooled("", pool);     // no '/': a heap string (empty: nothing)
+  const auto n = packed_string::pooled("name", pool);
   EXPECT_EQ(pool.blocks(), 1u);
-  EXPECT_EQ(pool.bytes_used(), 28u);
+  EXPECT_EQ(pool.bytes_used(), 34u);
+  EXPECT_EQ(pool.dirs_stored(), 1u);
   EXPECT_TRUE(a.is_pooled());
   EXPECT_FALSE(e.is_pooled());
   EXPECT_TRUE(e.empty());
+  EXPECT_FALSE(n.is_pooled());
+  EXPECT_EQ(n, "name");
   EXPECT_EQ(a, "/t/d1/f1");
-  EXPECT_EQ(b.view(), "/t/d1/f22");
-  EXPECT_STREQ(b.c_str(), "/t/d1/f22");
+  EXPECT_EQ(a.pieces().first, "/t/d1/");
+  EXPECT_EQ(a.pieces().second, "f1");
+  EXPECT_EQ(b.str(), "/t/d1/f22");
   EXPECT_EQ(b.size(), 9u);
-  EXPECT_EQ(b.c_str(), a.c_str() + 14);  // end to end
+  EXPECT_EQ(b.pieces().first.data(), a.pieces().first.data());  // one directory block
+  EXPECT_EQ(a.pieces().second.data(), a.pieces().first.data() + 6 + 9);  // its leaf block follows
+  EXPECT_EQ(b.pieces().second.data(), a.pieces().second.data() + 12);
   EXPECT_LT(a, b);
-  EXPECT_EQ(fmt::format("{}", a), "/t/d1/f1");
+  EXPECT_EQ(fmt::format("[{}]", a), "[/t/d1/f1]");
+  EXPECT_EQ(fmt::format("[{:>10}]", a), "[  /t/d1/f1]");
   EXPECT_EQ(std::hash<packed_string>{}(a), std::hash<std::string_view>{}("/t/d1/f1"));
+  EXPECT_EQ(std::string(a), "/t/d1/f1");
+  std::string out = "<";
+  a.append_to(out);
+  EXPECT_EQ(out, "</t/d1/f1");
+
+  // Compared as the whole text, across the pieces' boundaries.
+  const auto x = packed_string::pooled("/a/bc", pool);    // dir 4 + 3 -> 8, leaf 8 + 1 + 2 -> 12
+  const auto y = packed_string::pooled("/ab/c", pool);    // dir 4 + 4 = 8, leaf 8 + 1 + 1 -> 10
+  const auto z = packed_string::pooled("/a/bc/d", pool);  // dir 4 + 6 = 10, leaf 10
+  EXPECT_EQ(pool.bytes_used(), 92u);
+  EXPECT_EQ(pool.dirs_stored(), 4u);
+  EXPECT_TRUE(x == packed_string("/a/bc"));
+  EXPECT_TRUE(x == "/a/bc");
+  EXPECT_FALSE(x == y);  // the same size, other text
+  EXPECT_LT(x, y);       // '/' before 'b'
+  EXPECT_GT(y, std::string("/a/bz"));
+  EXPECT_EQ(x <=> std::string_view("/a/bc"), std::strong_ordering::equal);
+  EXPECT_LT(x, z);  // a prefix first
+  EXPECT_GT(z, x);
+  EXPECT_LT(packed_string("/a/b"), x);
+  EXPECT_LT(x, packed_string("/a/bd"));
+  EXPECT_GT(packed_string::pooled("/a/\xff", pool), packed_string("/a/z"));  // bytes unsigned, as std::string
+  EXPECT_EQ(pool.bytes_used(), 102u);  // "/a/" is recent: its leaf only, 8 + 1 + 1 -> 10
 
   packed_string copy = a;  // a heap copy
   EXPECT_FALSE(copy.is_pooled());
   EXPECT_EQ(copy, a);
-  EXPECT_NE(copy.c_str(), a.c_str());
-  const char* at = a.c_str();
+  EXPECT_EQ(copy.pieces().first, "");
+  const char* at = a.pieces().second.data();
   packed_string moved = std::move(a);  // keeps its place in the pool
   EXPECT_TRUE(moved.is_pooled());
-  EXPECT_EQ(moved.c_str(), at);
+  EXPECT_EQ(moved.pieces().second.data(), at);
   EXPECT_TRUE(a.empty());  // NOLINT(bugprone-use-after-move): what the move leaves
   moved = "/heap";  // the pooled place is left, not freed
   EXPECT_FALSE(moved.is_pooled());
   EXPECT_EQ(moved, "/heap");
-  EXPECT_STREQ(at, "/t/d1/f1");
+  EXPECT_EQ(std::string_view(at, 2), "f1");
   b = std::move(copy);
   EXPECT_FALSE(b.is_pooled());
   EXPECT_EQ(b, "/t/d1/f1");
-  packed_string c = packed_string::pooled("/x", pool);  // 4 + 2 + 1 = 7 -> 8
-  c = c.view();  // assigned from its own pooled text: now a heap copy
+  packed_string c = packed_string::pooled("/x", pool);  // dir 4 + 1 -> 6, leaf 8 + 1 + 1 -> 10
+  c = c.pieces().first;  // assigned from its own pooled directory: now a heap string
   EXPECT_FALSE(c.is_pooled());
-  EXPECT_EQ(c, "/x");
-  EXPECT_EQ(pool.bytes_used(), 36u);
+  EXPECT_EQ(c, "/");
+  EXPECT_EQ(pool.bytes_used(), 118u);
+  EXPECT_EQ(pool.dirs_stored(), 5u);
 
-  // A long string gets a block of its own; the current block goes on filling.
-  const std::string longer(string_pool::block_bytes / 4 + 1, 'x');
-  const auto l = packed_string::pooled(longer, pool);
+  // A leaf name of up to 255 bytes (NAME_MAX) is pooled; a longer one is a heap string.
+  const std::string d255 = "/d/" + std::string(255, 'l');
+  const std::string d256 = "/d/" + std::string(256, 'l');
+  const auto l255 = packed_string::pooled(d255, pool);  // dir 4 + 3 -> 8, leaf 8 + 1 + 255 = 264
+  const auto l256 = packed_string::pooled(d256, pool);
+  EXPECT_TRUE(l255.is_pooled());
+  EXPECT_FALSE(l256.is_pooled());
+  EXPECT_EQ(l255, d255);
+  EXPECT_EQ(l256, d256);
+  EXPECT_EQ(pool.bytes_used(), 390u);
+  EXPECT_EQ(pool.dirs_stored(), 6u);
+
+  // The last 16 directories are found; an older one is stored again (the same text).
+  const auto t3 = packed_string::pooled("/t/d1/f3", pool);
+  EXPECT_EQ(pool.dirs_stored(), 6u);
+  std::vector<packed_string> others;
+  for (int i = 0; i < 16; ++i) others.push_back(packed_string::pooled(fmt::format("/n{}/f", i), pool));
+  EXPECT_EQ(pool.dirs_stored(), 22u);
+  const auto t4 = packed_string::pooled("/t/d1/f4", pool);
+  EXPECT_EQ(pool.dirs_stored(), 23u);
+  EXPECT_EQ(t4, "/t/d1/f4");
+  EXPECT_NE(t4.pieces().first.data(), t3.pieces().first.data());
+  EXPECT_EQ(packed_string::pooled("/n15/g", pool), "/n15/g");
+  EXPECT_EQ(pool.dirs_stored(), 23u);
+  EXPECT_EQ(others[3], "/n3/f");
+
+  // A directory longer than a quarter block gets a block of its own.
+  const std::string long_dir = "/" + std::string(16398, 'x') + "/";  // 4 + 16,400 = 16,404 bytes
+  const auto ld = packed_string::pooled(long_dir + "f", pool);
   EXPECT_EQ(pool.blocks(), 2u);
-  EXPECT_EQ(pool.bytes_used(), 36u + 4 + longer.size() + 1);  // 16,390: even already
-  EXPECT_EQ(pool.bytes_used(), 16426u);
-  const auto d = packed_string::pooled("/y", pool);
-  EXPECT_EQ(d.c_str(), at + 36);  // after "/x" in the first block
-  EXPECT_EQ(l.view(), longer);
-  // Filling a block: a new one.
+  EXPECT_EQ(ld, long_dir + "f");
+  EXPECT_EQ(ld.pieces().first.size(), 16400u);
+
+  // Filling a block: a new one. Leaves of 99 bytes: 8 + 1 + 99 = 108 each, after the 6 of "/".
+  string_pool pool2;
   std::vector<packed_string> many;
-  const std::string name(99, 'n');  // 4 + 99 + 1 = 104 bytes each
-  for (int i = 0; i < 631; ++i) many.push_back(packed_string::pooled(name, pool));  // 44 + 631 * 104 = 65,668
-  EXPECT_EQ(pool.blocks(), 3u);
+  const std::string name = "/" + std::string(99, 'n');
+  for (int i = 0; i < 606; ++i) many.push_back(packed_string::pooled(name, pool2));  // 6 + 606 * 108 = 65,454
+  EXPECT_EQ(pool2.blocks(), 1u);
+  EXPECT_EQ(pool2.bytes_used(), 65454u);
+  many.push_back(packed_string::pooled(name, pool2));  // 108 more do not fit in 65,536
+  EXPECT_EQ(pool2.blocks(), 2u);
   EXPECT_EQ(many.back(), name);
-  string_pool other(pool);  // a copy is empty
+  EXPECT_EQ(many.back().pieces().first.data(), many.front().pieces().first.data());
+  string_pool other(pool2);  // a copy is empty
   EXPECT_EQ(other.blocks(), 0u);
-  string_pool taken(std::move(pool));  // blocks move, strings stay put
-  EXPECT_EQ(taken.blocks(), 3u);
-  EXPECT_EQ(pool.blocks(), 0u);  // NOLINT(bugprone-use-after-move): what the move leaves
-  EXPECT_EQ(pool.bytes_used(), 0u);  // NOLINT(bugprone-use-after-move)
-  EXPECT_EQ(d, "/y");
+  EXPECT_EQ(other.dirs_stored(), 0u);
+  string_pool taken(std::move(pool2));  // blocks and recent directories move, strings stay put
+  EXPECT_EQ(taken.blocks(), 2u);
+  EXPECT_EQ(taken.dirs_stored(), 1u);
+  EXPECT_EQ(pool2.blocks(), 0u);        // NOLINT(bugprone-use-after-move): what the move leaves
+  EXPECT_EQ(pool2.bytes_used(), 0u);    // NOLINT(bugprone-use-after-move)
+  EXPECT_EQ(pool2.dirs_stored(), 0u);   // NOLINT(bugprone-use-after-move)
+  const auto again = packed_string::pooled(name, taken);  // "/" found in the moved pool
+  EXPECT_EQ(taken.dirs_stored(), 1u);
+  EXPECT_EQ(again.pieces().first.data(), many.front().pieces().first.data());
   EXPECT_EQ(many.front(), name);
 }
 
