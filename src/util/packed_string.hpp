@@ -269,8 +269,9 @@ class packed_string {
       p_ = new char[sizeof(std::uint32_t) + size];
       const auto n = static_cast<std::uint32_t>(size);
       std::memcpy(p_, &n, sizeof n);
-      std::memcpy(p_ + sizeof n, head.data(), head.size());
-      std::memcpy(p_ + sizeof n + head.size(), tail.data(), tail.size());
+      // An empty piece may have no data at all (nullptr): memcpy must not be given it.
+      if (!head.empty()) std::memcpy(p_ + sizeof n, head.data(), head.size());
+      if (!tail.empty()) std::memcpy(p_ + sizeof n + head.size(), tail.data(), tail.size());
     }
     if (!old_pooled) delete[] old;  // after the copy: the text may be this string's own
   }
