@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "util/json_text.hpp"
 #include "util/text.hpp"
@@ -20,6 +21,24 @@ nlohmann::ordered_json& path_json(nlohmann::ordered_json& obj, const char* key, 
 }
 
 std::size_t rows_for(const report_options& o, std::size_t fallback) { return o.top.value_or(fallback); }
+
+// Sorted as std::sort would (the order is total: equal rows are equal), in two halves on two
+// threads and merged, when there are enough rows to pay for a thread and there are two CPUs:
+// a million files' ranks took a second on one.
+template <typename T, typename Less>
+void sort_on_two_threads(std::vector<T>& v, Less less) {
+  constexpr std::size_t worth_a_thread = 65536;
+  if (v.size() < worth_a_thread || std::thread::hardware_concurrency() < 2) {
+    std::sort(v.begin(), v.end(), less);
+    return;
+  }
+  const auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
+  {
+    std::jthread first([&] { std::sort(v.begin(), mid, less); });
+    std::sort(mid, v.end(), less);
+  }
+  std::inplace_merge(v.begin(), mid, v.end(), less);
+}
 
 }  // namespace
 
@@ -105,7 +124,7 @@ report_model make_model(std::conditional_t<Take, scan_result&, const scan_result
     list.order.push_back(r);
   }
   m.files_cached = list.order.size();
-  std::sort(list.order.begin(), list.order.end(), [&](const auto& a, const auto& b) {
+  sort_on_two_threads(list.order, [&](const auto& a, const auto& b) {
     const copy_share sa = list.share_of(a);
     const copy_share sb = list.share_of(b);
     if (auto c = sb.wasted_bytes <=> sa.wasted_bytes; c != 0) return c < 0;

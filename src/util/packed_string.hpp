@@ -236,6 +236,11 @@ class packed_string {
   // a0 + a1 against b0 + b1, bytewise (unsigned, as std::string compares).
   static std::strong_ordering compare_runs(std::string_view a0, std::string_view a1, std::string_view b0,
                                            std::string_view b1) {
+    // Two paths of one directory (the pool keeps a directory once): only the leaves differ.
+    if (a0.data() == b0.data() && a0.size() == b0.size()) {
+      a0 = std::exchange(a1, {});
+      b0 = std::exchange(b1, {});
+    }
     while (true) {
       if (a0.empty() && !a1.empty()) a0 = std::exchange(a1, {});
       if (b0.empty() && !b1.empty()) b0 = std::exchange(b1, {});

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <map>
+#include <set>
 
 #include "fs_fixture.hpp"
 
@@ -63,6 +64,64 @@ TEST(ReportBtrfs, ReflinkCopiesFullyRead) {
 TEST(ReportXfs, ReflinkCopiesFullyRead) {
   DUPCACHE_REQUIRE_ROOT("mkfs.xfs");
   n_reflink_copies("xfs");
+}
+
+// More files than one walker hands over at a time (256), on two walker threads and on one:
+// every file counted once, every cached byte and the waste of 300 reflinks of one page.
+TEST(ReportBtrfs, ManyFilesOverManyWalkerBatches) {
+  DUPCACHE_REQUIRE_ROOT("mkfs.btrfs");
+  scratch_fs fs("btrfs");
+  constexpr int dirs = 3, per_dir = 700, clones = 300;
+  std::uint64_t cached_files = 0;
+  for (int d = 0; d < dirs; ++d) {
+    ASSERT_EQ(::mkdir(fs.path("d" + std::to_string(d)).c_str(), 0755), 0);
+    for (int i = 0; i < per_dir; ++i) {
+      const std::string f = fs.path("d" + std::to_string(d) + "/f" + std::to_string(i));
+      write_file(f, ps(), static_cast<std::uint32_t>(d * per_dir + i + 1));
+    }
+  }
+  write_file(fs.path("src"), ps(), 7);
+  ASSERT_EQ(::mkdir(fs.path("r").c_str(), 0755), 0);
+  for (int i = 0; i < clones; ++i) reflink(fs.path("src"), fs.path("r/c" + std::to_string(i)));
+  ::sync();
+  for (int d = 0; d < dirs; ++d) {
+    for (int i = 0; i < per_dir; ++i) {
+      const std::string f = fs.path("d" + std::to_string(d) + "/f" + std::to_string(i));
+      evict(f);
+      if (i % 3 != 0) {
+        read_all(f);
+        ++cached_files;
+      }
+    }
+  }
+  evict(fs.path("src"));
+  read_all(fs.path("src"));
+  for (int i = 0; i < clones; ++i) read_all(fs.path("r/c" + std::to_string(i)));
+  ASSERT_EQ(cached_files, 3u * (700 - 234));  // i % 3 != 0 of 0..699: 466 a directory
+  cached_files += clones + 1;
+  for (const char* jobs : {"2", "1"}) {
+    SCOPED_TRACE(std::string("-j ") + jobs);
+    auto r = report_json({"-j", jobs, fs.dir()});
+    EXPECT_EQ(r["totals"]["files_scanned"], dirs * per_dir + clones + 1);
+    EXPECT_EQ(r["totals"]["files_cached"], cached_files);
+    EXPECT_EQ(cached(r), cached_files * ps());
+    EXPECT_EQ(wasted(r), clones * ps());
+    ASSERT_EQ(r["files"].size(), cached_files);
+    std::uint64_t sum = 0;
+    std::set<std::string> paths;
+    for (const auto& f : r["files"]) {
+      sum += f["cached_bytes"].get<std::uint64_t>();
+      paths.insert(f["path"].get<std::string>());
+    }
+    EXPECT_EQ(sum, cached_files * ps());
+    EXPECT_EQ(paths.size(), cached_files);
+    ASSERT_EQ(r["groups"].size(), 1u);
+    EXPECT_EQ(r["groups"][0]["copies"], clones + 1);
+    ASSERT_EQ(r["filesystems"].size(), 1u);
+    EXPECT_EQ(r["filesystems"][0]["files_scanned"], dirs * per_dir + clones + 1);
+    EXPECT_EQ(r["filesystems"][0]["files_cached"], cached_files);
+    EXPECT_EQ(r["filesystems"][0]["cached_bytes"], cached_files * ps());
+  }
 }
 
 TEST(ReportBtrfs, PartlyOverlappingRanges) {

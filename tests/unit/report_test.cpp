@@ -102,6 +102,33 @@ TEST(Report, AFileRecordIsItsPathBytesAndRoot) {
   EXPECT_EQ(m.filesystems[1].cached_bytes, 2 * P);
 }
 
+// Above 65536 rows the ranks are sorted in two halves on two threads and merged: the order
+// must be the one the rules give (cached bytes descending, ties by path), checked against the
+// texts sorted here.
+TEST(Report, ManyRowsSortInTheRulesOrder) {
+  constexpr std::uint64_t n = 100003;
+  scan_result s(P);
+  std::vector<std::pair<std::uint64_t, std::string>> expected;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    // Directories and leaves out of walk order, sizes repeating: most ties are broken by path.
+    const std::string path = "/t/d" + std::to_string((i * 7919) % 97) + "/f" + std::to_string((i * 104729) % n);
+    const std::uint64_t cached = (1 + (i * 31) % 5) * P;
+    ASSERT_EQ(s.index.intern_copy({"fs", 0, i + 1}), i);
+    s.files.push_back({packed_string::pooled(path, s.paths), cached, 0, "/t"});
+    expected.emplace_back(cached, path);
+  }
+  s.filesystems["fs"].files_scanned = n;
+  std::sort(expected.begin(), expected.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  });
+  const auto m = build_report(std::move(s));
+  ASSERT_EQ(m.files.size(), n);
+  for (std::uint64_t i = 0; i < n; ++i) {
+    ASSERT_EQ(m.files[i].path, expected[i].second) << "row " << i;
+    ASSERT_EQ(m.files[i].cached_bytes, expected[i].first) << "row " << i;
+  }
+}
+
 TEST(Report, ModelNumbers) {
   const auto scan = make_scan();
   ASSERT_EQ(scan.index.wasted_bytes(), 11 * P);

@@ -341,6 +341,24 @@ TEST(PackedString, HoldsItsTextInEightBytes) {
 // block (4 + length bytes, rounded up to even), shared by the directory's files, and a leaf block
 // of 8 + 1 + leaf bytes, rounded up to even; copies are heap strings; it compares, hashes and
 // formats as its whole text; a pooled string frees nothing.
+// Paths of one directory share its block, and are compared by their leaves alone (the report
+// sorts a million of them): every pair must still order as the whole texts do.
+TEST(PackedString, PathsOfOneDirectoryOrderAsTheirTexts) {
+  string_pool pool;
+  const std::vector<std::string> texts = {"/t/d1/f1", "/t/d1/f10", "/t/d1/f2", "/t/d1/", "/t/d1/\xff",
+                                          "/t/d1/F", "/t/d1/f1", "/t/d10/a", "/t/d1"};
+  std::vector<packed_string> paths;
+  for (const auto& t : texts) paths.push_back(packed_string::pooled(t, pool));
+  EXPECT_EQ(paths[0].pieces().first.data(), paths[6].pieces().first.data());  // one block for "/t/d1/"
+  EXPECT_EQ(paths[0].pieces().first.data(), paths[3].pieces().first.data());
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    for (std::size_t j = 0; j < texts.size(); ++j) {
+      EXPECT_EQ(paths[i] <=> paths[j], texts[i].compare(texts[j]) <=> 0) << texts[i] << " vs " << texts[j];
+      EXPECT_EQ(paths[i] == paths[j], texts[i] == texts[j]) << texts[i] << " vs " << texts[j];
+    }
+  }
+}
+
 TEST(PackedString, PooledPathsKeepEachDirectoryOnce) {
   static_assert(sizeof(packed_string) == 8);
   string_pool pool;
