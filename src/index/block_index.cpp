@@ -8,19 +8,26 @@
 namespace dupcache {
 
 std::size_t copy_key_hash::operator()(const copy_key& k) const noexcept {
-  std::size_t h = std::hash<interned>{}(k.fs);
+  // An interned text is one string for the process: its address stands for its bytes (a
+  // filesystem id is some 40 of them, hashed three times a file by a scan of a million).
+  std::size_t h = std::hash<const void*>{}(k.fs.c_str());
   h ^= std::hash<std::uint64_t>{}(k.subvol) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
   h ^= std::hash<std::uint64_t>{}(k.ino) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
   return h;
 }
 
-std::size_t block_index::copy_slot(const copy_key& key) const {
-  const std::size_t mask = copy_slots_.size() - 1;
-  // Mixed (murmur3's finalizer): copy_key_hash's low bits follow the inode number's alone.
+namespace {
+// Mixed (murmur3's finalizer): copy_key_hash's low bits follow the inode number's alone.
+std::uint64_t mixed_hash(const copy_key& key) {
   std::uint64_t h = copy_key_hash{}(key);
   h = (h ^ (h >> 33)) * 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  for (std::size_t i = h & mask;; i = (i + 1) & mask) {
+  return h ^ (h >> 33);
+}
+}  // namespace
+
+std::size_t block_index::copy_slot(const copy_key& key) const {
+  const std::size_t mask = copy_slots_.size() - 1;
+  for (std::size_t i = mixed_hash(key) & mask;; i = (i + 1) & mask) {
     const copy_id id = copy_slots_[i];
     if (id == no_copy || copies_[id] == key) return i;
   }
@@ -42,8 +49,15 @@ chunked_vector<copy_key> block_index::take_keys() && {
 copy_id block_index::intern_copy(const copy_key& key) {
   if (2 * (copies_.size() + 1) > copy_slots_.size()) {
     // Grown (or made) at half full: every id placed again in a table twice the size.
+    // The keys are distinct: each goes to the first empty slot of its probe, with no key
+    // compared (a compare reads a key at random: a cache miss a copy, at a million).
     copy_slots_.assign(std::max<std::size_t>(64, 2 * copy_slots_.size()), no_copy);
-    for (copy_id id = 0; id < copies_.size(); ++id) copy_slots_[copy_slot(copies_[id])] = id;
+    const std::size_t mask = copy_slots_.size() - 1;
+    for (copy_id id = 0; id < copies_.size(); ++id) {
+      std::size_t i = mixed_hash(copies_[id]) & mask;
+      while (copy_slots_[i] != no_copy) i = (i + 1) & mask;
+      copy_slots_[i] = id;
+    }
   }
   const std::size_t slot = copy_slot(key);
   if (copy_slots_[slot] != no_copy) return copy_slots_[slot];
