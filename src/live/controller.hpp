@@ -199,6 +199,7 @@ class controller {
   result<void> reconcile(const ident& id, slot& s, std::uint64_t dup_first, std::uint64_t dup_n,
                          bool take_count = false);
   unique_fd open_slot(const slot& s, const ident& id) const;
+  void erase_slot(std::unordered_map<ident, slot, ident_hash>::iterator it);
   // Queues the slot for a re-read at the next tick (once settled). since_ns: the change that
   // calls for it was made no earlier (a record's time), so applied_before_ns() stays before it
   // even when the record arrives after the horizon has passed it.
@@ -240,6 +241,7 @@ class controller {
   inode_opener handles_;  // per watched superblock device
   std::vector<std::string> roots_abs_;  // watched PATHs, resolved; empty = whole filesystems
   std::vector<ident> pending_;
+  std::size_t ignored_slots_ = 0;  // slots_ whose file is outside the watched paths
   slot_round path_checks_;  // check_paths()
   slot_round audits_;       // audit()
   std::uint64_t extents_gen_ = 1;

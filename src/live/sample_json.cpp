@@ -3,10 +3,17 @@
 
 namespace dupcache::live {
 
-nlohmann::ordered_json sample_json(const sample& s, std::size_t max_rows) {
+namespace {
+
+report_options rows_of(std::size_t max_rows) {
   report_options ro;
   if (max_rows > 0) ro.top = max_rows;
-  auto j = report_json(s.model, ro);
+  return ro;
+}
+
+// What a sample adds after the report's own members, in this order.
+nlohmann::ordered_json sample_members(const sample& s) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
   j["iteration"] = s.iteration;
   j["interval_s"] = s.elapsed_s;
   j["mode"] = s.mode;
@@ -24,6 +31,19 @@ nlohmann::ordered_json sample_json(const sample& s, std::size_t max_rows) {
                 {"audit_repairs", s.audit_repairs}};
   if (!s.content_status.empty()) j["content_status"] = s.content_status;  // top --content
   return j;
+}
+
+}  // namespace
+
+nlohmann::ordered_json sample_json(const sample& s, std::size_t max_rows) {
+  auto j = report_json(s.model, rows_of(max_rows));
+  auto members = sample_members(s);
+  for (auto& [key, value] : members.items()) j[key] = std::move(value);
+  return j;
+}
+
+void write_sample_json(std::ostream& out, const sample& s, std::size_t max_rows) {
+  write_report_json_compact(out, s.model, rows_of(max_rows), sample_members(s));
 }
 
 sample sample_from_json(const nlohmann::json& j) {

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstddef>
+#include <ostream>
 
 #include "live/sample.hpp"
 
@@ -15,6 +16,9 @@ namespace dupcache::live {
 
 // max_rows 0: every row.
 nlohmann::ordered_json sample_json(const sample& s, std::size_t max_rows);
+// Its bytes, dump_json(sample_json(s, max_rows)), written as they are produced (no newline):
+// the document of a million rows would take most of a gigabyte, rebuilt every interval.
+void write_sample_json(std::ostream& out, const sample& s, std::size_t max_rows);
 // The sample back from sample_json()'s document (iteration and interval are the reader's to
 // measure, so they are not read). Throws on a malformed document.
 sample sample_from_json(const nlohmann::json& j);

@@ -111,7 +111,7 @@ result<sample> sampler::next() {
   s.iteration = ++iteration_;
   s.elapsed_s = std::chrono::duration<double>(now - last_).count();
   last_ = now;
-  s.model = build_report(controller_->state());
+  s.model = build_report(controller_->state(), ranks_);
   if (accounting_) {
     const auto& state = controller_->state();
     attach_containers(s.model, state, accounting_->rows(state), accounting_->error(state));

@@ -68,6 +68,7 @@ class sampler final : public sample_source {
   std::uint64_t iteration_ = 0;
   std::chrono::steady_clock::time_point last_;
   live_counters last_counters_{};
+  rank_memory ranks_;  // the last sample's file order: the next one sorts from it
   unique_fd wake_fd_;
   std::unique_ptr<cgroup::host_accounting> accounting_;
   std::unique_ptr<content_job> content_;

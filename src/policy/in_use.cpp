@@ -15,7 +15,10 @@ namespace dupcache::policy {
 files_in_use files_in_use::collect() {
   files_in_use f;
   const int self = getpid();
-  auto add = [&](const proc::held_file& h) { f.held_.insert({h.st.st_dev, h.st.st_ino}); };
+  auto add = [&](const proc::held_file& h) {
+    f.held_.insert({h.st.st_dev, h.st.st_ino});
+    f.inos_.insert(h.st.st_ino);
+  };
   for (int pid : proc::process_ids()) {
     if (pid == self) continue;
     proc::for_each_held_file(pid, proc::held_kind::mapped, add);
@@ -26,6 +29,9 @@ files_in_use files_in_use::collect() {
 
 bool files_in_use::holds_copy(const scan_result& scan, copy_id c) const {
   if (held_.empty() || c >= scan.files.size() || scan.files[c].path.empty()) return false;
+  // No process holds an inode of that number on any filesystem: no stat. The planner asks for
+  // every shared copy at every pass (a million stat()s on a large tree), processes hold a few.
+  if (!inos_.contains(static_cast<ino_t>(scan.index.key_of(c).ino))) return false;
   struct stat st {};
   if (stat(scan.files[c].path.str().c_str(), &st) < 0) return false;
   if (static_cast<std::uint64_t>(st.st_ino) != scan.index.key_of(c).ino) return false;

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <set>
+#include <unordered_set>
 #include <utility>
 
 #include "scan/scanner.hpp"
@@ -29,6 +30,7 @@ class files_in_use {
 
  private:
   std::set<std::pair<dev_t, ino_t>> held_;
+  std::unordered_set<ino_t> inos_;  // of held_, whatever their device
 };
 
 }  // namespace dupcache::policy

@@ -41,6 +41,41 @@ void sort_on_two_threads(std::vector<T>& v, Less less) {
   std::inplace_merge(v.begin(), mid, v.end(), less);
 }
 
+// Sorts v, which holds an order that was sorted before and has since changed in a few places:
+// the ranks still in order relative to those kept before them stay where they are, the others
+// (both sides of every descent found) are sorted apart and put back each at its place, by
+// binary search. About n comparisons of neighbours and d log n more for d ranks out of place,
+// against n log n; a sort from scratch when most are out of place. The result is what
+// std::sort gives (the order is total).
+template <typename T, typename Less>
+void resort(std::vector<T>& v, Less less) {
+  std::vector<T> displaced;
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (kept > 0 && less(v[i], v[kept - 1])) {
+      displaced.push_back(v[--kept]);
+      displaced.push_back(v[i]);
+      continue;
+    }
+    v[kept++] = v[i];
+  }
+  if (displaced.size() > v.size() / 4) {
+    std::copy(displaced.begin(), displaced.end(), v.begin() + static_cast<std::ptrdiff_t>(kept));
+    sort_on_two_threads(v, less);
+    return;
+  }
+  sort_on_two_threads(displaced, less);
+  // From the back: each displaced rank (largest first) after the kept ranks not above it.
+  auto end = v.begin() + static_cast<std::ptrdiff_t>(kept);
+  auto out = v.end();
+  for (auto d = displaced.rbegin(); d != displaced.rend(); ++d) {
+    const auto at = std::upper_bound(v.begin(), end, *d, less);
+    out = std::move_backward(at, end, out);
+    *--out = *d;
+    end = at;
+  }
+}
+
 }  // namespace
 
 namespace {
@@ -57,7 +92,7 @@ namespace {
 //   filesystems: wasted, then cached bytes descending, ties by id;
 //   containers:  as cgroup::account() ranks them; errors and skipped mounts by path (scanner).
 template <bool Take>
-report_model make_model(std::conditional_t<Take, scan_result&, const scan_result&> scan) {
+report_model make_model(std::conditional_t<Take, scan_result&, const scan_result&> scan, rank_memory* memory) {
   report_model m;
   const auto& index = scan.index;
   m.page_size = index.page_size();
@@ -99,15 +134,27 @@ report_model make_model(std::conditional_t<Take, scan_result&, const scan_result
   } else {
     // Copied: the ranked records and keys, and the groups' paths. (Sized by copying one
     // default record: a default-made one interns its empty strings, under a lock, each.)
+    // Pooled paths are shared, not copied, with the pool's blocks held alive by the model:
+    // a live model is built every interval, and a million paths copied and freed each time
+    // were a third of an idle daemon's CPU.
+    list.shared_paths = scan.paths.keep_alive();
+    auto copy = [&](copy_id id) {
+      const file_entry& f = scan.files[id];
+      file_entry& e = list.by_copy[id];
+      e.path = packed_string::sharing(f.path);
+      e.cached_bytes = f.cached_bytes;
+      e.dirty_bytes = f.dirty_bytes;
+      e.root = f.root;
+    };
     list.keys.resize(ncopies, copy_key{});
     list.by_copy.resize(ncopies, file_entry{});
     for (copy_id id = 0; id < ncopies; ++id) {
       if (!ranked(scan.files[id])) continue;
-      list.by_copy[id] = scan.files[id];
+      copy(id);
       list.keys[id] = index.key_of(id);
     }
     for (const auto& g : m.groups) {
-      for (copy_id id : g.copies) list.by_copy[id].path = scan.files[id].path;
+      for (copy_id id : g.copies) list.by_copy[id].path = packed_string::sharing(scan.files[id].path);
     }
   }
   const auto& files = list.by_copy;
@@ -125,14 +172,39 @@ report_model make_model(std::conditional_t<Take, scan_result&, const scan_result
     list.order.push_back(r);
   }
   m.files_cached = list.order.size();
-  sort_on_two_threads(list.order, [&](const auto& a, const auto& b) {
+  auto less = [&](const auto& a, const auto& b) {
     const copy_share sa = list.share_of(a);
     const copy_share sb = list.share_of(b);
     if (auto c = sb.wasted_bytes <=> sa.wasted_bytes; c != 0) return c < 0;
     if (auto c = sb.shared_bytes <=> sa.shared_bytes; c != 0) return c < 0;
     if (auto c = files[b.copy].cached_bytes <=> files[a.copy].cached_bytes; c != 0) return c < 0;
     return files[a.copy].path < files[b.copy].path;
-  });
+  };
+  if (memory && !memory->order.empty()) {
+    // The ranks in the remembered order (the copies still ranked), then the others in id order.
+    // list.order holds them by id: a rank's place there is found through one index per copy.
+    constexpr std::uint32_t none = ~std::uint32_t{0};
+    std::vector<std::uint32_t> at(files.size(), none);
+    for (std::size_t i = 0; i < list.order.size(); ++i) at[list.order[i].copy] = static_cast<std::uint32_t>(i);
+    std::vector<report_model::file_list::rank> arranged;
+    arranged.reserve(list.order.size());
+    for (copy_id id : memory->order) {
+      if (id >= at.size() || at[id] == none) continue;
+      arranged.push_back(list.order[at[id]]);
+      at[id] = none;  // once, however often the memory names it
+    }
+    for (const auto& r : list.order) {
+      if (at[r.copy] != none) arranged.push_back(r);
+    }
+    list.order = std::move(arranged);
+    resort(list.order, less);
+  } else {
+    sort_on_two_threads(list.order, less);
+  }
+  if (memory) {
+    memory->order.resize(list.order.size());
+    for (std::size_t i = 0; i < list.order.size(); ++i) memory->order[i] = list.order[i].copy;
+  }
 
   // Cached bytes per filesystem from the files themselves, so a live state (whose filesystem
   // entries are from the seed) is current too.
@@ -157,9 +229,11 @@ report_model make_model(std::conditional_t<Take, scan_result&, const scan_result
 
 }  // namespace
 
-report_model build_report(const scan_result& scan) { return make_model<false>(scan); }
+report_model build_report(const scan_result& scan) { return make_model<false>(scan, nullptr); }
 
-report_model build_report(scan_result&& scan) { return make_model<true>(scan); }
+report_model build_report(const scan_result& scan, rank_memory& memory) { return make_model<false>(scan, &memory); }
+
+report_model build_report(scan_result&& scan) { return make_model<true>(scan, nullptr); }
 
 void attach_containers(report_model& m, const scan_result& scan, std::vector<cgroup::container_row> rows,
                        std::string error) {
@@ -391,10 +465,11 @@ struct dom_sink {
 // Writes what dump_json(doc, 2) writes for the whole document: nlohmann's layout (two spaces
 // per level, "key": value, "[]" for an empty array), each row dumped alone and indented to its
 // depth. Dumped strings hold no raw newline (JSON escapes it), so indenting after every
-// newline touches only the layout.
+// newline touches only the layout. Compact, it writes what dump_json(doc) writes (a top
+// sample, one line): no layout at all.
 class stream_sink {
  public:
-  explicit stream_sink(std::ostream& out) : out_(out) { out_ << '{'; }
+  explicit stream_sink(std::ostream& out, bool compact = false) : out_(out), compact_(compact) { out_ << '{'; }
   template <typename V>
   void member(const char* key, V&& v) {
     open(key);
@@ -410,6 +485,14 @@ class stream_sink {
       return;
     }
     out_ << '[';
+    if (compact_) {
+      for (std::size_t i = 0; i < n; ++i) {
+        if (i > 0) out_ << ',';
+        put(row(i), 0);
+      }
+      out_ << ']';
+      return;
+    }
     std::string text;
     for (std::size_t i = 0; i < n; ++i) {
       text += i == 0 ? "\n    " : ",\n    ";
@@ -429,14 +512,23 @@ class stream_sink {
     out_.write(text.data(), static_cast<std::streamsize>(text.size()));
     out_ << "\n  ]";
   }
-  void finish() { out_ << (first_ ? "}\n" : "\n}\n"); }
+  // Compact: no newline after it (dump_json's bytes).
+  void finish() {
+    if (compact_) out_ << '}';
+    else out_ << (first_ ? "}\n" : "\n}\n");
+  }
 
  private:
   void open(const char* key) {
-    out_ << (first_ ? "\n  \"" : ",\n  \"") << key << "\": ";
+    if (compact_) out_ << (first_ ? "\"" : ",\"") << key << "\":";
+    else out_ << (first_ ? "\n  \"" : ",\n  \"") << key << "\": ";
     first_ = false;
   }
   void put(const ojson& v, std::size_t indent) {
+    if (compact_) {
+      out_ << dump_json(v);
+      return;
+    }
     const std::string text = dump_json(v, 2);
     std::size_t from = 0;
     for (std::size_t nl; (nl = text.find('\n', from)) != std::string::npos; from = nl + 1) {
@@ -446,6 +538,7 @@ class stream_sink {
     out_.write(text.data() + from, static_cast<std::streamsize>(text.size() - from));
   }
   std::ostream& out_;
+  const bool compact_;
   bool first_ = true;
 };
 
@@ -460,6 +553,14 @@ nlohmann::ordered_json report_json(const report_model& m, const report_options& 
 void write_report_json(std::ostream& out, const report_model& m, const report_options& opts) {
   stream_sink sink(out);
   report_sections(sink, m, opts);
+  sink.finish();
+}
+
+void write_report_json_compact(std::ostream& out, const report_model& m, const report_options& opts,
+                               const nlohmann::ordered_json& tail) {
+  stream_sink sink(out, true);
+  report_sections(sink, m, opts);
+  for (const auto& [key, value] : tail.items()) sink.member(key.c_str(), value);
   sink.finish();
 }
 

@@ -193,7 +193,8 @@ int run_batch(live::sample_source& smp, const view_state& st, const batch_option
       return 1;
     }
     if (o.json) {
-      std::cout << dump_json(live::sample_json(*s, o.rows)) << '\n';
+      live::write_sample_json(std::cout, *s, o.rows);
+      std::cout << '\n';
     } else {
       std::cout << batch_text(*s, st, o.rows, o.width) << '\n';
     }

@@ -15,7 +15,9 @@
 //
 // A pooled string never frees its blocks; its copies are heap strings, and a move keeps the
 // blocks, so a moved pooled string must not outlive its pool (the one-shot report keeps the pool
-// beside the records: scan_result::paths).
+// beside the records: scan_result::paths). sharing() makes a copy that reads the pool's text
+// in place, for whoever holds the pool's blocks alive (string_pool::keep_alive(): a live
+// model's every sample, which would otherwise copy a million paths each interval).
 
 #include <fmt/format.h>
 
@@ -48,19 +50,16 @@ class string_pool {
   // Moves take the blocks (the strings in them stay put) and leave the other pool empty. An
   // assigned pool's own blocks are freed: its strings must be gone by then.
   string_pool(string_pool&& o) noexcept
-      : blocks_(std::move(o.blocks_)),
+      : blocks_(std::exchange(o.blocks_, nullptr)),
         cur_(std::exchange(o.cur_, nullptr)),
         left_(std::exchange(o.left_, 0)),
         used_(std::exchange(o.used_, 0)),
         dirs_(std::exchange(o.dirs_, {})),
         next_dir_(std::exchange(o.next_dir_, 0)),
-        dirs_stored_(std::exchange(o.dirs_stored_, 0)) {
-    o.blocks_.clear();
-  }
+        dirs_stored_(std::exchange(o.dirs_stored_, 0)) {}
   string_pool& operator=(string_pool&& o) noexcept {
     if (this != &o) {
-      blocks_ = std::move(o.blocks_);
-      o.blocks_.clear();
+      blocks_ = std::exchange(o.blocks_, nullptr);
       cur_ = std::exchange(o.cur_, nullptr);
       left_ = std::exchange(o.left_, 0);
       used_ = std::exchange(o.used_, 0);
@@ -76,13 +75,11 @@ class string_pool {
   char* take(std::size_t n) {
     n += n & 1;
     if (n > block_bytes / 4) {  // a long one: a block of its own, the current one kept
-      blocks_.push_back(std::make_unique_for_overwrite<char[]>(n));
       used_ += n;
-      return blocks_.back().get();
+      return add_block(n);
     }
     if (n > left_) {
-      blocks_.push_back(std::make_unique_for_overwrite<char[]>(block_bytes));
-      cur_ = blocks_.back().get();
+      cur_ = add_block(block_bytes);
       left_ = block_bytes;
     }
     char* p = cur_;
@@ -109,14 +106,25 @@ class string_pool {
     ++dirs_stored_;
     return d;
   }
-  std::size_t blocks() const { return blocks_.size(); }
+  std::size_t blocks() const { return blocks_ ? blocks_->size() : 0; }
+  // Holds the blocks (the ones taken so far and every one taken later) alive after the pool is
+  // gone: for the sharing() copies of its strings. Blocks are never written again once their
+  // strings are made, so readers of those copies need nothing else from the pool.
+  std::shared_ptr<const void> keep_alive() const { return blocks_; }
   std::size_t bytes_used() const { return used_; }
   std::size_t dirs_stored() const { return dirs_stored_; }
 
   static constexpr std::size_t recent_dirs = 16;
 
  private:
-  std::vector<std::unique_ptr<char[]>> blocks_;
+  using block_list = std::vector<std::unique_ptr<char[]>>;
+  char* add_block(std::size_t n) {
+    if (!blocks_) blocks_ = std::make_shared<block_list>();
+    blocks_->push_back(std::make_unique_for_overwrite<char[]>(n));
+    return blocks_->back().get();
+  }
+
+  std::shared_ptr<block_list> blocks_;  // shared with keep_alive()
   char* cur_ = nullptr;
   std::size_t left_ = 0;
   std::size_t used_ = 0;
@@ -155,6 +163,14 @@ class packed_string {
     return s;
   }
   bool is_pooled() const { return (reinterpret_cast<std::uintptr_t>(p_) & 1) != 0; }
+  // A copy of o that reads a pooled o's text where it is, in its pool's blocks: the caller
+  // keeps them alive (string_pool::keep_alive()) as long as the copy. Any other o is copied.
+  static packed_string sharing(const packed_string& o) {
+    if (!o.is_pooled()) return o;
+    packed_string s;
+    s.p_ = o.p_;
+    return s;
+  }
 
   packed_string& operator=(const packed_string& o) {
     if (this != &o) copy_from(o);

@@ -19,6 +19,7 @@
 
 #include "fs_fixture.hpp"
 #include "policy/evict.hpp"
+#include "policy/in_use.hpp"
 #include "policy/plan.hpp"
 #include "scan/scanner.hpp"
 #include "util/text.hpp"
@@ -258,6 +259,43 @@ TEST(Merge, FallsBackToPageoutAndEvictionForTheNamedProcess) {
   auto gone = run({DUPCACHE_BINARY, "merge", "--pid", "999999999", fs.dir()});
   EXPECT_EQ(gone.status, 1);
   EXPECT_NE(gone.err.find("no such process"), std::string::npos) << gone.err;
+}
+
+// The planner's "is a process holding this copy" (policy/in_use.hpp): by the copy's inode
+// number first (no stat for a copy no process holds an inode of that number), then by its path,
+// which must still lead to that inode on the held device.
+TEST(InUse, HeldCopiesAreFoundByInodeThenPath) {
+  char tmpl[] = "/var/tmp/dupcache-inuse-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  const std::string a = dir + "/a", b = dir + "/b";
+  const std::string contents(3 * page_size(), 'x');
+  for (const auto& p : {a, b}) std::ofstream(p, std::ios::binary) << contents;
+  struct stat sa {}, sb {};
+  ASSERT_EQ(stat(a.c_str(), &sa), 0);
+  ASSERT_EQ(stat(b.c_str(), &sb), 0);
+  scan_result scan(page_size());
+  auto add = [&](const std::string& path, ino_t ino, const char* fs) {
+    const copy_id c = scan.index.intern_copy({fs, 0, static_cast<std::uint64_t>(ino)});
+    scan.files.resize(c + 1);
+    scan.files[c] = {path, contents.size(), 0, dir};
+    return c;
+  };
+  const copy_id held = add(a, sa.st_ino, "test");
+  const copy_id not_held = add(b, sb.st_ino, "test");
+  // a's inode number on another filesystem, whose path leads to b.
+  const copy_id moved = add(b, sa.st_ino, "other");
+  {
+    mapping_child child(a, contents);  // another process: our own files are left out
+    const auto in_use = policy::files_in_use::collect();
+    EXPECT_TRUE(in_use.holds_copy(scan, held));
+    EXPECT_FALSE(in_use.holds_copy(scan, not_held));
+    EXPECT_FALSE(in_use.holds_copy(scan, moved));
+    EXPECT_TRUE(child.finish());
+  }
+  EXPECT_FALSE(policy::files_in_use::collect().holds_copy(scan, held));
+  for (const auto& p : {a, b}) unlink(p.c_str());
+  rmdir(dir.c_str());
 }
 
 TEST(Evict, UsageAndInputErrors) {

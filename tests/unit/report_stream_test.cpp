@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include "daemon/protocol.hpp"
+#include "live/sample_json.hpp"
 #include "report/report.hpp"
 #include "util/json_text.hpp"
 
@@ -157,10 +159,50 @@ TEST(ReportStream, MixedTreeByteForByte) {
     const std::string text = streamed_text(x.model, mix.opts);
     EXPECT_EQ(json, golden(std::string(mix.name) + ".json", json));
     EXPECT_EQ(text, golden(std::string(mix.name) + ".txt", text));
-    // The in-memory document (what the daemon sends) is the same bytes.
+    // The in-memory document is the same bytes.
     EXPECT_EQ(json, dump_json(report_json(x.model, mix.opts), 2) + "\n");
     EXPECT_EQ(text, report_text(x.model, mix.opts));
+    // And so is what the daemon answers report --from-daemon with.
+    daemon::report_request r;
+    r.views = mix.opts.views;
+    r.top = mix.opts.top.value_or(0);
+    r.bytes = mix.opts.exact_bytes;
+    r.json = true;
+    EXPECT_EQ(daemon::encode_report_reply(x.model, r), json);
+    r.json = false;
+    EXPECT_EQ(daemon::encode_report_reply(x.model, r), text);
   }
+}
+
+// A top sample (top --json, the daemon's answer to top --from-daemon) is written compact as it
+// is produced: the same bytes as the document built whole, for every row limit.
+TEST(ReportStream, SampleJsonByteForByte) {
+  auto x = make_mixed();
+  live::sample s;
+  s.model = std::move(x.model);
+  s.iteration = 7;
+  s.elapsed_s = 1.25;
+  s.mode = "live (tp_btf)\x1b[1m";
+  s.page_cache_bytes = 123456789;
+  s.insert_bps = 1.5;
+  s.events = 42;
+  s.applied_before_ns = 99;
+  s.index_entries = 10;
+  for (std::size_t rows : {0, 1, 2, 100}) {
+    SCOPED_TRACE(rows);
+    std::ostringstream out;
+    live::write_sample_json(out, s, rows);
+    EXPECT_EQ(out.str(), dump_json(live::sample_json(s, rows)));
+    EXPECT_EQ(daemon::encode_sample_reply(s, rows), out.str() + "\n");
+  }
+  s.content_status = "hashing: 3 of 10 files";
+  std::ostringstream out;
+  live::write_sample_json(out, s, 0);
+  EXPECT_EQ(out.str(), dump_json(live::sample_json(s, 0)));
+  const auto back = daemon::decode_sample_reply(out.str());
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->events, 42u);
+  EXPECT_EQ(back->model.files.size(), 10u);
 }
 
 TEST(ReportStream, EmptyReportByteForByte) {

@@ -5,7 +5,9 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -127,6 +129,89 @@ TEST(Report, ManyRowsSortInTheRulesOrder) {
     ASSERT_EQ(m.files[i].path, expected[i].second) << "row " << i;
     ASSERT_EQ(m.files[i].cached_bytes, expected[i].first) << "row " << i;
   }
+}
+
+// top and the daemon sort each interval's files from the previous interval's order
+// (rank_memory): the rows must be exactly those of a sort from scratch, whatever changed
+// between (sizes up and down, files evicted, new files, new sharing), and whatever the memory
+// holds (ids of copies gone, repeated, out of range, an order reversed).
+TEST(Report, SortFromRememberedOrderEqualsSortFromScratch) {
+  constexpr std::uint64_t n = 20011;
+  scan_result s(P);
+  const domain_id d = s.index.intern_domain("fs");
+  auto add_file = [&](std::uint64_t i) {
+    const std::string path = "/t/d" + std::to_string((i * 7919) % 31) + "/f" + std::to_string((i * 104729) % 100003);
+    ASSERT_EQ(s.index.intern_copy({"fs", 0, i + 1}), i);
+    s.files.push_back({packed_string::pooled(path, s.paths), (1 + (i * 31) % 5) * P, 0, "/t"});
+  };
+  for (std::uint64_t i = 0; i < n; ++i) add_file(i);
+  // One in ten shares a page with its neighbour: wasted and shared bytes rank those first.
+  for (std::uint64_t i = 0; i + 1 < n; i += 10) {
+    s.index.add(static_cast<copy_id>(i), d, i * P, P);
+    s.index.add(static_cast<copy_id>(i + 1), d, i * P, P);
+  }
+  auto rows = [](const report_model& m) {
+    std::vector<std::string> out;
+    for (const auto& r : m.files) {
+      out.push_back(fmt::format("{} {} {} {}", r.path, r.wasted_bytes, r.shared_cached_bytes, r.cached_bytes));
+    }
+    return out;
+  };
+  rank_memory memory;
+  ASSERT_EQ(rows(build_report(s, memory)), rows(build_report(s)));
+  ASSERT_EQ(memory.order.size(), n);
+
+  std::uint64_t x = 12345;
+  auto next = [&] { return x = x * 6364136223846793005ULL + 1442695040888963407ULL, x >> 33; };
+  for (int round = 0; round < 6; ++round) {
+    SCOPED_TRACE(round);
+    const int changes = round < 3 ? 20 : 3000;  // a few changes, then many
+    for (int k = 0; k < changes; ++k) {
+      const copy_id c = static_cast<copy_id>(next() % s.files.size());
+      switch (next() % 4) {
+        case 0: s.files[c].cached_bytes += P; break;
+        case 1: s.files[c].cached_bytes = s.files[c].cached_bytes > P ? s.files[c].cached_bytes - P : 0; break;
+        case 2: s.index.add(c, d, (n + next() % 64) * P, P); break;  // shares with whoever else got that page
+        default: s.index.remove(c, d, (c - c % 10) * P, P); break;
+      }
+    }
+    for (int k = 0; k < changes / 10; ++k) add_file(s.files.size());
+    ASSERT_EQ(rows(build_report(s, memory)), rows(build_report(s)));
+    ASSERT_EQ(memory.order.size(), build_report(s).files.size());
+  }
+  // Memories that are no order of this state.
+  rank_memory odd;
+  odd.order = {7, 7, 3, static_cast<copy_id>(n * 5), 0, 7};
+  EXPECT_EQ(rows(build_report(s, odd)), rows(build_report(s)));
+  std::reverse(memory.order.begin(), memory.order.end());
+  EXPECT_EQ(rows(build_report(s, memory)), rows(build_report(s)));
+}
+
+// A live model's samples share the state's pooled paths instead of copying them: a sample
+// (held by the daemon's control socket, or by top) outlives the state it was built from when a
+// rescan replaces the state. Its paths must still read (under ASan: no use after free).
+TEST(Report, ModelOutlivesTheScanWhosePathsItShares) {
+  auto s = std::make_unique<scan_result>(P);
+  std::vector<std::string> paths;
+  for (std::uint64_t i = 0; i < 3000; ++i) {
+    paths.push_back("/srv/d" + std::to_string(i % 7) + "/file-" + std::to_string(i));
+    ASSERT_EQ(s->index.intern_copy({"fs", 0, i + 1}), i);
+    s->files.push_back({packed_string::pooled(paths.back(), s->paths), (i + 1) * P, 0, "/srv"});
+  }
+  s->files.push_back({std::string("/srv/heap-") + std::string(300, 'x'), P, 0, "/srv"});  // a heap path
+  ASSERT_EQ(s->index.intern_copy({"fs", 0, 9999}), 3000u);
+  paths.push_back(s->files.back().path.str());
+  ASSERT_TRUE(s->files.front().path.is_pooled());
+  const report_model m = build_report(*s);
+  s.reset();  // the state and its pool are gone: a rescan replaced them
+  ASSERT_EQ(m.files.size(), paths.size());
+  std::vector<std::string> got;
+  for (const auto& r : m.files) got.push_back(r.path.str());
+  std::sort(got.begin(), got.end());
+  std::sort(paths.begin(), paths.end());
+  EXPECT_EQ(got, paths);
+  const report_model copied = m;  // a copy (filtered samples) holds its own
+  EXPECT_EQ(copied.files[0].path, m.files[0].path);
 }
 
 TEST(Report, ModelNumbers) {
