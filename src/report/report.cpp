@@ -154,7 +154,10 @@ report_model make_model(std::conditional_t<Take, scan_result&, const scan_result
       list.keys[id] = index.key_of(id);
     }
     for (const auto& g : m.groups) {
-      for (copy_id id : g.copies) list.by_copy[id].path = packed_string::sharing(scan.files[id].path);
+      for (copy_id id : g.copies) {
+        // Ranked copies have theirs already (a heap path would be copied twice).
+        if (list.by_copy[id].path.empty()) list.by_copy[id].path = packed_string::sharing(scan.files[id].path);
+      }
     }
   }
   const auto& files = list.by_copy;
