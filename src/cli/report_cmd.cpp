@@ -125,6 +125,8 @@ int run_report(const report_args& a) {
   req.filter = {a.containers, a.cgroups};
   req.metadata_root = a.metadata_root;
   req.content = a.content;
+  // The rows the file table prints (JSON lists every row unless --top is given).
+  req.file_rows = a.top > 0 ? a.top : a.json ? all_rows : text_rows;
 
   auto r = make_local_report(req);
   if (!r) {

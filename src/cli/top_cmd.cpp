@@ -47,7 +47,13 @@ int batch_width() {
 std::unique_ptr<live::sample_source> make_source(const top_args& a) {
   const auto interval = std::chrono::milliseconds(static_cast<long>(std::llround(a.delay_s * 1000)));
   const container_filter filter{a.containers, a.cgroups};
-  if (a.from_daemon) return std::make_unique<daemon::remote_source>(a.socket, interval, filter);
+  if (a.from_daemon) {
+    // --json prints the daemon's rows in its order, the first --top of them: only those are
+    // asked for (a million rows written, sent and parsed each interval, for the few printed).
+    // The other modes sort and filter the rows here, and need them all.
+    const std::size_t rows = a.json ? a.top : 0;
+    return std::make_unique<daemon::remote_source>(a.socket, interval, filter, rows);
+  }
   live::sampler_options so;
   so.scan.paths = a.paths;
   so.scan.cross_mounts = a.cross_mounts;

@@ -9,10 +9,12 @@
 
 namespace dupcache::daemon {
 
-remote_source::remote_source(std::string socket_path, std::chrono::milliseconds interval, container_filter filter)
+remote_source::remote_source(std::string socket_path, std::chrono::milliseconds interval, container_filter filter,
+                             std::size_t rows)
     : socket_path_(std::move(socket_path)),
       interval_(interval),
       filter_(std::move(filter)),
+      rows_(rows),
       wake_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
 
 void remote_source::wake() {
@@ -21,7 +23,7 @@ void remote_source::wake() {
 }
 
 result<void> remote_source::start() {
-  auto s = ask_sample(socket_path_, {0, filter_});
+  auto s = ask_sample(socket_path_, {rows_, filter_});
   if (!s) return s.err();
   mode_ = s->mode;
   last_ = std::chrono::steady_clock::now();
@@ -36,7 +38,7 @@ result<live::sample> remote_source::next() {
     std::uint64_t v;
     (void)!read(wake_fd_.get(), &v, sizeof v);
   }
-  auto s = ask_sample(socket_path_, {0, filter_});
+  auto s = ask_sample(socket_path_, {rows_, filter_});
   if (!s) return s.err();
   const auto now = std::chrono::steady_clock::now();
   s->iteration = ++iteration_;

@@ -17,7 +17,11 @@ namespace dupcache::daemon {
 
 class remote_source final : public live::sample_source {
  public:
-  remote_source(std::string socket_path, std::chrono::milliseconds interval, container_filter filter);
+  // rows: how many rows of each table to ask for (0: all of them). Only for a reader that
+  // prints the daemon's first rows as they come (top --json --top N): a view that sorts or
+  // filters the rows itself needs every one.
+  remote_source(std::string socket_path, std::chrono::milliseconds interval, container_filter filter,
+                std::size_t rows = 0);
   // Asks once, so an absent daemon is said before the first interval.
   result<void> start() override;
   result<live::sample> next() override;
@@ -28,6 +32,7 @@ class remote_source final : public live::sample_source {
   std::string socket_path_;
   std::chrono::milliseconds interval_;
   container_filter filter_;
+  std::size_t rows_ = 0;
   std::string mode_;
   std::uint64_t iteration_ = 0;
   std::chrono::steady_clock::time_point last_;

@@ -45,7 +45,8 @@ result<local_report> make_local_report(const local_report_request& req) {
     attach_content(out.model, *scanned, found);
   } else {
     // The scan is done with: its paths move into the model instead of being copied.
-    out.model = build_report(std::move(*scanned));
+    // Filtered, the rows printed are the first of those kept: every rank is put in order.
+    out.model = build_report(std::move(*scanned), req.filter.empty() ? req.file_rows : all_rows);
   }
   if (!so.attribute) return out;
   attach_containers(out.model, std::move(rows), out.charges_error);

@@ -26,6 +26,9 @@ struct local_report_request {
   cgroup::container_filter filter;  // --container / --cgroup
   std::string metadata_root = "/";
   bool content = false;  // --content: also duplicates by content (report/content.hpp)
+  // The file rows that will be printed (--top, or the text report's 20): only those are put in
+  // order when nothing is filtered. all_rows: every one (JSON without --top).
+  std::size_t file_rows = all_rows;
 };
 
 struct local_report {

@@ -18,9 +18,12 @@ namespace dupcache {
 
 enum class report_view { file, group, fs, container };
 
+// Rows per table of the text report when --top is not given.
+inline constexpr std::size_t text_rows = 20;
+
 struct report_options {
   std::vector<report_view> views{report_view::file, report_view::group};
-  std::optional<std::size_t> top;  // rows per table; unset: 20 in text, all in JSON
+  std::optional<std::size_t> top;  // rows per table; unset: text_rows in text, all in JSON
   bool exact_bytes = false;        // --bytes
 };
 
@@ -79,7 +82,11 @@ struct report_model {
     iterator begin() const { return {this, 0}; }
     iterator end() const { return {this, order.size()}; }
 
-    std::vector<rank> order;          // largest waste first
+    std::vector<rank> order;          // largest waste first (the first `ordered` of them)
+    // How many of order's first ranks are in report order, each above every later one; the
+    // others follow in no order (build_report(scan_result&&, ranked_rows)). Every rank, when
+    // the model was not built for a number of rows.
+    std::size_t ordered = ~std::size_t{0};
     std::vector<std::pair<copy_id, copy_share>> shares;  // the copies sharing pages, by id
     // The scan's own containers, moved in (build_report(scan_result&&)); paths before by_copy,
     // whose records' paths may be in it.
@@ -144,6 +151,10 @@ report_model build_report(const scan_result& scan, rank_memory& memory);
 // model, and its index is released as soon as the model has read it. The scan's files and
 // index are left empty.
 report_model build_report(scan_result&& scan);
+// The same for a report that prints the first ranked_rows file rows: only those are put in
+// order (files.ordered says how many), the other ranks still count in every total.
+inline constexpr std::size_t all_rows = ~std::size_t{0};
+report_model build_report(scan_result&& scan, std::size_t ranked_rows);
 // Adds the per-container rows (cgroup::account()) to a model built from the same scan.
 // error: why every page is unattributed, if that is so.
 void attach_containers(report_model& m, const scan_result& scan, std::vector<cgroup::container_row> rows,

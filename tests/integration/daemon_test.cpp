@@ -802,6 +802,15 @@ TEST_F(daemon_scene, ReportFromTheDaemon) {
     EXPECT_EQ(j["mode"].get<std::string>().rfind("daemon, live", 0), 0u) << j["mode"];
   }
   EXPECT_EQ(docs, 2);
+  // --top 1: the daemon is asked for one row of each table; the totals are still the whole.
+  auto first = run({DUPCACHE_BINARY, "top", "--from-daemon", "--socket", control(), "--json", "--top", "1", "-n", "1",
+                    "-d", "0.3"});
+  ASSERT_EQ(first.status, 0) << first.err;
+  const auto one = nlohmann::json::parse(first.out);
+  EXPECT_EQ(one["files"].size(), 1u);
+  EXPECT_EQ(one["totals"]["files_cached"], 2u);
+  EXPECT_EQ(one["totals"]["cached_bytes"], 2 * size_);
+  EXPECT_EQ(one["totals"]["wasted_bytes"], size_);
   auto batch = run({DUPCACHE_BINARY, "top", "--from-daemon", "--socket", control(), "-b", "-n", "1", "--view", "groups", "--bytes"});
   ASSERT_EQ(batch.status, 0) << batch.err;
   EXPECT_NE(batch.out.find(fs_->path("a")), std::string::npos) << batch.out;

@@ -205,6 +205,33 @@ TEST(ReportStream, SampleJsonByteForByte) {
   EXPECT_EQ(back->model.files.size(), 10u);
 }
 
+// top --from-daemon --json --top N asks the daemon for N rows of each table instead of all of
+// them (a million at 1 M cached files, each interval): what it prints from that answer must be
+// what it printed from the whole one, byte for byte, for every N.
+TEST(ReportStream, DaemonSampleOfTheFirstRowsPrintsAsTheWholeOne) {
+  auto x = make_mixed();
+  live::sample s;
+  s.model = std::move(x.model);
+  s.mode = "live (tp_btf)";
+  s.page_cache_bytes = 123456789;
+  s.events = 42;
+  s.index_entries = 10;
+  auto whole = daemon::decode_sample_reply(daemon::encode_sample_reply(s, 0));
+  ASSERT_TRUE(whole);
+  ASSERT_EQ(whole->model.files.size(), 10u);
+  for (std::size_t rows : {1, 2, 3, 9, 10, 11}) {
+    SCOPED_TRACE(rows);
+    auto first = daemon::decode_sample_reply(daemon::encode_sample_reply(s, rows));
+    ASSERT_TRUE(first);
+    EXPECT_EQ(first->model.files.size(), std::min<std::size_t>(rows, 10));
+    std::ostringstream from_whole;
+    std::ostringstream from_first;
+    live::write_sample_json(from_whole, *whole, rows);
+    live::write_sample_json(from_first, *first, rows);
+    EXPECT_EQ(from_first.str(), from_whole.str());
+  }
+}
+
 TEST(ReportStream, EmptyReportByteForByte) {
   scan_result s(P);
   s.residency_method = "mincore";

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -185,6 +186,59 @@ TEST(Report, SortFromRememberedOrderEqualsSortFromScratch) {
   EXPECT_EQ(rows(build_report(s, odd)), rows(build_report(s)));
   std::reverse(memory.order.begin(), memory.order.end());
   EXPECT_EQ(rows(build_report(s, memory)), rows(build_report(s)));
+}
+
+// `report` prints 20 file rows (or --top) of a million: only those are put in order, by a
+// partial sort. Its rows, totals and text must be those of the model sorted whole, for every
+// number of rows (none, one, some, all, more than all); a view asking for more rows than were
+// put in order is refused, not printed from ranks in no order.
+TEST(Report, FirstRowsOrderedAloneAreTheRowsOfTheWholeOrder) {
+  constexpr std::uint64_t n = 5003;
+  auto make = [] {
+    scan_result s(P);
+    const domain_id d = s.index.intern_domain("fs");
+    for (std::uint64_t i = 0; i < n; ++i) {
+      // Few sizes and one in seven sharing with its neighbour: ties are broken by wasted,
+      // shared and cached bytes and by path, as in a real tree.
+      const std::string path = "/t/d" + std::to_string((i * 7919) % 31) + "/f" + std::to_string((i * 104729) % 100003);
+      EXPECT_EQ(s.index.intern_copy({"fs", 0, i + 1}), i);
+      s.files.push_back({packed_string::pooled(path, s.paths), (1 + (i * 31) % 3) * P, 0, "/t"});
+    }
+    for (std::uint64_t i = 0; i + 1 < n; i += 7) {
+      s.index.add(static_cast<copy_id>(i), d, i * P, P);
+      s.index.add(static_cast<copy_id>(i + 1), d, i * P, P);
+    }
+    s.filesystems["fs"].files_scanned = n;
+    return s;
+  };
+  auto row = [](const report_model::file_row& r) {
+    return fmt::format("{} {} {} {}", r.path, r.wasted_bytes, r.shared_cached_bytes, r.cached_bytes);
+  };
+  const report_model whole = build_report(make());
+  ASSERT_EQ(whole.files.size(), n);
+  EXPECT_EQ(whole.files.ordered, n);
+  for (std::size_t k : {std::size_t{0}, std::size_t{1}, std::size_t{20}, std::size_t{n - 1}, std::size_t{n},
+                        std::size_t{n + 5}}) {
+    SCOPED_TRACE(k);
+    const report_model part = build_report(make(), k);
+    ASSERT_EQ(part.files.size(), n);
+    ASSERT_EQ(part.files.ordered, std::min<std::size_t>(k, n));
+    for (std::size_t i = 0; i < part.files.ordered; ++i) ASSERT_EQ(row(part.files[i]), row(whole.files[i])) << i;
+    EXPECT_EQ(part.cached_bytes, whole.cached_bytes);
+    EXPECT_EQ(part.wasted_bytes, whole.wasted_bytes);
+    EXPECT_EQ(part.files_cached, whole.files_cached);
+    const std::vector<report_view> all = {report_view::file, report_view::group, report_view::fs};
+    report_options o{all, std::min<std::size_t>(k, n), false};
+    EXPECT_EQ(report_text(part, o), report_text(whole, o));
+    EXPECT_EQ(report_json(part, o), report_json(whole, o));
+  }
+  const report_model twenty = build_report(make(), 20);
+  report_options more;
+  more.top = 21;
+  EXPECT_THROW(report_text(twenty, more), std::logic_error);
+  EXPECT_THROW(report_json(twenty, report_options{}), std::logic_error);  // JSON: every row
+  report_model filtered = build_report(make(), 20);
+  EXPECT_THROW(filter_containers(filtered, container_filter{{"abcd"}, {}}), std::logic_error);
 }
 
 // A live model's samples share the state's pooled paths instead of copying them: a sample
