@@ -567,6 +567,31 @@ TEST(BlockIndex, RandomOperationsMatchPageModel) {
 
     // Groups: same sets, same sizes; copies in key order; largest waste first.
     const auto groups = idx.groups();
+    {
+      // And the very order of the groups as a map keyed by the segments' sets gave it (what
+      // groups() did before it sorted pointers to the sets instead), ties included: the
+      // report's group rows must not move.
+      std::map<std::vector<copy_id>, std::uint64_t> by_set;
+      idx.for_each_shared([&](domain_id, std::uint64_t s, std::uint64_t e, const std::vector<copy_id>& cs) {
+        by_set[cs] += e - s;
+      });
+      std::vector<copy_group> ref;
+      for (auto& [cs, bytes] : by_set) {
+        copy_group g{cs, bytes};
+        std::sort(g.copies.begin(), g.copies.end(), key_less);
+        ref.push_back(std::move(g));
+      }
+      std::sort(ref.begin(), ref.end(), [&](const copy_group& a, const copy_group& b) {
+        if (auto c = b.wasted_bytes() <=> a.wasted_bytes(); c != 0) return c < 0;
+        if (auto c = b.bytes <=> a.bytes; c != 0) return c < 0;
+        return key_less(a.copies.front(), b.copies.front());
+      });
+      ASSERT_EQ(groups.size(), ref.size());
+      for (std::size_t k = 0; k < ref.size(); ++k) {
+        ASSERT_EQ(groups[k].copies, ref[k].copies) << "group " << k;
+        ASSERT_EQ(groups[k].bytes, ref[k].bytes) << "group " << k;
+      }
+    }
     const auto mg = model.group_pages();
     std::map<std::set<copy_id>, std::uint64_t> got;
     std::uint64_t group_waste = 0;
