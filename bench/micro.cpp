@@ -62,6 +62,28 @@ void BM_IndexWastedQuery(benchmark::State& st) {
 }
 BENCHMARK(BM_IndexWastedQuery)->Unit(benchmark::kMillisecond);
 
+// What a live model and the daemon's planner read at every pass: the groups and the shared
+// ranges of an index holding every placed extent, as a live one does. A million one-page
+// files, one in ten with a reflinked copy: a million segments, a hundred thousand shared.
+void BM_IndexSharedWalk(benchmark::State& st) {
+  block_index idx(ps);
+  const auto d = idx.intern_domain("fs");
+  const std::uint64_t files = static_cast<std::uint64_t>(st.range(0));
+  for (std::uint64_t f = 0; f < files; ++f) {
+    idx.add(idx.intern_copy({"fs", 0, 2 * f + 1}), d, f * 2 * ps, ps);
+    if (f % 10 == 0) idx.add(idx.intern_copy({"fs", 0, 2 * f + 2}), d, f * 2 * ps, ps);
+  }
+  for (auto _ : st) {
+    auto groups = idx.groups();
+    std::uint64_t shared = 0;
+    idx.for_each_shared([&](auto, std::uint64_t s, std::uint64_t e, const auto&) { shared += e - s; });
+    benchmark::DoNotOptimize(groups.data());
+    benchmark::DoNotOptimize(shared);
+  }
+  st.counters["segments"] = static_cast<double>(idx.segment_count());
+}
+BENCHMARK(BM_IndexSharedWalk)->Arg(1000000)->Unit(benchmark::kMillisecond);
+
 void BM_Decode(benchmark::State& st) {
   struct dupcache_event raw {};
   raw.kind = DUPCACHE_EV_CACHE_ADD;
