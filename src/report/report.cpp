@@ -103,7 +103,7 @@ namespace {
 //   containers:  as cgroup::account() ranks them; errors and skipped mounts by path (scanner).
 template <bool Take>
 report_model make_model(std::conditional_t<Take, scan_result&, const scan_result&> scan, rank_memory* memory,
-                        std::size_t ranked_rows = all_rows) {
+                        std::size_t ranked_rows) {
   report_model m;
   const auto& index = scan.index;
   m.page_size = index.page_size();
@@ -251,11 +251,11 @@ report_model make_model(std::conditional_t<Take, scan_result&, const scan_result
 
 }  // namespace
 
-report_model build_report(const scan_result& scan) { return make_model<false>(scan, nullptr); }
+report_model build_report(const scan_result& scan) { return make_model<false>(scan, nullptr, all_rows); }
 
-report_model build_report(const scan_result& scan, rank_memory& memory) { return make_model<false>(scan, &memory); }
-
-report_model build_report(scan_result&& scan) { return make_model<true>(scan, nullptr); }
+report_model build_report(const scan_result& scan, rank_memory& memory) {
+  return make_model<false>(scan, &memory, all_rows);
+}
 
 report_model build_report(scan_result&& scan, std::size_t ranked_rows) {
   return make_model<true>(scan, nullptr, ranked_rows);

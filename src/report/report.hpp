@@ -149,12 +149,10 @@ struct rank_memory {
 report_model build_report(const scan_result& scan, rank_memory& memory);
 // The same from a scan that is done with: its per-file records (paths and all) move into the
 // model, and its index is released as soon as the model has read it. The scan's files and
-// index are left empty.
-report_model build_report(scan_result&& scan);
-// The same for a report that prints the first ranked_rows file rows: only those are put in
-// order (files.ordered says how many), the other ranks still count in every total.
+// index are left empty. For a report that prints the first ranked_rows file rows, only those
+// are put in order (files.ordered says how many); the other ranks still count in every total.
 inline constexpr std::size_t all_rows = ~std::size_t{0};
-report_model build_report(scan_result&& scan, std::size_t ranked_rows);
+report_model build_report(scan_result&& scan, std::size_t ranked_rows = all_rows);
 // Adds the per-container rows (cgroup::account()) to a model built from the same scan.
 // error: why every page is unattributed, if that is so.
 void attach_containers(report_model& m, const scan_result& scan, std::vector<cgroup::container_row> rows,
