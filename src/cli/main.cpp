@@ -6,10 +6,12 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "util/escapes.hpp"
 #include "version.hpp"
 
 int main(int argc, char** argv) {
   using namespace dupcache;
+  install_escape_handler();
   CLI::App app{"dupcache: find and reduce page-cache duplication between files that share extents",
                "dupcache"};
   app.require_subcommand(1);
@@ -39,13 +41,15 @@ int main(int argc, char** argv) {
     const int rc = app.exit(e);
     return rc == 0 ? exit_ok : exit_usage;
   }
-  if (app.got_subcommand("report")) return run_report(report);
-  if (app.got_subcommand("top")) return run_top(top);
-  if (app.got_subcommand("trace")) return run_trace(trace);
-  if (app.got_subcommand("evict")) return run_evict(evict);
-  if (app.got_subcommand("merge")) return run_merge(merge);
-  if (app.got_subcommand("dedupe")) return run_dedupe(dedupe);
-  if (app.got_subcommand("daemon")) return run_daemon(daemon);
-  if (app.got_subcommand("doctor")) return run_doctor(doctor);
-  return exit_usage;
+  return run_catching_escapes([&] {
+    if (app.got_subcommand("report")) return run_report(report);
+    if (app.got_subcommand("top")) return run_top(top);
+    if (app.got_subcommand("trace")) return run_trace(trace);
+    if (app.got_subcommand("evict")) return run_evict(evict);
+    if (app.got_subcommand("merge")) return run_merge(merge);
+    if (app.got_subcommand("dedupe")) return run_dedupe(dedupe);
+    if (app.got_subcommand("daemon")) return run_daemon(daemon);
+    if (app.got_subcommand("doctor")) return run_doctor(doctor);
+    return exit_usage;
+  });
 }

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <clocale>
 #include <condition_variable>
+#include <exception>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -81,20 +82,40 @@ int run_curses(live::sample_source& smp, view_state st, std::uint64_t iterations
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> produced{0};
 
+  std::exception_ptr escaped;  // from the producer, thrown again here once curses has ended
   std::thread producer([&] {
-    while (!stop) {
-      auto s = smp.next();
-      std::lock_guard lock(mu);
-      if (!s) {
-        failure = s.err().message();
-        stop = true;
-        return;
+    try {
+      while (!stop) {
+        auto s = smp.next();
+        std::lock_guard lock(mu);
+        if (!s) {
+          failure = s.err().message();
+          stop = true;
+          return;
+        }
+        latest = std::make_shared<const sample>(std::move(s.value()));
+        ++produced;
+        if (iterations && produced >= iterations) return;
       }
-      latest = std::make_shared<const sample>(std::move(s.value()));
-      ++produced;
-      if (iterations && produced >= iterations) return;
+    } catch (...) {
+      std::lock_guard lock(mu);
+      escaped = std::current_exception();
+      failure = "the sampler failed";
+      stop = true;
     }
   });
+  // Whichever way the screen loop ends, a throw included, the producer is stopped and joined
+  // (a joinable std::thread destroyed would end the process before the screen is restored).
+  struct producer_stop {
+    std::atomic<bool>& stop;
+    live::sample_source& smp;
+    std::thread& producer;
+    ~producer_stop() {
+      stop = true;
+      smp.wake();
+      if (producer.joinable()) producer.join();
+    }
+  } stop_producer{stop, smp, producer};
 
   int status = 0;
   {
@@ -181,6 +202,7 @@ int run_curses(live::sample_source& smp, view_state st, std::uint64_t iterations
   stop = true;
   smp.wake();
   producer.join();
+  if (escaped) std::rethrow_exception(escaped);
   if (!failure.empty()) log::error("{}", failure);
   return status;
 }
