@@ -2,10 +2,14 @@
 #include "policy/evict.hpp"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
-#include "policy/pageout.hpp"
 #include <fmt/format.h>
+
+#include <algorithm>
+
+#include "policy/pageout.hpp"
 
 #include "scan/residency.hpp"
 #include "util/json_text.hpp"
@@ -48,8 +52,7 @@ unique_fd open_path_only(const file_entry& f) { return open_walked_path(f.root, 
 
 }  // namespace
 
-int evictor::open_copy(copy_id c, std::string* err) {
-  if (auto it = fds_.find(c); it != fds_.end()) return it->second.get();
+unique_fd evictor::open_copy(copy_id c, std::string* err) {
   const auto& path = scan_.files[c].path;
   unique_fd pfd = open_path_only(scan_.files[c]);
   if (!pfd) {
@@ -59,29 +62,52 @@ int evictor::open_copy(copy_id c, std::string* err) {
     } else {
       *err = errno_error("open " + path).message();
     }
-    return -1;
+    return {};
   }
   // The type is checked before anything is opened for reading: through a swapped path, an
   // open could have been of a device node or a FIFO.
   struct stat st {};
   if (fstat(pfd.get(), &st) < 0 || !S_ISREG(st.st_mode)) {
     *err = "open " + path + " failed: not a regular file any more";
-    return -1;
+    return {};
   }
   unique_fd fd(::open(fmt::format("/proc/self/fd/{}", pfd.get()).c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
   if (!fd) {
     *err = errno_error("open " + path).message();
-    return -1;
+    return {};
   }
   auto fs = registry_.lookup(fd.get(), st);
   const auto& key = scan_.index.key_of(c);
   if (!fs || fs->id != key.fs || fs->subvol != key.subvol || static_cast<std::uint64_t>(st.st_ino) != key.ino) {
     *err = path + ": a different file is there now (renamed or replaced since it was scanned)";
-    return -1;
+    return {};
   }
-  const int raw = fd.get();
-  fds_.emplace(c, std::move(fd));
-  return raw;
+  return fd;
+}
+
+std::size_t evictor::keepers_cache_size() {
+  struct rlimit rl {};
+  const rlim_t soft = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
+  return static_cast<std::size_t>(std::clamp<rlim_t>(soft / 16, 1, 64));
+}
+
+int evictor::keeper_fd(copy_id c, std::string* err) {
+  ++uses_;
+  for (auto& k : keepers_) {
+    if (k.copy == c) {
+      k.used = uses_;
+      return k.fd.get();
+    }
+  }
+  unique_fd fd = open_copy(c, err);
+  if (!fd) return -1;
+  if (keepers_.size() >= keepers_open_) {
+    auto oldest = std::min_element(keepers_.begin(), keepers_.end(),
+                                   [](const open_keeper& a, const open_keeper& b) { return a.used < b.used; });
+    keepers_.erase(oldest);
+  }
+  keepers_.push_back({c, std::move(fd), uses_});
+  return keepers_.back().fd.get();
 }
 
 evict_outcome evictor::run(const copy_plan& plan, std::uint64_t budget) {
@@ -97,11 +123,12 @@ evict_outcome evictor::run(const copy_plan& plan, std::uint64_t budget) {
     }
   }
   std::string err;
-  const int fd = open_copy(plan.copy, &err);
-  if (fd < 0) {
+  const unique_fd copy_fd = open_copy(plan.copy, &err);
+  if (!copy_fd) {
     out.error = err;
     return out;
   }
+  const int fd = copy_fd.get();
   for (const auto& whole : plan.items) {
     if (budget != 0 && out.planned_bytes + ps_ > budget) break;
     auto it = whole;
@@ -109,7 +136,7 @@ evict_outcome evictor::run(const copy_plan& plan, std::uint64_t budget) {
     const std::uint64_t off = it.first_page * ps_, len = it.pages * ps_;
     out.planned_bytes += len;
     std::string kerr;
-    const int kfd = open_copy(it.keeper, &kerr);
+    const int kfd = keeper_fd(it.keeper, &kerr);
     auto kept = kfd < 0 ? result<page_counts>(plain_error("open keeper", kerr))
                         : page_counts_range(kfd, it.keeper_first_page * ps_, len);
     if (!kept || kept->cached != it.pages) {

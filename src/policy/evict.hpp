@@ -68,13 +68,27 @@ class evictor {
   evict_outcome run(const copy_plan& plan, std::uint64_t budget_bytes = 0);
 
  private:
-  int open_copy(copy_id c, std::string* err);
+  unique_fd open_copy(copy_id c, std::string* err);
+  int keeper_fd(copy_id c, std::string* err);
   const scan_result& scan_;
   bool dry_run_;
   bool pageout_;
   std::uint64_t ps_;
   fs_registry registry_;
-  std::map<copy_id, unique_fd> fds_;
+  // The copy acted on is open for its run only. Keepers, which many copies share, stay open in
+  // a small cache of the most recently used: a plan can name a million copies, and a host's
+  // open-file limit is 1024 by default (each copy kept open once failed every copy past it).
+  // At most 64, and a sixteenth of the soft limit: the scan holds up to a quarter of it in
+  // directories (scan/scanner.cpp).
+  std::size_t keepers_open_ = keepers_cache_size();
+  static std::size_t keepers_cache_size();
+  struct open_keeper {
+    copy_id copy;
+    unique_fd fd;
+    std::uint64_t used;
+  };
+  std::vector<open_keeper> keepers_;
+  std::uint64_t uses_ = 0;
   std::optional<std::vector<struct mapping_range>> mapped_;  // of the copy being acted on
   std::optional<std::set<int>> pageout_pids_;
 };

@@ -298,6 +298,50 @@ TEST(InUse, HeldCopiesAreFoundByInodeThenPath) {
   rmdir(dir.c_str());
 }
 
+// A plan of more copies than the open-file limit: each copy acted on used to stay open until the
+// end, so past the limit (1024 by default) every open failed and its keeper counted as gone.
+TEST(Evict, MoreCopiesThanTheOpenFileLimitAllGo) {
+  DUPCACHE_REQUIRE_ROOT("mkfs.btrfs");
+  scratch_fs fs("btrfs");
+  const std::uint64_t ps = page_size();
+  constexpr int sources = 90, copies_each = 3;  // 270 copies and 90 keepers, under a limit of 64
+  for (int i = 0; i < sources; ++i) {
+    const std::string a = fs.path("s" + std::to_string(i));
+    write_file(a, 2 * ps, 100 + i);
+    for (int k = 0; k < copies_each; ++k) reflink(a, fs.path("s" + std::to_string(i) + "c" + std::to_string(k)));
+  }
+  for (int i = 0; i < sources; ++i) {
+    const std::string a = fs.path("s" + std::to_string(i));
+    evict(a);
+    read_all(a);
+    for (int k = 0; k < copies_each; ++k) {
+      const std::string c = a + "c" + std::to_string(k);
+      evict(c);
+      read_all(c);
+    }
+  }
+  const std::uint64_t wasted = std::uint64_t{sources} * copies_each * 2 * ps;
+  auto r = run({"/bin/sh", "-c", "ulimit -n 64 && exec \"$0\" \"$@\"", DUPCACHE_BINARY, "evict", "--json", fs.dir()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["wasted_bytes_before"], wasted);
+  EXPECT_EQ(j["freed_bytes"], wasted);
+  EXPECT_EQ(j["wasted_bytes_after"], 0);
+  EXPECT_EQ(j["actions"].size(), std::size_t{sources} * copies_each);
+  for (const auto& a : j["actions"]) {
+    EXPECT_FALSE(a.contains("error")) << a.dump();
+    EXPECT_EQ(a["skipped_keeper_bytes"], 0) << a.dump();
+  }
+  // Exactly one copy of each source's two pages is left.
+  std::uint64_t cached = 0;
+  for (int i = 0; i < sources; ++i) {
+    const std::string a = fs.path("s" + std::to_string(i));
+    cached += cached_pages(a);
+    for (int k = 0; k < copies_each; ++k) cached += cached_pages(a + "c" + std::to_string(k));
+  }
+  EXPECT_EQ(cached, std::uint64_t{sources} * 2);
+}
+
 TEST(Evict, UsageAndInputErrors) {
   auto r = run({DUPCACHE_BINARY, "evict", "/nonexistent/dupcache-path"});
   EXPECT_EQ(r.status, 1);
