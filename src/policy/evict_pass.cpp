@@ -16,7 +16,10 @@ result<evict_pass_result> run_evict_pass(const evict_request& req) {
   so.cross_mounts = req.cross_mounts;
   so.keep_placements = true;  // the planner maps the index back to file pages
   // Page charges tell which copies running containers use: the keeper is chosen among those.
+  // Only the copies of shared blocks can be planned; the others' charges are read only where a
+  // container is named, so that a container known by its charges alone is still found.
   so.attribute = true;
+  so.attribute_shared_only = req.charged_to.empty() && req.keep_containers.empty();
   auto scanned = scan(so);
   if (!scanned) return scanned.err();
 

@@ -554,7 +554,7 @@ class scan_job {
       if (gone) f.hash_gone = *gone;
       else add_error(path, gone.err().message() + " (its pages are left out of the content duplicates)");
     }
-    if (charges_) {
+    if (charges_ && !(opts_.attribute_shared_only && f.pieces.empty())) {
       auto runs = reader_->cached_runs(fd, static_cast<std::uint64_t>(st.st_size));
       auto c = runs ? charges_->read(fd, *runs) : result<std::vector<charge_run>>(runs.err());
       if (c) f.charges = std::move(*c);

@@ -342,6 +342,51 @@ TEST(Evict, MoreCopiesThanTheOpenFileLimitAllGo) {
   EXPECT_EQ(cached, std::uint64_t{sources} * 2);
 }
 
+// evict reads page charges only of the files whose pages a plan can name: those with cached
+// pages of a shared extent. Theirs are the same as a full attribution reads; a file that
+// shares nothing has none.
+TEST(Evict, ChargesAreReadForSharedCopiesOnly) {
+  DUPCACHE_REQUIRE_ROOT("mkfs.btrfs");
+  scratch_fs fs("btrfs");
+  const std::uint64_t ps = page_size(), size = 64 * ps;
+  write_file(fs.path("a"), size, 11);
+  reflink(fs.path("a"), fs.path("b"));
+  write_file(fs.path("solo"), size, 12);
+  for (const char* n : {"a", "b", "solo"}) {
+    evict(fs.path(n));
+    read_all(fs.path(n));
+  }
+  scan_options so;
+  so.paths = {fs.dir()};
+  so.attribute = true;
+  auto full = scan(so);
+  so.attribute_shared_only = true;
+  auto shared = scan(so);
+  ASSERT_TRUE(full && shared);
+  ASSERT_TRUE(full->attributed && shared->attributed) << full->attribution_error;
+  auto pages_of = [](const std::vector<charge_run>& runs) {
+    std::uint64_t n = 0;
+    for (const auto& r : runs) n += r.pages;
+    return n;
+  };
+  for (const char* n : {"a", "b", "solo"}) {
+    struct stat st {};
+    ASSERT_EQ(stat(fs.path(n).c_str(), &st), 0);
+    auto copy_in = [&](const scan_result& r) -> std::optional<copy_id> {
+      for (copy_id c = 0; c < r.files.size(); ++c) {
+        if (r.index.key_of(c).ino == st.st_ino) return c;
+      }
+      return std::nullopt;
+    };
+    const auto cf = copy_in(*full), cs = copy_in(*shared);
+    ASSERT_TRUE(cf && cs) << n;
+    EXPECT_EQ(pages_of(full->charges[*cf]), size / ps) << n;
+    if (std::string(n) == "solo") EXPECT_TRUE(shared->charges[*cs].empty());
+    else EXPECT_EQ(shared->charges[*cs], full->charges[*cf]) << n;
+  }
+  EXPECT_EQ(shared->index.wasted_bytes(), size);
+}
+
 TEST(Evict, UsageAndInputErrors) {
   auto r = run({DUPCACHE_BINARY, "evict", "/nonexistent/dupcache-path"});
   EXPECT_EQ(r.status, 1);
