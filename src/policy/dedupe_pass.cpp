@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -248,10 +249,69 @@ struct pass_context {
   std::set<std::string>& dst_files;
 };
 
+// The members of a size group reopened for sharing, a few at a time: a size group can hold
+// thousands of files, and holding them all open failed every file past the open-file limit.
+// Each member is checked again as it is reopened (the same inode, size, no writer); one that
+// fails is left out of every range after it. Pages the sharing brought into the cache are
+// dropped when a member is closed, as after hashing.
+class reopened_members {
+ public:
+  reopened_members(const std::vector<const found_file*>& files, pass_context& ctx)
+      : files_(files), ctx_(ctx), failed_(files.size(), false) {
+    open_.reserve(max_open_);
+  }
+  reopened_members(const reopened_members&) = delete;
+  reopened_members& operator=(const reopened_members&) = delete;
+  ~reopened_members() {
+    for (auto& o : open_) o.m.guard->restore();
+  }
+
+  // The member's open file, or nullptr when it could not be reopened (the report says why).
+  open_member* get(std::size_t i) {
+    ++uses_;
+    for (auto& o : open_) {
+      if (o.index == i) {
+        o.used = uses_;
+        return &o.m;
+      }
+    }
+    if (failed_[i]) return nullptr;
+    auto m = open_checked(*files_[i], ctx_.reader, ctx_.page, ctx_.rep);
+    if (!m) {
+      failed_[i] = true;
+      return nullptr;
+    }
+    // Slots never move (reserved; the least recently used one is replaced in place), so the
+    // member returned by the call before this one stays valid.
+    if (open_.size() < max_open_) {
+      open_.push_back({i, std::move(*m), uses_});
+      return &open_.back().m;
+    }
+    auto oldest = std::min_element(open_.begin(), open_.end(), [](const slot& a, const slot& b) { return a.used < b.used; });
+    oldest->m.guard->restore();
+    *oldest = slot{i, std::move(*m), uses_};
+    return &oldest->m;
+  }
+
+ private:
+  static constexpr std::size_t max_open_ = 16;
+  struct slot {
+    std::size_t index;
+    open_member m;
+    std::uint64_t used;
+  };
+  const std::vector<const found_file*>& files_;
+  pass_context& ctx_;
+  std::vector<bool> failed_;
+  std::vector<slot> open_;
+  std::uint64_t uses_ = 0;
+};
+
 void dedupe_group(const std::vector<const found_file*>& group, std::uint64_t bs, pass_context& ctx) {
   auto& rep = ctx.rep;
   const bool dry_run = ctx.req.dry_run;
-  std::vector<open_member> open;
+  // Hashed one at a time, each closed (its cache as it was) before the next is opened.
+  std::vector<const found_file*> hashed;
   std::vector<dedupe_member> members;
   for (const auto* f : group) {
     if (stop_asked(ctx.req.stop)) break;
@@ -259,14 +319,11 @@ void dedupe_group(const std::vector<const found_file*>& group, std::uint64_t bs,
     if (!m) continue;
     auto hashes = hash_blocks(*f, m->fd.get(), bs, ctx.limit, ctx.req.stop);
     auto extents = read_extent_map(m->fd.get());
-    if (stop_asked(ctx.req.stop)) {
-      m->guard->restore();
-      break;
-    }
+    m->guard->restore();
+    if (stop_asked(ctx.req.stop)) break;
     if (!hashes || !extents) {
       rep.errors.push_back(hashes ? extents.err().message() : hashes.err().message());
       rep.failed = true;
-      m->guard->restore();
       continue;
     }
     rep.hashed_bytes += f->size;
@@ -274,32 +331,33 @@ void dedupe_group(const std::vector<const found_file*>& group, std::uint64_t bs,
     std::vector<placed_block_run> runs;
     for (const auto& r : placed_runs(*extents, bs)) runs.push_back({r.first_page, r.pages, r.physical});
     members.push_back({f->size, std::move(*hashes), block_addresses(runs, f->size, bs)});
-    open.push_back(std::move(*m));
+    hashed.push_back(f);
   }
   const dedupe_plan plan = plan_dedupe(members, bs);
   rep.already_shared_bytes += plan.already_shared_bytes;
+  reopened_members open(hashed, ctx);
   for (const auto& r : plan.ranges) {
     if (stop_asked(ctx.req.stop)) break;
-    auto& src = open[r.src];
-    auto& dst = open[r.dst];
-    dedupe_action a{src.file->path, dst.file->path, r.offset, r.length, 0, false, {}};
+    dedupe_action a{hashed[r.src]->path, hashed[r.dst]->path, r.offset, r.length, 0, false, {}};
     rep.planned_bytes += r.length;
     if (!dry_run) {
+      open_member* dst = open.get(r.dst);
+      open_member* src = dst ? open.get(r.src) : nullptr;
+      if (!dst || !src) continue;  // could not be reopened: in the report's skipped or errors
       // A writer may have come since the hashing: check again just before sharing.
-      auto why = writer_reason(dst.fd.get());
-      if (!why) why = writer_reason(src.fd.get());
+      auto why = writer_reason(dst->fd.get());
+      if (!why) why = writer_reason(src->fd.get());
       if (why) {
-        rep.skipped.push_back({dst.file->path, fmt::format("range {}+{}: {}", r.offset, r.length, *why)});
+        rep.skipped.push_back({dst->file->path, fmt::format("range {}+{}: {}", r.offset, r.length, *why)});
         continue;
       }
-      share_range(src.fd.get(), dst.fd.get(), a, ctx.limit, ctx.req.stop);
+      share_range(src->fd.get(), dst->fd.get(), a, ctx.limit, ctx.req.stop);
       rep.shared_bytes += a.shared_bytes;
       if (!a.error.empty()) rep.failed = true;
     }
     if (dry_run || a.shared_bytes > 0) ctx.dst_files.insert(a.dst);
     rep.actions.push_back(std::move(a));
   }
-  for (auto& m : open) m.guard->restore();
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <map>
+#include <unordered_map>
 
 namespace dupcache::policy {
 
@@ -25,18 +26,23 @@ dedupe_plan plan_dedupe(const std::vector<dedupe_member>& members, std::uint64_t
   const std::uint64_t size = members.front().size;
   const std::uint64_t blocks = (size + block_size - 1) / block_size;
   auto bytes_of = [&](std::uint64_t b) { return std::min(block_size, size - b * block_size); };
-  for (std::size_t d = 1; d < members.size(); ++d) {
+  // The first member holding each (block, hash): the source of every later member with it.
+  // One lookup per block, where comparing with every earlier member made a group of n files
+  // n^2/2 comparisons per block.
+  struct block_hash {
+    std::uint64_t block, hash;
+    bool operator==(const block_hash&) const = default;
+  };
+  struct mix {
+    std::size_t operator()(const block_hash& k) const { return k.hash ^ (k.block * 0x9e3779b97f4a7c15ull); }
+  };
+  std::unordered_map<block_hash, std::size_t, mix> first;
+  for (std::size_t d = 0; d < members.size(); ++d) {
     const auto& dst = members[d];
     if (dst.size != size || dst.hashes.size() != blocks) continue;
     bool open = false;
     for (std::uint64_t b = 0; b < blocks; ++b) {
-      std::size_t src = d;
-      for (std::size_t s = 0; s < d; ++s) {
-        if (members[s].size == size && members[s].hashes.size() == blocks && members[s].hashes[b] == dst.hashes[b]) {
-          src = s;
-          break;
-        }
-      }
+      const std::size_t src = first.try_emplace({b, dst.hashes[b]}, d).first->second;
       bool share = src != d;
       if (share && b < dst.physical.size() && b < members[src].physical.size() && dst.physical[b] != no_physical &&
           dst.physical[b] == members[src].physical[b]) {

@@ -162,6 +162,40 @@ TEST_P(Dedupe, KeepsWhatWasCached) {
   EXPECT_EQ(block_addresses(sc.p("b")), block_addresses(sc.p("a")));
 }
 
+// A size group of more files than the open-file limit: its members used to be held open from
+// hashing to sharing, so every file past the limit failed ("Too many open files").
+TEST_P(Dedupe, ASizeGroupLargerThanTheOpenFileLimitIsShared) {
+  DUPCACHE_REQUIRE_ROOT("mkfs." + GetParam());
+  scratch_fs fs(GetParam());
+  constexpr int files = 200, contents_count = 10;
+  constexpr std::uint64_t small = 2 * blk;
+  const std::string dir = fs.path("g");
+  must({"mkdir", dir});
+  auto name = [&](int i) { return dir + "/f" + std::to_string(i); };
+  for (int i = 0; i < files; ++i) write_file(name(i), small, 30 + i % contents_count);
+  for (int i = 0; i < files; ++i) evict(name(i));
+  auto r = run({"/bin/sh", "-c", "ulimit -n 64 && exec \"$0\" \"$@\"", DUPCACHE_BINARY, "dedupe", "--json", dir});
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  constexpr std::uint64_t copies = files - contents_count;  // all but the first of each content
+  EXPECT_EQ(j["shared_bytes"].get<std::uint64_t>(), copies * small);
+  EXPECT_EQ(j["files_shared"].get<std::uint64_t>(), copies);
+  EXPECT_EQ(j["ranges"].size(), copies);
+  EXPECT_TRUE(j["errors"].empty()) << j["errors"].dump();
+  EXPECT_TRUE(j["skipped"].empty()) << j["skipped"].dump();
+  // Names sort as the walk reads them, not by number: each content's first member is the source.
+  std::map<std::string, std::vector<std::uint64_t>> first_of;  // content -> addresses
+  for (int i = 0; i < files; ++i) {
+    const std::string text = contents(name(i));
+    const auto addr = block_addresses(name(i));
+    auto [it, fresh] = first_of.try_emplace(text, addr);
+    if (!fresh) EXPECT_EQ(addr, it->second) << name(i) << " does not share its content's extents";
+    evict(name(i));
+  }
+  EXPECT_EQ(first_of.size(), std::size_t{contents_count});
+  for (int i = 0; i < files; ++i) EXPECT_EQ(cached_pages(name(i)), 0u) << name(i);
+}
+
 INSTANTIATE_TEST_SUITE_P(Filesystems, Dedupe, ::testing::Values("btrfs", "xfs"));
 
 TEST(DedupeRefuses, Ext4NamesThePathAndTheReason) {

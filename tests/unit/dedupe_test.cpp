@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+#include <tuple>
+
 #include "policy/config.hpp"
 #include "policy/dedupe_plan.hpp"
 
@@ -79,6 +82,73 @@ TEST(DedupePlan, ForcedCollisionsOnlyProposeAndNothingElse) {
   ASSERT_EQ(p.ranges.size(), 1u);
   EXPECT_EQ(p.ranges[0].length, 3 * bs);
   EXPECT_TRUE(plan_dedupe({member({1})}, bs).ranges.empty());
+}
+
+// The plan as first written: each block of each member from the first earlier member with the
+// same hash, found by comparing with every earlier member (n^2/2 comparisons per block).
+dedupe_plan reference_plan(const std::vector<dedupe_member>& members) {
+  dedupe_plan plan;
+  if (members.size() < 2) return plan;
+  const std::uint64_t size = members.front().size, blocks = (size + bs - 1) / bs;
+  auto bytes_of = [&](std::uint64_t b) { return std::min(bs, size - b * bs); };
+  auto fits = [&](const dedupe_member& m) { return m.size == size && m.hashes.size() == blocks; };
+  for (std::size_t d = 1; d < members.size(); ++d) {
+    if (!fits(members[d])) continue;
+    bool open = false;
+    for (std::uint64_t b = 0; b < blocks; ++b) {
+      std::size_t src = d;
+      for (std::size_t s = 0; s < d; ++s) {
+        if (fits(members[s]) && members[s].hashes[b] == members[d].hashes[b]) {
+          src = s;
+          break;
+        }
+      }
+      bool share = src != d;
+      if (share && members[d].physical[b] != no_physical && members[d].physical[b] == members[src].physical[b]) {
+        plan.already_shared_bytes += bytes_of(b);
+        share = false;
+      }
+      if (!share) {
+        open = false;
+        continue;
+      }
+      if (open && plan.ranges.back().src == src && plan.ranges.back().offset + plan.ranges.back().length == b * bs) {
+        plan.ranges.back().length += bytes_of(b);
+      } else {
+        plan.ranges.push_back({src, d, b * bs, bytes_of(b)});
+        open = true;
+      }
+    }
+  }
+  return plan;
+}
+
+TEST(DedupePlan, OneLookupPerBlockPlansAsComparingWithEveryEarlierMember) {
+  std::mt19937_64 rng(17);
+  for (int round = 0; round < 300; ++round) {
+    const std::size_t n = 2 + rng() % 12, blocks = 1 + rng() % 6;
+    const std::uint64_t hashes = 1 + rng() % 3;  // few values: many equal blocks
+    std::vector<dedupe_member> members;
+    for (std::size_t i = 0; i < n; ++i) {
+      std::vector<std::uint64_t> h(blocks), p(blocks);
+      for (std::size_t b = 0; b < blocks; ++b) {
+        h[b] = rng() % hashes;
+        p[b] = rng() % 4 == 0 ? no_physical : (rng() % 3) * 1000 + b;  // some blocks at one address
+      }
+      auto m = member(h, p);
+      if (rng() % 10 == 0) m.hashes.pop_back();  // a member whose hashing fell short
+      if (rng() % 10 == 0) m.size += bs;         // one of another size
+      members.push_back(std::move(m));
+    }
+    const auto want = reference_plan(members), got = plan_dedupe(members, bs);
+    ASSERT_EQ(got.already_shared_bytes, want.already_shared_bytes) << "round " << round;
+    ASSERT_EQ(got.ranges.size(), want.ranges.size()) << "round " << round;
+    for (std::size_t i = 0; i < want.ranges.size(); ++i) {
+      const auto &g = got.ranges[i], &w = want.ranges[i];
+      ASSERT_EQ(std::tie(g.src, g.dst, g.offset, g.length), std::tie(w.src, w.dst, w.offset, w.length))
+          << "round " << round << " range " << i;
+    }
+  }
 }
 
 TEST(DedupeBlocks, AddressesFromPlacedRuns) {
