@@ -90,7 +90,7 @@ std::optional<std::string> control_server::answer(std::string_view received) {
     filter_containers(filtered.model, f);
     s = &filtered;
   }
-  if (const auto* sr = std::get_if<sample_request>(&*req)) return encode_sample_reply(*s, sr->top);
+  if (const auto* sr = std::get_if<sample_request>(&*req)) return encode_sample_reply(*s, *sr);
   return encode_report_reply(s->model, std::get<report_request>(*req));
 }
 

@@ -8,6 +8,12 @@
 //    "views": ["file", ...]}                 -> the report, as the report command prints it
 //   {"cgroups": [...], "containers": [...], "sample": true[, "top": N]}
 //                                            -> the sample, as `top --json` prints it
+//   the same with "view": {"name": "files"|"groups"|"filesystems"|"containers",
+//   "sort": column, "descending": bool, "filter": text}
+//                                            -> the sample with only the first N rows that
+//                                               view shows (top::shown_sources), in its list,
+//                                               and "groups_total"; the other lists but
+//                                               filesystems empty
 // An answer starting "error: " says why there is none. Each message has one encoder and one
 // decoder here; the bytes on the wire are what the fuzz corpora and older clients hold.
 
@@ -19,6 +25,7 @@
 
 #include "live/sample.hpp"
 #include "report/report.hpp"
+#include "top/view.hpp"
 #include "util/result.hpp"
 
 namespace dupcache::daemon {
@@ -34,6 +41,8 @@ struct report_request {
 struct sample_request {
   std::size_t top = 0;  // rows; 0: every row
   container_filter filter;
+  // The view the rows are for (its exact_bytes is not sent: it changes no order).
+  std::optional<top::view_state> view;
 };
 
 using request = std::variant<report_request, sample_request>;
@@ -52,6 +61,7 @@ result<request> decode_request(std::string_view line);
 std::string encode_error(std::string_view why);
 std::string encode_report_reply(const report_model& m, const report_request& r);
 std::string encode_sample_reply(const live::sample& s, std::size_t top);
+std::string encode_sample_reply(const live::sample& s, const sample_request& r);
 // The daemon's sample; its mode says "daemon, " before the daemon's own.
 result<live::sample> decode_sample_reply(const std::string& answer);
 

@@ -22,8 +22,18 @@ void remote_source::wake() {
   if (wake_fd_) (void)!write(wake_fd_.get(), &one, sizeof one);
 }
 
+void remote_source::set_view(const top::view_state& st) {
+  std::lock_guard lock(view_mu_);
+  view_ = st;
+}
+
+sample_request remote_source::request() {
+  std::lock_guard lock(view_mu_);
+  return {rows_, filter_, view_};
+}
+
 result<void> remote_source::start() {
-  auto s = ask_sample(socket_path_, {rows_, filter_});
+  auto s = ask_sample(socket_path_, request());
   if (!s) return s.err();
   mode_ = s->mode;
   last_ = std::chrono::steady_clock::now();
@@ -38,7 +48,7 @@ result<live::sample> remote_source::next() {
     std::uint64_t v;
     (void)!read(wake_fd_.get(), &v, sizeof v);
   }
-  auto s = ask_sample(socket_path_, {rows_, filter_});
+  auto s = ask_sample(socket_path_, request());
   if (!s) return s.err();
   const auto now = std::chrono::steady_clock::now();
   s->iteration = ++iteration_;

@@ -7,21 +7,27 @@
 
 #include <chrono>
 #include <cstdint>
+#include <mutex>
+#include <optional>
 #include <string>
 
+#include "daemon/protocol.hpp"
 #include "live/sample.hpp"
 #include "report/report.hpp"
+#include "top/view.hpp"
 #include "util/fd.hpp"
 
 namespace dupcache::daemon {
 
 class remote_source final : public live::sample_source {
  public:
-  // rows: how many rows of each table to ask for (0: all of them). Only for a reader that
-  // prints the daemon's first rows as they come (top --json --top N): a view that sorts or
-  // filters the rows itself needs every one.
+  // rows: how many rows of each table to ask for (0: all of them). Without a view, the
+  // daemon's first rows in report order (top --json --top N); with one (set_view), the first
+  // rows that view shows, sorted and filtered by the daemon as the view does.
   remote_source(std::string socket_path, std::chrono::milliseconds interval, container_filter filter,
                 std::size_t rows = 0);
+  // The view the next samples are for (the screen calls it on every change; any thread).
+  void set_view(const top::view_state& st);
   // Asks once, so an absent daemon is said before the first interval.
   result<void> start() override;
   result<live::sample> next() override;
@@ -33,6 +39,9 @@ class remote_source final : public live::sample_source {
   std::chrono::milliseconds interval_;
   container_filter filter_;
   std::size_t rows_ = 0;
+  sample_request request();
+  std::mutex view_mu_;
+  std::optional<top::view_state> view_;
   std::string mode_;
   std::uint64_t iteration_ = 0;
   std::chrono::steady_clock::time_point last_;

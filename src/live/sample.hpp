@@ -7,6 +7,7 @@
 // views (top/) and the daemon's control socket only read samples, so neither needs the other.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "report/report.hpp"
@@ -40,6 +41,9 @@ struct sample {
   std::string mode;  // "live (tp_btf)" or "rescan (no BPF: reason)"
   // With --content: how the content figures in model.content stand (their age, or why none).
   std::string content_status;
+  // The daemon's answer to a view (top --from-daemon) holds only the rows it shows: how many
+  // groups there are in all. Unset: model.groups is every group.
+  std::optional<std::uint64_t> groups_total;
 };
 
 class sample_source {

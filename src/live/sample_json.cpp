@@ -30,6 +30,7 @@ nlohmann::ordered_json sample_members(const sample& s) {
                 {"late_records", s.late_records},
                 {"audit_repairs", s.audit_repairs}};
   if (!s.content_status.empty()) j["content_status"] = s.content_status;  // top --content
+  if (s.groups_total) j["groups_total"] = *s.groups_total;
   return j;
 }
 
@@ -44,6 +45,14 @@ nlohmann::ordered_json sample_json(const sample& s, std::size_t max_rows) {
 
 void write_sample_json(std::ostream& out, const sample& s, std::size_t max_rows) {
   write_report_json_compact(out, s.model, rows_of(max_rows), sample_members(s));
+}
+
+void write_sample_json(std::ostream& out, const sample& s, const row_selection& rows) {
+  report_options ro;
+  ro.selection = &rows;
+  auto members = sample_members(s);
+  members["groups_total"] = s.groups_total.value_or(s.model.groups.size());
+  write_report_json_compact(out, s.model, ro, members);
 }
 
 sample sample_from_json(const nlohmann::json& j) {
@@ -64,6 +73,7 @@ sample sample_from_json(const nlohmann::json& j) {
     s.audit_repairs = it->value("audit_repairs", std::uint64_t{0});
   }
   s.mode = j.value("mode", std::string("?"));
+  if (auto it = j.find("groups_total"); it != j.end() && it->is_number_unsigned()) s.groups_total = it->get<std::uint64_t>();
   return s;
 }
 

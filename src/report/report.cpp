@@ -443,26 +443,33 @@ void report_sections(Sink& out, const report_model& m, const report_options& opt
                {"files_cached", m.files_cached}};
   content_totals_json(totals, m);
   out.member("totals", std::move(totals));
+  const row_selection* sel = opts.selection;
+  // Row i of each list: the i-th selected, or the i-th in the model's order.
+  auto file_at = [&](std::size_t i) { return sel ? sel->files[i] : i; };
+  auto group_at = [&](std::size_t i) { return sel ? sel->groups[i] : i; };
+  auto container_at = [&](std::size_t i) { return sel ? sel->containers[i] : i; };
   out.array(
-      "files", file_rows(m, rows_for(opts, m.files.size())),
+      "files", sel ? sel->files.size() : file_rows(m, rows_for(opts, m.files.size())),
       [&](std::size_t i) {
-        ojson row = file_json(m.files[i]);
-        content_file_json(row, m, m.files[i].copy);
+        const auto f = m.files[file_at(i)];
+        ojson row = file_json(f);
+        content_file_json(row, m, f.copy);
         return row;
       },
-      [&](std::size_t i, std::string& text) { return !m.content && append_plain_file_row(text, m.files[i]); });
-  out.array("groups", std::min(rows_for(opts, m.groups.size()), m.groups.size()),
-            [&](std::size_t i) { return group_json(m, m.groups[i]); });
+      [&](std::size_t i, std::string& text) { return !m.content && append_plain_file_row(text, m.files[file_at(i)]); });
+  out.array("groups", sel ? sel->groups.size() : std::min(rows_for(opts, m.groups.size()), m.groups.size()),
+            [&](std::size_t i) { return group_json(m, m.groups[group_at(i)]); });
   out.array("filesystems", m.filesystems.size(), [&](std::size_t i) {
     ojson row = fs_json(m.filesystems[i]);
     content_fs_json(row, m, m.filesystems[i].id);
     return row;
   });
   const std::size_t nfiles_per = rows_for(opts, 10);
-  out.array("containers", std::min(rows_for(opts, m.containers.size()), m.containers.size()),
+  out.array("containers", sel ? sel->containers.size() : std::min(rows_for(opts, m.containers.size()), m.containers.size()),
             [&](std::size_t i) {
-              ojson row = container_json(m, m.containers[i], nfiles_per);
-              content_container_json(row, m, m.containers[i]);
+              const auto& c = m.containers[container_at(i)];
+              ojson row = container_json(m, c, nfiles_per);
+              content_container_json(row, m, c);
               return row;
             });
   if (m.containers_known) {

@@ -21,10 +21,18 @@ enum class report_view { file, group, fs, container };
 // Rows per table of the text report when --top is not given.
 inline constexpr std::size_t text_rows = 20;
 
+// Rows chosen one by one instead of the first ones (the daemon's answer to a `top` view): the
+// files by their position in the model's files, the groups and containers by theirs, listed in
+// the order given. The JSON lists hold exactly these; filesystems are always all listed.
+struct row_selection {
+  std::vector<std::size_t> files, groups, containers;
+};
+
 struct report_options {
   std::vector<report_view> views{report_view::file, report_view::group};
   std::optional<std::size_t> top;  // rows per table; unset: text_rows in text, all in JSON
   bool exact_bytes = false;        // --bytes
+  const row_selection* selection = nullptr;  // JSON only; in place of top
 };
 
 // What a report says, computed once from a scan; the text and JSON forms only format it.

@@ -75,7 +75,8 @@ void draw(const sample* s, const view_state& st, const std::string& status) {
 
 }  // namespace
 
-int run_curses(live::sample_source& smp, view_state st, std::uint64_t iterations, bool (*stop_requested)()) {
+int run_curses(live::sample_source& smp, view_state st, std::uint64_t iterations, bool (*stop_requested)(),
+               const std::function<void(const view_state&)>& on_view) {
   std::mutex mu;
   std::shared_ptr<const sample> latest;
   std::string failure;
@@ -123,6 +124,7 @@ int run_curses(live::sample_source& smp, view_state st, std::uint64_t iterations
     const std::string keys = "q quit  < > sort  r reverse  / filter  f g s views  b bytes";
     std::uint64_t drawn = 0;
     bool dirty = true;
+    view_state told = st;  // what on_view was last told (the caller set the first)
     for (;;) {
       std::shared_ptr<const sample> s;
       {
@@ -195,6 +197,12 @@ int run_curses(live::sample_source& smp, view_state st, std::uint64_t iterations
         }
         default:
           break;
+      }
+      if (on_view && (st.view != told.view || st.sort_column != told.sort_column ||
+                      st.descending != told.descending || st.filter != told.filter)) {
+        told = st;
+        on_view(st);
+        smp.wake();  // the rows of the new view now, not at the next interval
       }
     }
   done:;

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 
 #include "live/sample.hpp"
 #include "top/view.hpp"
@@ -16,7 +17,10 @@ namespace dupcache::top {
 // The interactive view. A sampling thread takes samples from the source (a live loop of ours
 // or the daemon's); this thread only draws and reads keys. Returns an exit status.
 // `iterations` 0 = until q. `stop_requested` is polled between keys (SIGINT/SIGTERM).
-int run_curses(live::sample_source& s, view_state state, std::uint64_t iterations, bool (*stop_requested)());
+// on_view, when given, is told each change of view, sort, direction or filter (before the
+// sampler is woken for a new sample): `top --from-daemon` asks the daemon for that view's rows.
+int run_curses(live::sample_source& s, view_state state, std::uint64_t iterations, bool (*stop_requested)(),
+               const std::function<void(const view_state&)>& on_view = {});
 
 struct batch_options {
   std::uint64_t iterations = 0;  // 0: until stop_requested()

@@ -46,18 +46,21 @@ table make_table(const sample& s, view_kind v, bool exact) {
   const auto& m = s.model;
   if (v == view_kind::files) {
     t.columns = {{"WASTED", w, true}, {"SHARED", w, true}, {"CACHED", w, true}, {"PATH", 0, false, true}};
-    for (const auto& f : m.files) {
+    for (std::size_t i = 0; i < m.files.size(); ++i) {
+      const auto f = m.files[i];
       if (f.cached_bytes == 0) continue;
       const std::string path = terminal_safe(f.path.str());
       t.rows.push_back({{size_cell(f.wasted_bytes, exact), size_cell(f.shared_cached_bytes, exact),
                          size_cell(f.cached_bytes, exact), path},
                         {f.wasted_bytes, f.shared_cached_bytes, f.cached_bytes, 0},
-                        path});
+                        path,
+                        i});
     }
     t.default_sort = 0;
   } else if (v == view_kind::groups) {
     t.columns = {{"COPIES", 6, true}, {"PER COPY", w, true}, {"WASTED", w, true}, {"FILES", 0, false, true}};
-    for (const auto& g : m.groups) {
+    for (std::size_t gi = 0; gi < m.groups.size(); ++gi) {
+      const auto& g = m.groups[gi];
       std::string all;
       for (copy_id c : g.copies) all += terminal_safe(m.path_of(c).str()) + "\n";
       std::string first = terminal_safe(m.path_of(g.copies.front()).str());
@@ -65,47 +68,86 @@ table make_table(const sample& s, view_kind v, bool exact) {
       t.rows.push_back({{fmt::format("{}", g.copies.size()), size_cell(g.bytes_per_copy, exact),
                          size_cell(g.wasted_bytes, exact), first},
                         {g.copies.size(), g.bytes_per_copy, g.wasted_bytes, 0},
-                        all});
+                        all,
+                        gi});
     }
     t.default_sort = 2;
   } else if (v == view_kind::containers) {
     t.columns = {{"WASTED", w, true},       {"SHARED", w, true},       {"CACHED", w, true},
                  {"RUNTIME", 10, false}, {"CONTAINER", 16, false}, {"CGROUP", 0, false}};
-    for (const auto& c : m.containers) {
+    for (std::size_t ci = 0; ci < m.containers.size(); ++ci) {
+      const auto& c = m.containers[ci];
       const std::string label = terminal_safe(c.label()) + (c.stopped ? " (stopped)" : "");
       const std::string cg = terminal_safe(c.cgroup);
       t.rows.push_back({{size_cell(c.wasted_bytes, exact), size_cell(c.shared_cached_bytes, exact),
                          size_cell(c.cached_bytes, exact), c.runtime, label, cg},
                         {c.wasted_bytes, c.shared_cached_bytes, c.cached_bytes, 0, 0, 0},
-                        c.runtime + " " + label + " " + terminal_safe(c.id) + " " + cg + " " + c.pod_uid});
+                        c.runtime + " " + label + " " + terminal_safe(c.id) + " " + cg + " " + c.pod_uid,
+                        ci});
     }
     t.default_sort = 0;
   } else {
     t.columns = {{"WASTED", w, true}, {"CACHED", w, true}, {"FILES", 7, true}, {"TYPE", 8, false},
                  {"FILESYSTEM", 0, false}};
-    for (const auto& fs : m.filesystems) {
+    for (std::size_t fi = 0; fi < m.filesystems.size(); ++fi) {
+      const auto& fs = m.filesystems[fi];
       // The mount point or PATH is what fits in 80 columns; the UUID stays searchable with /.
       const std::string where = terminal_safe(fs.where);
       t.rows.push_back({{size_cell(fs.wasted_bytes, exact), size_cell(fs.cached_bytes, exact),
                          fmt::format("{}", fs.files_cached), fs.type, where},
                         {fs.wasted_bytes, fs.cached_bytes, fs.files_cached, 0, 0},
-                        where + " " + terminal_safe(fs.id)});
+                        where + " " + terminal_safe(fs.id),
+                        fi});
     }
     t.default_sort = 0;
   }
   return t;
 }
 
+namespace {
+
+// The views' order: by the column, in the direction, ties by the text of the last column (then,
+// in a stable sort, as the model lists them).
+struct row_order {
+  row_order(const table& t, std::size_t col, bool descending)
+      : col_(std::min(col, t.columns.size() - 1)),
+        last_(t.columns.size() - 1),
+        numeric_(t.columns[col_].numeric),
+        descending_(descending) {}
+  bool operator()(const row& a, const row& b) const {
+    std::strong_ordering c = numeric_ ? a.nums[col_] <=> b.nums[col_] : a.cells[col_].compare(b.cells[col_]) <=> 0;
+    if (c != 0) return descending_ ? c > 0 : c < 0;
+    return a.cells[last_] < b.cells[last_];
+  }
+  std::size_t col_, last_;
+  bool numeric_, descending_;
+};
+
+}  // namespace
+
 void sort_table(table& t, std::size_t col, bool descending) {
   if (t.columns.empty()) return;
-  col = std::min(col, t.columns.size() - 1);
-  const bool numeric = t.columns[col].numeric;
-  const std::size_t last = t.columns.size() - 1;
-  std::stable_sort(t.rows.begin(), t.rows.end(), [&](const row& a, const row& b) {
-    std::strong_ordering c = numeric ? a.nums[col] <=> b.nums[col] : a.cells[col].compare(b.cells[col]) <=> 0;
-    if (c != 0) return descending ? c > 0 : c < 0;
-    return a.cells[last] < b.cells[last];
+  std::stable_sort(t.rows.begin(), t.rows.end(), row_order(t, col, descending));
+}
+
+std::vector<std::size_t> shown_sources(const sample& s, const view_state& st, std::size_t rows) {
+  table t = make_table(s, st.view, false);  // the order does not depend on how sizes print
+  filter_table(t, st.filter);
+  std::vector<std::size_t> out;
+  if (t.columns.empty() || t.rows.empty()) return out;
+  // The first rows of the stable sort: equal rows keep their table order (their position).
+  const row_order before(t, st.sort_column, st.descending);
+  std::vector<std::size_t> pos(t.rows.size());
+  for (std::size_t i = 0; i < pos.size(); ++i) pos[i] = i;
+  const std::size_t n = rows == 0 ? pos.size() : std::min(rows, pos.size());
+  std::partial_sort(pos.begin(), pos.begin() + static_cast<std::ptrdiff_t>(n), pos.end(), [&](std::size_t a, std::size_t b) {
+    if (before(t.rows[a], t.rows[b])) return true;
+    if (before(t.rows[b], t.rows[a])) return false;
+    return a < b;
   });
+  out.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) out.push_back(t.rows[pos[i]].source);
+  return out;
 }
 
 void filter_table(table& t, const std::string& needle) {
@@ -146,7 +188,7 @@ std::vector<std::string> header_lines(const sample& s, bool exact, int width) {
     out.push_back("insert -  dup insert -  evict -  (rates need BPF)");
   }
   out.push_back(fmt::format("files scanned {}  cached {}  groups {}  errors {}", m.files_scanned, m.files_cached,
-                            m.groups.size(), m.errors.size()));
+                            s.groups_total.value_or(m.groups.size()), m.errors.size()));
   if (m.content) {
     std::string line = fmt::format("content wasted {}  shareable {}  groups {}", size_cell(m.content->wasted_bytes, exact),
                                    size_cell(m.content->shareable_bytes, exact), m.content->groups.size());

@@ -28,6 +28,7 @@ struct row {
   std::vector<std::string> cells;   // already sanitized for the terminal
   std::vector<std::uint64_t> nums;  // sort keys of numeric columns (same positions)
   std::string filter_text;          // what "/" matches against
+  std::size_t source = 0;           // its entry in the model's list (files: rank position)
 };
 
 struct table {
@@ -48,6 +49,10 @@ table make_table(const sample& s, view_kind v, bool exact_bytes);
 // Sorts by the state's column and direction, ties broken by the text of the last column.
 void sort_table(table& t, std::size_t column, bool descending);
 void filter_table(table& t, const std::string& needle);
+// The first `rows` rows the view shows (filtered and sorted as batch_text and the screen do),
+// as their entries in the model's list: what the daemon sends `top --from-daemon`, so that
+// the client's own sort and filter of them shows those very rows. 0: every row.
+std::vector<std::size_t> shown_sources(const sample& s, const view_state& st, std::size_t rows);
 // Cells joined and fitted into `width` columns; the last column is cut from the left.
 std::string format_row(const table& t, const std::vector<std::string>& cells, int width);
 

@@ -814,6 +814,14 @@ TEST_F(daemon_scene, ReportFromTheDaemon) {
   auto batch = run({DUPCACHE_BINARY, "top", "--from-daemon", "--socket", control(), "-b", "-n", "1", "--view", "groups", "--bytes"});
   ASSERT_EQ(batch.status, 0) << batch.err;
   EXPECT_NE(batch.out.find(fs_->path("a")), std::string::npos) << batch.out;
+  // Text asks for the rows its view shows, sorted by the daemon as the view sorts: by path,
+  // descending, one row is b's alone; the header still counts every group.
+  auto by_path = run({DUPCACHE_BINARY, "top", "--from-daemon", "--socket", control(), "-b", "-n", "1", "-d", "0.3",
+                      "--top", "1", "--sort", "path", "--bytes"});
+  ASSERT_EQ(by_path.status, 0) << by_path.err;
+  EXPECT_NE(by_path.out.find(" " + fs_->path("b") + "\n"), std::string::npos) << by_path.out;
+  EXPECT_EQ(by_path.out.find(" " + fs_->path("a") + "\n"), std::string::npos) << by_path.out;
+  EXPECT_NE(by_path.out.find("cached 2  groups 1  errors 0"), std::string::npos) << by_path.out;
   EXPECT_EQ(d->stop(), 0);
   auto gone = run({DUPCACHE_BINARY, "report", "--from-daemon", "--socket", control()});
   EXPECT_EQ(gone.status, 1);

@@ -61,6 +61,54 @@ TEST(protocol, requests_decode_to_what_was_encoded) {
   EXPECT_EQ(gs->filter.cgroups, s.filter.cgroups);
 }
 
+TEST(protocol, sample_request_for_a_view) {
+  sample_request r;
+  r.top = 40;
+  top::view_state st;
+  st.view = top::view_kind::groups;
+  st.sort_column = 3;
+  st.descending = false;
+  st.filter = "lib\"x";
+  st.exact_bytes = true;  // not sent: it orders nothing
+  r.view = st;
+  EXPECT_EQ(encode(r), R"({"cgroups":[],"containers":[],"sample":true,"top":40,)"
+                       R"("view":{"descending":false,"filter":"lib\"x","name":"groups","sort":3}})");
+  auto d = decode_request(encode(r));
+  ASSERT_TRUE(d);
+  const auto& got = std::get<sample_request>(*d);
+  ASSERT_TRUE(got.view);
+  EXPECT_EQ(got.top, 40u);
+  EXPECT_EQ(got.view->view, top::view_kind::groups);
+  EXPECT_EQ(got.view->sort_column, 3u);
+  EXPECT_FALSE(got.view->descending);
+  EXPECT_EQ(got.view->filter, "lib\"x");
+  // Only the name is needed: the view's first column, descending, no filter.
+  d = decode_request(R"({"sample":true,"view":{"name":"containers"}})");
+  ASSERT_TRUE(d);
+  const auto& least = std::get<sample_request>(*d);
+  ASSERT_TRUE(least.view);
+  EXPECT_EQ(least.view->view, top::view_kind::containers);
+  EXPECT_EQ(least.view->sort_column, 0u);
+  EXPECT_TRUE(least.view->descending);
+  EXPECT_EQ(least.view->filter, "");
+  // A sample request without a view has none.
+  d = decode_request(R"({"sample":true})");
+  ASSERT_TRUE(d);
+  EXPECT_FALSE(std::get<sample_request>(*d).view);
+  for (auto [bad, why] : std::vector<std::pair<const char*, const char*>>{
+           {R"({"sample":true,"view":1})", "view: not an object"},
+           {R"({"sample":true,"view":{}})", "view: no name"},
+           {R"({"sample":true,"view":{"name":"tables"}})", "view: unknown view 'tables'"},
+           {R"({"sample":true,"view":{"name":"files","sort":-1}})", "view: sort is not a column number"},
+           {R"({"sample":true,"view":{"name":"files","sort":"path"}})", "view: sort is not a column number"},
+           {R"({"sample":true,"view":{"name":"files","descending":1}})", "view: descending is not true or false"},
+           {R"({"sample":true,"view":{"name":"files","filter":["a"]}})", "view: filter is not text"}}) {
+    auto r2 = decode_request(bad);
+    ASSERT_FALSE(r2) << bad;
+    EXPECT_EQ(r2.err().reason(), why) << bad;
+  }
+}
+
 TEST(protocol, lenient_where_the_server_always_was) {
   // No views: the report's default; non-string filter items and a negative top are ignored.
   auto d = decode_request(R"({"containers":["a",1,null],"top":-3})");

@@ -11,6 +11,7 @@
 // purpose; review the diff).
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -24,6 +25,7 @@
 #include "daemon/protocol.hpp"
 #include "live/sample_json.hpp"
 #include "report/report.hpp"
+#include "top/view.hpp"
 #include "util/json_text.hpp"
 
 #ifndef DUPCACHE_TEST_DATA
@@ -208,14 +210,19 @@ TEST(ReportStream, SampleJsonByteForByte) {
 // top --from-daemon --json --top N asks the daemon for N rows of each table instead of all of
 // them (a million at 1 M cached files, each interval): what it prints from that answer must be
 // what it printed from the whole one, byte for byte, for every N.
-TEST(ReportStream, DaemonSampleOfTheFirstRowsPrintsAsTheWholeOne) {
-  auto x = make_mixed();
+// The mixed tree as the daemon's sample.
+live::sample mixed_sample() {
   live::sample s;
-  s.model = std::move(x.model);
+  s.model = make_mixed().model;
   s.mode = "live (tp_btf)";
   s.page_cache_bytes = 123456789;
   s.events = 42;
   s.index_entries = 10;
+  return s;
+}
+
+TEST(ReportStream, DaemonSampleOfTheFirstRowsPrintsAsTheWholeOne) {
+  const auto s = mixed_sample();
   auto whole = daemon::decode_sample_reply(daemon::encode_sample_reply(s, 0));
   ASSERT_TRUE(whole);
   ASSERT_EQ(whole->model.files.size(), 10u);
@@ -229,6 +236,103 @@ TEST(ReportStream, DaemonSampleOfTheFirstRowsPrintsAsTheWholeOne) {
     live::write_sample_json(from_whole, *whole, rows);
     live::write_sample_json(from_first, *first, rows);
     EXPECT_EQ(from_first.str(), from_whole.str());
+  }
+}
+
+// Every line batch_text prints but the first (its clock).
+std::string after_clock(const std::string& text) { return text.substr(text.find('\n') + 1); }
+
+std::vector<top::view_state> every_view_state() {
+  std::vector<top::view_state> out;
+  for (auto v : {top::view_kind::files, top::view_kind::groups, top::view_kind::filesystems, top::view_kind::containers}) {
+    for (std::size_t col = 0; col <= 6; ++col) {  // 6: past every view's last column
+      for (bool desc : {true, false}) {
+        for (const char* filter : {"", "a", "/", "\\", "zz-nothing"}) {
+          top::view_state st;
+          st.view = v;
+          st.sort_column = col;
+          st.descending = desc;
+          st.filter = filter;
+          out.push_back(st);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+// top --from-daemon in text and on the screen asks for the rows of its view (sorted and
+// filtered by the daemon): what it prints from that answer must be what it printed from the
+// whole sample, line for line, for every view, column, direction, filter and row count.
+TEST(ReportStream, DaemonViewOfTheShownRowsPrintsAsTheWholeSample) {
+  const auto s = mixed_sample();
+  auto whole = daemon::decode_sample_reply(daemon::encode_sample_reply(s, 0));
+  ASSERT_TRUE(whole);
+  ASSERT_FALSE(whole->groups_total);
+  ASSERT_GT(whole->model.groups.size(), 1u);
+  ASSERT_GT(whole->model.containers.size(), 1u);
+  for (const auto& st : every_view_state()) {
+    for (std::size_t rows : {1, 2, 3, 7, 0}) {
+      SCOPED_TRACE(fmt::format("view {} column {} {} filter '{}' rows {}", top::view_name(st.view), st.sort_column,
+                               st.descending ? "descending" : "ascending", st.filter, rows));
+      // The request as the client sends it and the daemon reads it.
+      auto req = daemon::decode_request(daemon::encode(daemon::sample_request{rows, {}, st}));
+      ASSERT_TRUE(req);
+      const auto* sr = std::get_if<daemon::sample_request>(&*req);
+      ASSERT_TRUE(sr && sr->view);
+      auto shown = daemon::decode_sample_reply(daemon::encode_sample_reply(s, *sr));
+      ASSERT_TRUE(shown);
+      EXPECT_EQ(shown->groups_total, s.model.groups.size());
+      const std::size_t printed = rows == 0 ? 1000 : rows;
+      EXPECT_EQ(after_clock(top::batch_text(*shown, st, printed, 100)),
+                after_clock(top::batch_text(*whole, st, printed, 100)));
+      if (st.view == top::view_kind::files) EXPECT_LE(shown->model.files.size(), rows == 0 ? 10u : rows);
+      if (st.view != top::view_kind::groups) EXPECT_TRUE(shown->model.groups.empty());
+    }
+  }
+}
+
+// The rows a view shows, picked without sorting the whole table, are the first rows of its
+// stable sort, ties included: a table where most rows tie on every column and on the path.
+TEST(ReportStream, ShownRowsAreTheFirstOfTheStableSort) {
+  nlohmann::json doc{{"page_size", 4096},
+                     {"totals", {{"cached_bytes", 0}, {"wasted_bytes", 0}, {"files_scanned", 0}, {"files_cached", 0}}},
+                     {"files", nlohmann::json::array()},
+                     {"groups", nlohmann::json::array()},
+                     {"filesystems", nlohmann::json::array()},
+                     {"containers", nlohmann::json::array()},
+                     {"errors", nlohmann::json::array()}};
+  std::uint64_t seed = 7;
+  auto next = [&] { return (seed = seed * 6364136223846793005ull + 1442695040888963407ull) >> 33; };
+  for (int i = 0; i < 60; ++i) {
+    const std::uint64_t cached = 4096 * (1 + next() % 3);
+    doc["files"].push_back({{"path", std::string("/p") + static_cast<char>('a' + next() % 3)},
+                            {"cached_bytes", cached},
+                            {"shared_cached_bytes", 4096 * (next() % 2)},
+                            {"wasted_bytes", 4096 * (next() % 2)},
+                            {"fs", "f"},
+                            {"ino", i}});
+  }
+  live::sample s;
+  s.model = report_from_json(doc);
+  for (std::size_t col = 0; col <= 4; ++col) {
+    for (bool desc : {true, false}) {
+      for (const char* filter : {"", "a", "pb"}) {
+        top::view_state st;
+        st.sort_column = col;
+        st.descending = desc;
+        st.filter = filter;
+        auto t = top::make_table(s, st.view, false);
+        top::sort_table(t, col, desc);
+        top::filter_table(t, filter);
+        for (std::size_t rows : {1, 5, 17, 59, 60, 61, 0}) {
+          SCOPED_TRACE(fmt::format("column {} {} filter '{}' rows {}", col, desc, filter, rows));
+          std::vector<std::size_t> want;
+          for (std::size_t i = 0; i < t.rows.size() && (rows == 0 || i < rows); ++i) want.push_back(t.rows[i].source);
+          EXPECT_EQ(top::shown_sources(s, st, rows), want);
+        }
+      }
+    }
   }
 }
 
