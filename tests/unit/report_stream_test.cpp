@@ -306,18 +306,29 @@ TEST(ReportStream, ShownRowsAreTheFirstOfTheStableSort) {
   auto next = [&] { return (seed = seed * 6364136223846793005ull + 1442695040888963407ull) >> 33; };
   for (int i = 0; i < 60; ++i) {
     const std::uint64_t cached = 4096 * (1 + next() % 3);
-    doc["files"].push_back({{"path", std::string("/p") + static_cast<char>('a' + next() % 3)},
-                            {"cached_bytes", cached},
-                            {"shared_cached_bytes", 4096 * (next() % 2)},
-                            {"wasted_bytes", 4096 * (next() % 2)},
-                            {"fs", "f"},
-                            {"ino", i}});
+    // Plain paths, and paths the view escapes (a backslash, an escape, a short one, UTF-8,
+    // a byte that is not), tying with each other.
+    static const std::vector<std::string> names{"/pa", "/pb", "/pc", "/d/pa", "/d\\/a", "/p\\a", "/p\x1b[1m", "\t", "/p\u00e9", "/p\xff"};
+    const std::string name = names[next() % names.size()];
+    nlohmann::json f{{"cached_bytes", cached},
+                     {"shared_cached_bytes", 4096 * (next() % 2)},
+                     {"wasted_bytes", 4096 * (next() % 2)},
+                     {"fs", "f"},
+                     {"ino", i}};
+    put_path(f, "path", name);
+    doc["files"].push_back(std::move(f));
   }
   live::sample s;
   s.model = report_from_json(doc);
+  live::sample pooled;
+  pooled.model = report_from_json(doc);
+  for (std::size_t c = 0; c < pooled.model.files.by_copy.size(); ++c) {
+    auto& path = pooled.model.files.by_copy[c].path;
+    path = packed_string::pooled(path.str(), pooled.model.files.paths);
+  }
   for (std::size_t col = 0; col <= 4; ++col) {
     for (bool desc : {true, false}) {
-      for (const char* filter : {"", "a", "pb"}) {
+      for (const char* filter : {"", "a", "pb", "\\", "\\x"}) {
         top::view_state st;
         st.sort_column = col;
         st.descending = desc;
@@ -330,6 +341,8 @@ TEST(ReportStream, ShownRowsAreTheFirstOfTheStableSort) {
           std::vector<std::size_t> want;
           for (std::size_t i = 0; i < t.rows.size() && (rows == 0 || i < rows); ++i) want.push_back(t.rows[i].source);
           EXPECT_EQ(top::shown_sources(s, st, rows), want);
+          // The daemon's paths are pooled (a directory and a leaf, read in place): the same.
+          EXPECT_EQ(top::shown_sources(pooled, st, rows), want);
         }
       }
     }
