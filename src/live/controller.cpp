@@ -476,9 +476,14 @@ result<void> controller::reconcile(const ident& id, slot& s, std::uint64_t dup_f
     // being read in now (readahead while the file is evicted) is then in neither this count
     // nor the index, and its insertion, made before counted_at, is skipped as counted: the
     // file would stay short of it for good. So count again a settle later, until a count
-    // agrees with the events applied since the one before. cachestat counts every page in
-    // the cache, read or not.
-    recount = std::string_view(reader_->name()) == "mincore" && (!was_recount || counts->cached != s.cached_pages);
+    // agrees with the events applied since the one before and the file's last insertion is old
+    // enough for its read to have completed: while reads go on, each count can lag the events
+    // by the same pages in flight and still agree (a throttled reader, a loaded machine). cachestat
+    // counts every page in the cache, read or not.
+    constexpr std::uint64_t read_in_ns = 2'000'000'000;
+    const bool reads_recent = s.order.added.ns + read_in_ns > window_.horizon_ns;
+    recount = std::string_view(reader_->name()) == "mincore" &&
+              (!was_recount || counts->cached != s.cached_pages || reads_recent);
     if (s.audited && (counts->cached != s.cached_pages || (!s.dirty && counts->dirty + counts->writeback > 0))) {
       ++counters_.audit_repairs;
     }
