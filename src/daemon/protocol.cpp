@@ -104,7 +104,7 @@ std::string encode(const sample_request& r) {
   nlohmann::json j{{"sample", true}, {"containers", r.filter.containers}, {"cgroups", r.filter.cgroups}};
   if (r.top > 0) j["top"] = r.top;
   if (r.view) {
-    j["view"] = {{"name", top::view_name(r.view->view)},
+    j["view"] = {{"name", live::view_name(r.view->view)},
                  {"sort", r.view->sort_column},
                  {"descending", r.view->descending},
                  {"filter", r.view->filter}};
@@ -114,15 +114,15 @@ std::string encode(const sample_request& r) {
 
 namespace {
 
-result<top::view_state> decode_view(const nlohmann::json& v) {
+result<live::view_state> decode_view(const nlohmann::json& v) {
   auto bad = [](const std::string& why) { return plain_error("read the request", "view: " + why); };
   if (!v.is_object()) return bad("not an object");
-  top::view_state st;
+  live::view_state st;
   const auto name = v.find("name");
   if (name == v.end() || !name->is_string()) return bad("no name");
   bool known = false;
-  for (auto k : {top::view_kind::files, top::view_kind::groups, top::view_kind::filesystems, top::view_kind::containers}) {
-    if (name->get<std::string>() == top::view_name(k)) {
+  for (auto k : {live::view_kind::files, live::view_kind::groups, live::view_kind::filesystems, live::view_kind::containers}) {
+    if (name->get<std::string>() == live::view_name(k)) {
       st.view = k;
       known = true;
     }
@@ -213,7 +213,7 @@ std::string encode_sample_reply(const live::sample& s, const sample_request& r) 
   // took the daemon seconds to write and the client 20 s and 1.6 GB to read, every interval.
   row_selection rows;
   std::vector<std::size_t> shown;
-  if (r.view->view == top::view_kind::containers) {
+  if (r.view->view == live::view_kind::containers) {
     // Chosen among the rows as the client will read them: a container's names travel as JSON
     // text, where bytes that are not UTF-8 do not come back as they were (paths do), and the
     // client filters what it reads. The containers alone make the trip: a short document.
@@ -223,15 +223,15 @@ std::string encode_sample_reply(const live::sample& s, const sample_request& r) 
     live::write_sample_json(trip, s, all);
     live::sample read;
     read.model = report_from_json(nlohmann::json::parse(trip.str()));
-    shown = top::shown_sources(read, *r.view, r.top);
+    shown = live::shown_sources(read, *r.view, r.top);
   } else {
-    shown = top::shown_sources(s, *r.view, r.top);
+    shown = live::shown_sources(s, *r.view, r.top);
   }
   switch (r.view->view) {
-    case top::view_kind::files: rows.files = std::move(shown); break;
-    case top::view_kind::groups: rows.groups = std::move(shown); break;
-    case top::view_kind::containers: rows.containers = std::move(shown); break;
-    case top::view_kind::filesystems: break;  // always listed whole
+    case live::view_kind::files: rows.files = std::move(shown); break;
+    case live::view_kind::groups: rows.groups = std::move(shown); break;
+    case live::view_kind::containers: rows.containers = std::move(shown); break;
+    case live::view_kind::filesystems: break;  // always listed whole
   }
   std::ostringstream out;
   live::write_sample_json(out, s, rows);

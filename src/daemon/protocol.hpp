@@ -11,7 +11,7 @@
 //   the same with "view": {"name": "files"|"groups"|"filesystems"|"containers",
 //   "sort": column, "descending": bool, "filter": text}
 //                                            -> the sample with only the first N rows that
-//                                               view shows (top::shown_sources), in its list,
+//                                               view shows (live::shown_sources), in its list,
 //                                               and "groups_total"; the other lists but
 //                                               filesystems empty
 // An answer starting "error: " says why there is none. Each message has one encoder and one
@@ -25,7 +25,7 @@
 
 #include "live/sample.hpp"
 #include "report/report.hpp"
-#include "top/view.hpp"
+#include "live/view_table.hpp"
 #include "util/result.hpp"
 
 namespace dupcache::daemon {
@@ -42,7 +42,7 @@ struct sample_request {
   std::size_t top = 0;  // rows; 0: every row
   container_filter filter;
   // The view the rows are for (its exact_bytes is not sent: it changes no order).
-  std::optional<top::view_state> view;
+  std::optional<live::view_state> view;
 };
 
 using request = std::variant<report_request, sample_request>;

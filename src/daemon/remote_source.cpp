@@ -22,7 +22,7 @@ void remote_source::wake() {
   if (wake_fd_) (void)!write(wake_fd_.get(), &one, sizeof one);
 }
 
-void remote_source::set_view(const top::view_state& st) {
+void remote_source::set_view(const live::view_state& st) {
   std::lock_guard lock(view_mu_);
   view_ = st;
 }

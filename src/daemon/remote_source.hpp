@@ -14,7 +14,7 @@
 #include "daemon/protocol.hpp"
 #include "live/sample.hpp"
 #include "report/report.hpp"
-#include "top/view.hpp"
+#include "live/view_table.hpp"
 #include "util/fd.hpp"
 
 namespace dupcache::daemon {
@@ -27,7 +27,7 @@ class remote_source final : public live::sample_source {
   remote_source(std::string socket_path, std::chrono::milliseconds interval, container_filter filter,
                 std::size_t rows = 0);
   // The view the next samples are for (the screen calls it on every change; any thread).
-  void set_view(const top::view_state& st);
+  void set_view(const live::view_state& st);
   // Asks once, so an absent daemon is said before the first interval.
   result<void> start() override;
   result<live::sample> next() override;
@@ -41,7 +41,7 @@ class remote_source final : public live::sample_source {
   std::size_t rows_ = 0;
   sample_request request();
   std::mutex view_mu_;
-  std::optional<top::view_state> view_;
+  std::optional<live::view_state> view_;
   std::string mode_;
   std::uint64_t iteration_ = 0;
   std::chrono::steady_clock::time_point last_;

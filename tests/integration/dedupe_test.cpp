@@ -189,7 +189,9 @@ TEST_P(Dedupe, ASizeGroupLargerThanTheOpenFileLimitIsShared) {
     const std::string text = contents(name(i));
     const auto addr = block_addresses(name(i));
     auto [it, fresh] = first_of.try_emplace(text, addr);
-    if (!fresh) EXPECT_EQ(addr, it->second) << name(i) << " does not share its content's extents";
+    if (!fresh) {
+      EXPECT_EQ(addr, it->second) << name(i) << " does not share its content's extents";
+    }
     evict(name(i));
   }
   EXPECT_EQ(first_of.size(), std::size_t{contents_count});

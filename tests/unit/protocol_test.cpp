@@ -64,8 +64,8 @@ TEST(protocol, requests_decode_to_what_was_encoded) {
 TEST(protocol, sample_request_for_a_view) {
   sample_request r;
   r.top = 40;
-  top::view_state st;
-  st.view = top::view_kind::groups;
+  live::view_state st;
+  st.view = live::view_kind::groups;
   st.sort_column = 3;
   st.descending = false;
   st.filter = "lib\"x";
@@ -78,7 +78,7 @@ TEST(protocol, sample_request_for_a_view) {
   const auto& got = std::get<sample_request>(*d);
   ASSERT_TRUE(got.view);
   EXPECT_EQ(got.top, 40u);
-  EXPECT_EQ(got.view->view, top::view_kind::groups);
+  EXPECT_EQ(got.view->view, live::view_kind::groups);
   EXPECT_EQ(got.view->sort_column, 3u);
   EXPECT_FALSE(got.view->descending);
   EXPECT_EQ(got.view->filter, "lib\"x");
@@ -87,7 +87,7 @@ TEST(protocol, sample_request_for_a_view) {
   ASSERT_TRUE(d);
   const auto& least = std::get<sample_request>(*d);
   ASSERT_TRUE(least.view);
-  EXPECT_EQ(least.view->view, top::view_kind::containers);
+  EXPECT_EQ(least.view->view, live::view_kind::containers);
   EXPECT_EQ(least.view->sort_column, 0u);
   EXPECT_TRUE(least.view->descending);
   EXPECT_EQ(least.view->filter, "");

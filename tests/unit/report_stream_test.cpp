@@ -286,8 +286,12 @@ TEST(ReportStream, DaemonViewOfTheShownRowsPrintsAsTheWholeSample) {
       const std::size_t printed = rows == 0 ? 1000 : rows;
       EXPECT_EQ(after_clock(top::batch_text(*shown, st, printed, 100)),
                 after_clock(top::batch_text(*whole, st, printed, 100)));
-      if (st.view == top::view_kind::files) EXPECT_LE(shown->model.files.size(), rows == 0 ? 10u : rows);
-      if (st.view != top::view_kind::groups) EXPECT_TRUE(shown->model.groups.empty());
+      if (st.view == top::view_kind::files) {
+        EXPECT_LE(shown->model.files.size(), rows == 0 ? 10u : rows);
+      }
+      if (st.view != top::view_kind::groups) {
+        EXPECT_TRUE(shown->model.groups.empty());
+      }
     }
   }
 }
