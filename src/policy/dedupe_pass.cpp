@@ -25,6 +25,7 @@
 #include "scan/fs_identity.hpp"
 #include "scan/residency.hpp"
 #include "util/fd.hpp"
+#include "util/small_lru.hpp"
 
 namespace dupcache::policy {
 namespace {
@@ -257,54 +258,31 @@ struct pass_context {
 class reopened_members {
  public:
   reopened_members(const std::vector<const found_file*>& files, pass_context& ctx)
-      : files_(files), ctx_(ctx), failed_(files.size(), false) {
-    open_.reserve(max_open_);
-  }
+      : files_(files), ctx_(ctx), failed_(files.size(), false) {}
   reopened_members(const reopened_members&) = delete;
   reopened_members& operator=(const reopened_members&) = delete;
   ~reopened_members() {
-    for (auto& o : open_) o.m.guard->restore();
+    open_.for_each([](open_member& m) { m.guard->restore(); });
   }
 
   // The member's open file, or nullptr when it could not be reopened (the report says why).
+  // The member returned by the call before this one stays valid (small_lru's slots never move).
   open_member* get(std::size_t i) {
-    ++uses_;
-    for (auto& o : open_) {
-      if (o.index == i) {
-        o.used = uses_;
-        return &o.m;
-      }
-    }
+    if (open_member* kept = open_.find(i)) return kept;
     if (failed_[i]) return nullptr;
     auto m = open_checked(*files_[i], ctx_.reader, ctx_.page, ctx_.rep);
     if (!m) {
       failed_[i] = true;
       return nullptr;
     }
-    // Slots never move (reserved; the least recently used one is replaced in place), so the
-    // member returned by the call before this one stays valid.
-    if (open_.size() < max_open_) {
-      open_.push_back({i, std::move(*m), uses_});
-      return &open_.back().m;
-    }
-    auto oldest = std::min_element(open_.begin(), open_.end(), [](const slot& a, const slot& b) { return a.used < b.used; });
-    oldest->m.guard->restore();
-    *oldest = slot{i, std::move(*m), uses_};
-    return &oldest->m;
+    return &open_.put(i, std::move(*m), [](open_member& old) { old.guard->restore(); });
   }
 
  private:
-  static constexpr std::size_t max_open_ = 16;
-  struct slot {
-    std::size_t index;
-    open_member m;
-    std::uint64_t used;
-  };
   const std::vector<const found_file*>& files_;
   pass_context& ctx_;
   std::vector<bool> failed_;
-  std::vector<slot> open_;
-  std::uint64_t uses_ = 0;
+  small_lru<std::size_t, open_member> open_{16};
 };
 
 void dedupe_group(const std::vector<const found_file*>& group, std::uint64_t bs, pass_context& ctx) {

@@ -92,22 +92,10 @@ std::size_t evictor::keepers_cache_size() {
 }
 
 int evictor::keeper_fd(copy_id c, std::string* err) {
-  ++uses_;
-  for (auto& k : keepers_) {
-    if (k.copy == c) {
-      k.used = uses_;
-      return k.fd.get();
-    }
-  }
+  if (const unique_fd* kept = keepers_.find(c)) return kept->get();
   unique_fd fd = open_copy(c, err);
   if (!fd) return -1;
-  if (keepers_.size() >= keepers_open_) {
-    auto oldest = std::min_element(keepers_.begin(), keepers_.end(),
-                                   [](const open_keeper& a, const open_keeper& b) { return a.used < b.used; });
-    keepers_.erase(oldest);
-  }
-  keepers_.push_back({c, std::move(fd), uses_});
-  return keepers_.back().fd.get();
+  return keepers_.put(c, std::move(fd)).get();
 }
 
 evict_outcome evictor::run(const copy_plan& plan, std::uint64_t budget) {

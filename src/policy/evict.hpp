@@ -25,6 +25,7 @@
 #include "policy/plan.hpp"
 #include "scan/fs_identity.hpp"
 #include "util/fd.hpp"
+#include "util/small_lru.hpp"
 
 namespace dupcache::policy {
 
@@ -80,15 +81,8 @@ class evictor {
   // open-file limit is 1024 by default (each copy kept open once failed every copy past it).
   // At most 64, and a sixteenth of the soft limit: the scan holds up to a quarter of it in
   // directories (scan/scanner.cpp).
-  std::size_t keepers_open_ = keepers_cache_size();
   static std::size_t keepers_cache_size();
-  struct open_keeper {
-    copy_id copy;
-    unique_fd fd;
-    std::uint64_t used;
-  };
-  std::vector<open_keeper> keepers_;
-  std::uint64_t uses_ = 0;
+  small_lru<copy_id, unique_fd> keepers_{keepers_cache_size()};
   std::optional<std::vector<struct mapping_range>> mapped_;  // of the copy being acted on
   std::optional<std::set<int>> pageout_pids_;
 };
