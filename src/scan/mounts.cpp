@@ -66,6 +66,7 @@ result<std::vector<mount_entry>> parse_mountinfo(std::string_view text) {
     m.fstype = unescape_mount_field(f[dash + 1]);
     m.source = unescape_mount_field(f[dash + 2]);
     if (dash + 3 < f.size()) m.super_options = unescape_mount_field(f[dash + 3]);
+    for (std::size_t i = 6; i < dash; ++i) m.unbindable = m.unbindable || f[i] == "unbindable";
     out.push_back(std::move(m));
   }
   return out;

@@ -22,6 +22,7 @@ struct mount_entry {
   std::string fstype;
   std::string source;
   std::string super_options;
+  bool unbindable = false;  // the optional field "unbindable": no bind mount or copy takes it
 };
 
 std::string unescape_mount_field(std::string_view s);

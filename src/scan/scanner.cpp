@@ -19,12 +19,14 @@
 #include <optional>
 #include <set>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "scan/content_roots.hpp"
 #include "scan/fiemap.hpp"
 #include "scan/fs_identity.hpp"
 #include "scan/mounts.hpp"
+#include "scan/nodev_view.hpp"
 #include "scan/placement.hpp"
 #include "scan/superblocks.hpp"
 #include "util/fd.hpp"
@@ -82,13 +84,17 @@ struct held_dir {
 
 struct dir_task {
   std::string path;
-  std::uint64_t mount_id = 0;
+  std::uint64_t mount_id = 0;  // of the mount the walk reads it through (the view's, in a view)
   interned root;      // the PATH or mount point this walk started from
   std::string fs_id;  // the filesystem being walked; empty until the root directory is opened
   std::shared_ptr<const held_dir> base;      // opened relative to this: the parent, else the root
   std::string rel;                           // below base ("" for base itself)
   std::shared_ptr<const held_dir> root_dir;  // the walk's root, opened by PATH (which may follow links)
   std::string from_root;                     // the components below root_dir
+  // Walked through a view (scan/nodev_view.hpp): the walk's root in the real mount tree, where a
+  // mount the view copied is looked up for its id in the mount table. Null: the real tree.
+  std::shared_ptr<const held_dir> real_root;
+  std::uint64_t listed_mount_id = 0;  // the mount's id in /proc/self/mountinfo
 };
 
 // A set whose members are spread over shards by hash, each with its own lock: every walker
@@ -171,7 +177,8 @@ struct dir_context {
   const fs_info* fs;  // its filesystem (and subvolume), when it could be identified
   dev_t dev;          // its st_dev
   interned root;      // the PATH or mount point its walk started from
-  std::uint64_t mount_id;
+  std::uint64_t mount_id;  // as /proc/self/mountinfo lists it
+  bool view = false;       // read through a nodev view: files are opened by name
 };
 
 // A filesystem met by one walker since its last hand-over, and what it counted there.
@@ -345,6 +352,7 @@ class scan_job {
     struct stat st {};
     if (fstat(dfd.get(), &st) < 0) return add_error(t.path, errno_error("stat directory").message());
     std::uint64_t mnt = t.mount_id;
+    std::uint64_t listed = t.listed_mount_id;
     std::string fs_id = t.fs_id;
     // The directory's filesystem (on btrfs: and subvolume) is its files' too, wherever their
     // st_dev is the directory's: looked up once here rather than once per file.
@@ -370,12 +378,13 @@ class scan_job {
         if (fs) fs_id = fs->id;
       }
       mnt = *id;
+      listed = t.real_root ? listed_mount_id(t, mnt, st) : mnt;
     }
     // Marked visited only once entered: a mount left out of one walk may be another root
     // (no PATH: each filesystem is a root), which must still walk it.
     if (!visited_.insert({st.st_dev, st.st_ino})) return;  // bind-mount loops, overlapping PATHs
     ++w.stats.directories;
-    const dir_context here{fs ? &*fs : nullptr, st.st_dev, t.root, mnt};
+    const dir_context here{fs ? &*fs : nullptr, st.st_dev, t.root, listed, t.real_root != nullptr};
 
     const int raw = dfd.get();
     unique_dir dir(fdopendir(dfd.release()));
@@ -416,18 +425,60 @@ class scan_job {
             held_dirs_.fetch_sub(1, std::memory_order_relaxed);
           }
         }
-        if (hold) push({join_path(t.path, name), mnt, t.root, fs_id, hold, name, t.root_dir, from_root});
-        else push({join_path(t.path, name), mnt, t.root, fs_id, t.root_dir, from_root, t.root_dir, from_root});
+        if (hold) push({join_path(t.path, name), mnt, t.root, fs_id, hold, name, t.root_dir, from_root, t.real_root, listed});
+        else push({join_path(t.path, name), mnt, t.root, fs_id, t.root_dir, from_root, t.root_dir, from_root, t.real_root,
+                   listed});
       }
       else if (type == DT_REG) process_entry(w, here, dirfd(dir.get()), name, join_path(t.path, name));
       else ++w.stats.special_skipped;  // symlinks are not followed inside a walk
     }
   }
 
-  // Opens a directory entry that claimed to be a regular file without ever opening anything
-  // else: O_PATH first (no open side effects, cannot block), check the type, then reopen the
-  // very same inode for reading through /proc/self/fd.
+  // The id /proc/self/mountinfo gives the mount a view copied, which the walk entered at this
+  // directory (st: the directory as the view shows it): the same directory reached in the real
+  // tree by the same components, no symlink followed, if it is still the same inode there (0 if
+  // not: the mount went away or moved since the view was made; its files are then reported
+  // with no mount, and left out by top and the daemon, which find files by mount).
+  std::uint64_t listed_mount_id(const dir_task& t, std::uint64_t view_id, const struct stat& st) {
+    {
+      std::lock_guard lock(listed_mu_);
+      if (auto it = listed_ids_.find(view_id); it != listed_ids_.end()) return it->second;
+    }
+    std::uint64_t id = 0;
+    unique_fd real = open_no_symlinks(t.real_root->fd.get(), t.from_root, O_PATH | O_DIRECTORY);
+    struct stat rst {};
+    if (real && fstat(real.get(), &rst) == 0 && rst.st_dev == st.st_dev && rst.st_ino == st.st_ino) {
+      if (auto m = mount_id_of(real.get())) id = *m;
+    }
+    std::lock_guard lock(listed_mu_);
+    return listed_ids_.try_emplace(view_id, id).first->second;
+  }
+
+  // Opens a directory entry that claimed to be a regular file without ever opening a device
+  // node or blocking. Through a nodev view, by name: a device fails (EACCES, no driver called),
+  // a socket too (ENXIO), a symlink is not followed (ELOOP), a FIFO opens at once (O_NONBLOCK)
+  // and is closed unread (counted as skipped). A failed open is then taken the other way,
+  // which tells what the name is now: a name swapped back and forth under the walk is skipped
+  // or read, never an error. The other way (outside a view): O_PATH first (no open side
+  // effects, cannot block), check the type, then reopen the very same inode for reading
+  // through /proc/self/fd.
   void process_entry(walker_state& w, const dir_context& dir, int dir_fd, const char* name, const std::string& path) {
+    if (dir.view) {
+      unique_fd fd(openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+      if (fd) {
+        struct stat st {};
+        if (fstat(fd.get(), &st) < 0) return add_error(path, errno_error("stat").message());
+        if (!S_ISREG(st.st_mode)) {
+          ++w.stats.special_skipped;
+          return;
+        }
+        return process_file(w, dir, fd.get(), st, path, false);
+      }
+      if (errno == ENOENT) {
+        ++w.stats.vanished;
+        return;
+      }
+    }
     unique_fd pfd(openat(dir_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
     if (!pfd) {
       if (errno == ENOENT) {
@@ -629,6 +680,8 @@ class scan_job {
   const page_hasher* hasher_ = opts_.hasher ? opts_.hasher : &xxh3_;
   std::optional<charge_reader> charges_;
   unique_fd proc_fds_;  // /proc/self/fd, where files are reopened
+  std::mutex listed_mu_;
+  std::unordered_map<std::uint64_t, std::uint64_t> listed_ids_;  // a view's mount id: the mount table's
   fs_registry registry_;
   claim_set claims_;
   bool named_files_ = false;  // PATHs naming files were claimed before the walks
@@ -647,6 +700,50 @@ class scan_job {
   std::mutex out_mu_;
   scan_result out_;
   std::set<std::string> fiemap_unsupported_;
+};
+
+// The walks' roots, each read through a nodev view of its mount tree (scan/nodev_view.hpp)
+// when one can be made: after the first refusal (not root, an older kernel, a security module)
+// the rest are not tried.
+class root_maker {
+ public:
+  explicit root_maker(const std::vector<mount_entry>* mounts) {
+    if (!mounts) {
+      why_not_ = "the mount table could not be read, so an unbindable mount cannot be ruled out";
+    } else {
+      why_not_ = nodev_view_unfit(*mounts);
+    }
+    try_view_ = why_not_.empty();
+  }
+
+  // fd: the root directory opened by its path.
+  result<dir_task> make(const std::string& path, unique_fd fd) {
+    auto id = mount_id_of(fd.get());
+    if (!id) return id.err();
+    auto real = std::make_shared<const held_dir>(std::move(fd), nullptr);
+    if (try_view_) {
+      auto view = open_nodev_view(real->fd.get());
+      auto view_id = view ? mount_id_of(view->get()) : result<std::uint64_t>(view.err());
+      if (view_id) {
+        auto held = std::make_shared<const held_dir>(std::move(*view), nullptr);
+        viewed_ = true;
+        return dir_task{path, *view_id, path, {}, held, {}, held, {}, std::move(real), *id};
+      }
+      why_not_ = view_id.err().message();
+      try_view_ = false;
+    }
+    return dir_task{path, *id, path, {}, real, {}, real, {}, nullptr, *id};
+  }
+
+  void describe(scan_result& out) const {
+    out.file_open = viewed_ ? "nodev view" : "O_PATH reopen";
+    out.file_open_note = why_not_;
+  }
+
+ private:
+  bool try_view_ = false;
+  bool viewed_ = false;
+  std::string why_not_;
 };
 
 }  // namespace
@@ -672,22 +769,22 @@ result<scan_result> scan(const scan_options& options_in) {
   std::vector<scan_error> early_errors;
   bool named_failed = false;
 
+  auto table = read_mountinfo();
+  if (options.paths.empty() && !table) return table.err();
+  root_maker maker(table ? &*table : nullptr);
   if (options.paths.empty()) {
-    auto mounts = read_mountinfo();
-    if (!mounts) return mounts.err();
-    for (const auto& m : sharing_mounts(*mounts)) {
+    for (const auto& m : sharing_mounts(*table)) {
       unique_fd fd(open(m.mount_point.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK));
       if (!fd) {
         early_errors.push_back({m.mount_point, errno_error("open mount point").message()});
         continue;
       }
-      auto id = mount_id_of(fd.get());
-      if (!id) {
-        early_errors.push_back({m.mount_point, id.err().message()});
+      auto root = maker.make(m.mount_point, std::move(fd));
+      if (!root) {
+        early_errors.push_back({m.mount_point, root.err().message()});
         continue;
       }
-      auto held = std::make_shared<const held_dir>(std::move(fd), nullptr);
-      roots.push_back({m.mount_point, *id, m.mount_point, {}, held, {}, held, {}});
+      roots.push_back(std::move(*root));
     }
   } else {
     for (const auto& p : options.paths) {
@@ -704,16 +801,15 @@ result<scan_result> scan(const scan_options& options_in) {
           named_failed = true;
           continue;
         }
-        auto id = mount_id_of(fd.get());
-        if (!id) {
-          early_errors.push_back({p, id.err().message()});
+        // The PATH itself may pass through symlinks (the caller named it); below it, nothing is
+        // followed.
+        auto root = maker.make(p, std::move(fd));
+        if (!root) {
+          early_errors.push_back({p, root.err().message()});
           named_failed = true;
           continue;
         }
-        // The PATH itself may pass through symlinks (the caller named it); below it, nothing is
-        // followed.
-        auto held = std::make_shared<const held_dir>(std::move(fd), nullptr);
-        roots.push_back({p, *id, p, {}, held, {}, held, {}});
+        roots.push_back(std::move(*root));
       } else {
         named_files.push_back({p, p});
       }
@@ -723,6 +819,7 @@ result<scan_result> scan(const scan_options& options_in) {
   scan_job job(options, ps, std::move(reader.value()));
   for (auto& e : early_errors) job.add_error(e.path, e.message, named_failed);
   auto out = job.run(std::move(roots), std::move(named_files));
+  maker.describe(out);
   out.named_path_failed = out.named_path_failed || named_failed;
   out.content_notes = std::move(content_notes);
   // Only when content was asked for: 24 bytes per cached file otherwise held for nothing.

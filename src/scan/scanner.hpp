@@ -136,6 +136,11 @@ struct scan_result {
   bool named_path_failed = false;  // a PATH on the command line could not be scanned at all
   std::string residency_method;    // "cachestat" or "mincore"
   bool dirty_known = true;
+  // How the walks opened files: "nodev view" (by name, through scan/nodev_view.hpp) or
+  // "O_PATH reopen" (O_PATH, type check, reopen through /proc/self/fd); with the reason the view
+  // was not used (not root, a kernel before 5.12, an unbindable mount) when it was not.
+  std::string file_open = "O_PATH reopen";
+  std::string file_open_note;
   content_pages content;                // with scan_options::content, by copy_id
   std::vector<std::string> content_notes;  // what the content walk resolved or left out
 };

@@ -52,6 +52,17 @@ TEST(ParseMountinfo, LineWithTwoOptionalFields) {
   EXPECT_EQ(m.fstype, "btrfs");
   EXPECT_EQ(m.source, "/dev/nvme0n1p2");
   EXPECT_EQ(m.super_options, "rw,relatime,ssd,space_cache=v2,subvolid=256,subvol=/@");
+  EXPECT_FALSE(m.unbindable);
+}
+
+TEST(ParseMountinfo, UnbindableIsAnOptionalField) {
+  auto r = parse_mountinfo(
+      "41 29 0:40 / /run/ns rw,nosuid unbindable - tmpfs tmpfs rw\n"
+      "42 29 0:41 / /unbindable rw shared:3 - tmpfs unbindable rw\n");
+  ASSERT_TRUE(r.ok()) << r.err().message();
+  ASSERT_EQ(r->size(), 2u);
+  EXPECT_TRUE(r->at(0).unbindable);
+  EXPECT_FALSE(r->at(1).unbindable);  // the word as a mount point or source is not the field
 }
 
 TEST(ParseMountinfo, ProcManPageExampleAndNoOptionalFields) {
