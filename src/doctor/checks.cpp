@@ -16,6 +16,7 @@
 #include "policy/merge_module.hpp"
 #include "scan/fs_identity.hpp"
 #include "scan/mounts.hpp"
+#include "scan/nodev_view.hpp"
 #include "scan/residency.hpp"
 #include "scan/superblocks.hpp"
 #include "trace/tracer.hpp"
@@ -97,6 +98,19 @@ std::vector<check> run_checks() {
         detail += fmt::format("; not entered (other filesystems, --cross-mounts or name them): {}", fmt::join(left, ", "));
       }
       out.push_back({"walk", "info", detail});
+    }
+    // How a walk opens files (scan/nodev_view.hpp), tried as the scan does it, on /.
+    std::string why_not = nodev_view_unfit(*mounts);
+    if (why_not.empty()) {
+      unique_fd root(open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+      auto view = root ? open_nodev_view(root.get()) : result<unique_fd>(errno_error("open /"));
+      if (!view) why_not = view.err().message();
+    }
+    if (why_not.empty()) {
+      out.push_back({"file opening", "ok", "by name, through a private nodev copy of the mount tree"});
+    } else {
+      out.push_back({"file opening", "info",
+                     terminal_safe(why_not) + "; scans open each file O_PATH, check it, and reopen it (as safe, slower)"});
     }
     // The runtimes' storage, from their own configuration: is each on a filesystem a report
     // with no PATH walks?
