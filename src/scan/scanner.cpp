@@ -703,8 +703,9 @@ class scan_job {
 };
 
 // The walks' roots, each read through a nodev view of its mount tree (scan/nodev_view.hpp)
-// when one can be made: after the first refusal (not root, an older kernel, a security module)
-// the rest are not tried.
+// when one can be made: after a refusal that holds for all (not root, an older kernel, a
+// system call filter or security module) the rest are not tried; a root on a mount of another
+// mount namespace (a PATH through /proc/PID/root: EINVAL) is walked the other way alone.
 class root_maker {
  public:
   explicit root_maker(const std::vector<mount_entry>* mounts) {
@@ -730,7 +731,8 @@ class root_maker {
         return dir_task{path, *view_id, path, {}, held, {}, held, {}, std::move(real), *id};
       }
       why_not_ = view_id.err().message();
-      try_view_ = false;
+      const int err = view_id.err().err;
+      if (err == EPERM || err == EACCES || err == ENOSYS) try_view_ = false;
     }
     return dir_task{path, *id, path, {}, real, {}, real, {}, nullptr, *id};
   }

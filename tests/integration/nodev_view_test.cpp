@@ -5,7 +5,10 @@
 // an error; and the mounts the records name are the mount table's, not the copy's.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/mount.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -125,6 +128,56 @@ TEST(NodevView, RecordsNameTheMountTableIds) {
   EXPECT_EQ(by_path[outer.path("o")], o);
   EXPECT_EQ(by_path[outer.path("inner/i")], i);
   EXPECT_EQ(r->stats.files_cached, 2u);
+}
+
+// A PATH on a mount of another mount namespace (through /proc/PID/root, as a container's files
+// are named) cannot be copied (open_tree: EINVAL); that root alone is walked the other way, and
+// a root named after it still gets its copy.
+TEST(NodevView, ARootInAnotherMountNamespaceIsWalkedTheOtherWayAlone) {
+  DUPCACHE_REQUIRE_ROOT("mkfs.btrfs");
+  scratch_fs fs("btrfs");
+  for (const char* d : {"src", "ns", "plain"}) ASSERT_EQ(mkdir(fs.path(d).c_str(), 0755), 0);
+  write_file(fs.path("src/a"), 8 * KiB, 1);
+  write_file(fs.path("plain/b"), 8 * KiB, 2);
+  read_all(fs.path("src/a"));
+  read_all(fs.path("plain/b"));
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // Its own mount namespace, where src is bound onto ns; the test's namespace never sees it.
+    char ok = 0;
+    if (unshare(CLONE_NEWNS) == 0 && mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 &&
+        mount(fs.path("src").c_str(), fs.path("ns").c_str(), nullptr, MS_BIND, nullptr) == 0) {
+      ok = 1;
+    }
+    if (write(ready[1], &ok, 1) != 1) _exit(1);
+    pause();
+    _exit(0);
+  }
+  close(ready[1]);
+  char ok = 0;
+  ASSERT_EQ(read(ready[0], &ok, 1), 1);
+  close(ready[0]);
+  struct reaper {
+    pid_t pid;
+    ~reaper() {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+  } reap{child};
+  ASSERT_EQ(ok, 1) << "the child could not bind src onto ns in a mount namespace of its own";
+  const std::string other = "/proc/" + std::to_string(child) + "/root" + fs.path("ns");
+
+  scan_options so;
+  so.paths = {other, fs.path("plain")};
+  auto r = scan(so);
+  ASSERT_TRUE(r) << r.err().message();
+  for (const auto& e : r->errors) ADD_FAILURE() << e.path << ": " << e.message;
+  EXPECT_EQ(r->stats.files_cached, 2u);
+  EXPECT_EQ(r->file_open, "nodev view");
+  EXPECT_NE(r->file_open_note.find("Invalid argument"), std::string::npos) << r->file_open_note;
 }
 
 // Names swapped between the listing and the open (renameat2 RENAME_EXCHANGE: no name is ever
