@@ -141,8 +141,7 @@ struct claim_set {
 
 // Whether a file is mounted over another anywhere (a bind mount of a single file): then a
 // file with one link can be reached twice by walks. Unknown (mountinfo unreadable): assumed.
-bool any_file_mounts() {
-  auto mounts = read_mountinfo();
+bool any_file_mounts(const std::vector<mount_entry>* mounts) {
   if (!mounts) return true;
   for (const auto& m : *mounts) {
     struct statx stx {};
@@ -242,9 +241,11 @@ class scan_job {
     }
   }
 
-  scan_result run(std::vector<dir_task> roots, std::vector<std::pair<std::string, std::string>> named_files) {
+  // mounts: the mount table the roots were chosen from (null: it could not be read).
+  scan_result run(std::vector<dir_task> roots, std::vector<std::pair<std::string, std::string>> named_files,
+                  const std::vector<mount_entry>* mounts) {
     named_files_ = !named_files.empty();
-    file_mounts_ = any_file_mounts();
+    file_mounts_ = any_file_mounts(mounts);
     {
       walker_state w;
       for (auto& [path, _] : named_files) process_named_file(w, path);
@@ -820,7 +821,7 @@ result<scan_result> scan(const scan_options& options_in) {
 
   scan_job job(options, ps, std::move(reader.value()));
   for (auto& e : early_errors) job.add_error(e.path, e.message, named_failed);
-  auto out = job.run(std::move(roots), std::move(named_files));
+  auto out = job.run(std::move(roots), std::move(named_files), table ? &*table : nullptr);
   maker.describe(out);
   out.named_path_failed = out.named_path_failed || named_failed;
   out.content_notes = std::move(content_notes);
